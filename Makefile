@@ -1,0 +1,70 @@
+# One entry point for people and CI. `make run` and `make test` work on a fresh machine:
+# every install step (Python packages, Debian packages, Kafka jars, FerretDB) lives here
+# or in scripts/, and downloads are cached under the git-ignored .cache/.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST := $(BIN)/pytest
+
+.PHONY: help venv services services-down services-status run run-monitoring lint typecheck \
+        test test-monitoring test-unit test-integration test-e2e test-rules bench schemas clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
+
+$(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.11 not found: install python3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP) ## create .venv with the project and its dev tools
+
+services: ## provision and start PostgreSQL, Kafka, FerretDB; install Prometheus/Alertmanager/node-exporter/kcat
+	scripts/services.sh up
+
+services-down: ## stop the services started by `make services`
+	scripts/services.sh down
+
+services-status: ## show which services are up
+	scripts/services.sh status
+
+run: venv ## run the stack on its embedded defaults and print the URLs (Ctrl-C stops it)
+	$(BIN)/monitoring run
+
+run-monitoring: run ## alias of `make run` (the original spec's name)
+
+lint: venv ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv ## mypy --strict
+	$(BIN)/mypy
+
+test-unit: venv ## unit tests (no services)
+	$(PYTEST) tests/unit
+
+test-integration: venv services ## integration tests, one real service each
+	$(PYTEST) tests/integration
+
+test-e2e: venv services ## end-to-end tests
+	$(PYTEST) tests/e2e
+
+test: lint typecheck services ## lint, type check, then unit, integration and e2e tests against real services
+	$(PYTEST) tests/unit tests/integration tests/e2e
+
+test-monitoring: test ## alias of `make test` (the original spec's name)
+
+bench: venv services ## benchmarks; numbers and ratios against same-run baselines go to bench/results/
+	$(BIN)/python -m bench
+
+schemas: venv ## regenerate monitoring/schemas/*.json from the event catalogue
+	$(BIN)/monitoring schemas --write
+
+clean: services-down ## stop services and remove caches (downloads are kept in ~/.m2 and Go's cache)
+	rm -rf .cache .venv .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,19 @@
+"""`python -m bench`: run every benchmark, print a table, write bench/results/latest.json."""
+
+from __future__ import annotations
+
+import sys
+
+from bench import decoding
+from bench.report import render, write
+
+
+def main() -> int:
+    results = [*decoding.run()]
+    print(render(results))
+    print(f"\nwritten to {write(results)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""Event decoding: CloudEvents envelope + typed payload validation, against bare json.loads."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from bench.report import Result
+from monitoring.cloudevents import decode, decode_data, encode_binary, encode_structured
+from simulator.platform import PlatformModel
+
+
+def _rate(work: Callable[[], int], seconds: float = 1.0) -> float:
+    best = 0.0
+    for _ in range(3):  # best of three runs of ~seconds each
+        done, started = 0, time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            done += work()
+        best = max(best, done / (time.perf_counter() - started))
+    return best
+
+
+def run() -> list[Result]:
+    events = list(PlatformModel(seed=1).events(4000, datetime(2026, 1, 1, tzinfo=UTC)))
+    structured = [encode_structured(e) for e in events]
+    binary = [encode_binary(e) for e in events]
+
+    def bare_json() -> int:
+        for value, _ in structured:
+            json.loads(value)
+        return len(structured)
+
+    def typed(records: list[tuple[bytes, list[tuple[str, bytes]]]]) -> Callable[[], int]:
+        def work() -> int:
+            for value, headers in records:
+                decode_data(decode(value, headers))
+            return len(records)
+
+        return work
+
+    baseline = _rate(bare_json)
+    return [
+        Result("decode structured (envelope + data)", _rate(typed(structured)), "events/s", "json.loads", baseline),
+        Result("decode binary (ce_ headers + data)", _rate(typed(binary)), "events/s", "json.loads", baseline),
+    ]

@@ -1,0 +1,93 @@
+"""Start real server processes (Prometheus, Alertmanager, our own services) for a test and stop them."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+
+
+class ProcessFailed(Exception):
+    pass
+
+
+class ServerProcess:
+    """A child process with its log in a file; ``wait_ready`` polls an HTTP URL."""
+
+    def __init__(self, name: str, argv: Sequence[str], log_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(list(argv), stdout=self._log, stderr=subprocess.STDOUT, env=env)
+
+    def wait_ready(self, url: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ProcessFailed(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - loopback test URL
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.1)
+        raise ProcessFailed(f"{self.name} not ready at {url} after {timeout}s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 30) -> str:
+        self._log.flush()
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._log.close()
+
+
+def start_prometheus(binary: str, config: str, workdir: Path, port: int, *extra: str) -> ServerProcess:
+    """Prometheus on 127.0.0.1:``port`` with ``config`` (YAML text), a private TSDB, fast alert resends."""
+    config_path = workdir / "prometheus.yml"
+    config_path.write_text(config)
+    server = ServerProcess(
+        f"prometheus-{port}",
+        [
+            binary,
+            f"--config.file={config_path}",
+            f"--storage.tsdb.path={workdir / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--rules.alert.resend-delay=1s",
+            "--log.level=warn",
+            *extra,
+        ],
+        workdir,
+    )
+    server.wait_ready(f"http://127.0.0.1:{port}/-/ready")
+    return server
+
+
+def start_alertmanager(binary: str, config: str, workdir: Path, port: int) -> ServerProcess:
+    """Alertmanager on 127.0.0.1:``port`` as a single instance (clustering off)."""
+    config_path = workdir / "alertmanager.yml"
+    config_path.write_text(config)
+    server = ServerProcess(
+        f"alertmanager-{port}",
+        [
+            binary,
+            f"--config.file={config_path}",
+            f"--storage.path={workdir / 'am-data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+            "--log.level=warn",
+        ],
+        workdir,
+    )
+    server.wait_ready(f"http://127.0.0.1:{port}/-/ready")
+    return server
