@@ -146,8 +146,49 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _fake_services(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    import msgspec
+
+    from simulator.fake_services import SERVICES, FakeServices
+    from simulator.scenario import Scenario, load_scenario
+
+    scenario = load_scenario(args.scenario) if args.scenario else Scenario(seed=args.seed)
+    if args.duration is not None:
+        scenario = msgspec.structs.replace(scenario, duration=args.duration)
+    ports = {name: args.port + i for i, name in enumerate(SERVICES)} if args.port else dict.fromkeys(SERVICES, 0)
+    fake = FakeServices(scenario, ports, synthetic_series=args.synthetic_series)
+    stop = _stop_on_signals()
+    fake.start()
+    for name, port in fake.ports().items():
+        print(f"{name:20} http://127.0.0.1:{port}/metrics  /health", flush=True)
+    try:
+        fake.run(stop=stop)
+    finally:
+        fake.stop()
+    return 0
 
 
 def _load(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    if args.target == "kafka":
+        from simulator.kafka_load import run_kafka_load
+        from simulator.kafka_sink import KafkaRecordSink
+        from simulator.report import GroundTruth
+
+        sink = KafkaRecordSink(args.brokers, GroundTruth())
+        kafka = run_kafka_load(
+            sink, args.topic, rate=args.rate, count=args.count, duration=args.duration, seed=args.seed
+        )
+        print(kafka.summary(), flush=True)
+        return 0 if kafka.undelivered == 0 else 1
+    from simulator.webhook_load import run_webhook_load
+
+    webhook = run_webhook_load(
+        args.url,
+        rate=args.rate,
+        count=args.count,
+        duration=args.duration,
+        group_size=args.group_size,
+        concurrency=args.concurrency,
+        seed=args.seed,
+    )
+    print(webhook.summary(), flush=True)
+    return 0 if webhook.failed == 0 else 1

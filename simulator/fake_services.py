@@ -28,7 +28,7 @@ from flask.typing import ResponseReturnValue
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from simulator.scenario import Phase, Scenario
 
@@ -118,6 +118,13 @@ def health() -> ResponseReturnValue:
     return {"service": state.name, "status": "unhealthy"}, 503
 
 
+class _QuietHandler(WSGIRequestHandler):
+    """Scrapes every second would flood the log with one line each."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return None
+
+
 class _Server:
     """One service's HTTP server; can be stopped ("down") and started again on the same port."""
 
@@ -134,7 +141,7 @@ class _Server:
     def start(self) -> None:
         if self._server is not None:
             return
-        self._server = make_server("127.0.0.1", self.port, self._app, threaded=True)
+        self._server = make_server("127.0.0.1", self.port, self._app, threaded=True, request_handler=_QuietHandler)
         self.port = int(self._server.server_port)
         self._thread = threading.Thread(target=self._server.serve_forever, name=f"fake-{self.port}", daemon=True)
         self._thread.start()

@@ -28,7 +28,7 @@ def require_loopback_host(host: str) -> None:
 def require_loopback_url(url: str) -> None:
     host = urlsplit(url).hostname
     if not host:
-        raise NotLoopback(f"{url!r} has no host; expected e.g. http://127.0.0.1:8080/webhook")
+        raise NotLoopback(f"{url!r} has no host; expected a loopback URL such as http://127.0.0.1:8080/webhook")
     require_loopback_host(host)
 
 
