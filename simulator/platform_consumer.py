@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 
 import structlog
-from confluent_kafka import Consumer, KafkaException
+from confluent_kafka import Consumer, KafkaError, KafkaException
 
 from simulator.loopback import require_loopback_brokers
 from simulator.profile import ConsumerMode, Faults
@@ -71,15 +71,22 @@ class PlatformConsumer:
 
     def _cycle(self, consumer: Consumer, faults: Faults) -> None:
         self.mode = faults.consumer
-        if faults.consumer is ConsumerMode.LAG:
-            messages = consumer.consume(1, 0.2)
-            if messages:
-                self._sleep(1.0 / faults.consumer_lag_rate)
-        else:
-            messages = consumer.consume(500, 0.2)
-        self.processed += len(messages)
-        self._uncommitted = self._uncommitted or bool(messages)
+        batch = 1 if faults.consumer is ConsumerMode.LAG else 500
+        messages = consumer.consume(batch, 0.2)
+        valid = [m for m in messages if m.error() is None]
+        for message in messages:
+            if message.error() is not None:  # e.g. a topic not created yet: the client retries
+                log.warning("platform_consumer.poll_error", group=self.group, error=str(message.error()))
+        if valid and faults.consumer is ConsumerMode.LAG:
+            self._sleep(1.0 / faults.consumer_lag_rate)
+        self.processed += len(valid)
+        self._uncommitted = self._uncommitted or bool(valid)
         if self._uncommitted and faults.consumer is not ConsumerMode.STALL:
-            consumer.commit(asynchronous=False)
-            self.commits += 1
+            try:
+                consumer.commit(asynchronous=False)
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError._NO_OFFSET:
+                    raise
+            else:
+                self.commits += 1
             self._uncommitted = False
