@@ -104,6 +104,7 @@ def test_each_injected_fault_produces_exactly_the_anomalies_it_claims(kafka_brok
     assert {cid for cid, delay in delays.items() if delay == 2.2} == claimed["downstream_delay"]
     assert set(delays.values()) == {0.2, 2.2}
     for kind in ("invalid_json", "missing_attribute", "wrong_type", "oversized"):
+        assert injected[f"malformed_{kind}"] > 0
         assert observed.decode_failures[kind] == injected.get(f"malformed_{kind}", 0)
         assert observed.malformed_keys[kind] == claimed.get(f"malformed_{kind}", set())
     assert sum(observed.decode_failures.values()) == sum(v for k, v in injected.items() if k.startswith("malformed_"))

@@ -103,3 +103,16 @@ def test_an_unreadable_scenario_file_is_refused_with_its_path(tmp_path: Path) ->
     path.write_text("phases: [unclosed")
     with pytest.raises(ScenarioError, match=r"broken\.yaml"):
         load_scenario(path)
+
+
+def test_a_simulation_with_the_same_scenario_and_clock_sends_the_same_records() -> None:
+    def run() -> list[object]:
+        clock = FakeClock()
+        sink = MemorySink()
+        scenario = parse_scenario({**THREE_PHASES, "phases": [*THREE_PHASES["phases"][:2]]})  # type: ignore[index]
+        Simulation(scenario, sink, clock=clock, sleep=clock.sleep).run()
+        return list(sink.records)
+
+    first = run()
+    assert len(first) > 100
+    assert first == run()
