@@ -12,5 +12,6 @@ class Record:
     partition: int
     offset: int
     value: bytes | None
-    headers: Sequence[tuple[str, bytes | None]]
+    headers: Sequence[tuple[str, bytes | str | None]]
     timestamp_ms: int | None = None
+    key: bytes | None = None
