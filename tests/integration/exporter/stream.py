@@ -65,7 +65,8 @@ def produce(brokers: str, topics: Topics, events: Iterable[CloudEvent]) -> int:
         key = (event.aggregateid or event.id).encode()
         while True:
             try:
-                producer.produce(topics.of(event), value=value, key=key, headers=headers)
+                wire: list[tuple[str, str | bytes | None]] = list(headers)
+                producer.produce(topics.of(event), value=value, key=key, headers=wire)
                 break
             except BufferError:
                 producer.poll(0.1)
@@ -73,10 +74,14 @@ def produce(brokers: str, topics: Topics, events: Iterable[CloudEvent]) -> int:
     return count
 
 
-def produce_raw(brokers: str, topic: str, records: Sequence[tuple[bytes | None, list[tuple[str, bytes]]]]) -> None:
+RawRecord = tuple[bytes | None, list[tuple[str, bytes]]]
+
+
+def produce_raw(brokers: str, topic: str, records: Sequence[RawRecord]) -> None:
     producer = Producer({"bootstrap.servers": brokers, "enable.idempotence": True})
     for value, headers in records:
-        producer.produce(topic, value=value, key=b"k", headers=headers, partition=0)
+        wire: list[tuple[str, str | bytes | None]] = list(headers)
+        producer.produce(topic, value=value, key=b"k", headers=wire, partition=0)
     assert producer.flush(30) == 0
 
 

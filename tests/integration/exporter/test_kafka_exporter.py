@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import cast
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
@@ -12,6 +13,7 @@ from exporter.config import ExporterConfig
 from exporter.main import Exporter, build
 from monitoring.cloudevents import encode_binary, encode_structured
 from tests.integration.exporter.stream import (
+    RawRecord,
     Topics,
     assert_matches_truth,
     ground_truth,
@@ -81,7 +83,7 @@ def test_malformed_records_go_to_the_dead_letter_topic_and_their_valid_neighbour
     structured, binary = encode_structured(assets[0]), encode_binary(assets[1])
     bad_version = [(k, b"three" if k == "ce_aggregateversion" else v) for k, v in encode_binary(assets[2])[1]]
     bad_data_event = encode_structured(assets[3])[0].replace(b'"asset_class":"', b'"asset_class":"x')
-    records: list[tuple[bytes | None, list[tuple[str, bytes]]]] = [
+    records: list[RawRecord] = [
         structured,
         (b"{not json", [("content-type", b"application/cloudevents+json")]),
         binary,
@@ -118,7 +120,8 @@ def read_all(brokers: str, topic: str, count: int) -> list[dict[str, bytes]]:
             msg = consumer.poll(0.3)
             if msg is None or msg.error() is not None:
                 continue
-            out.append({k: v for k, v in (msg.headers() or []) if isinstance(v, bytes)})
+            headers = cast(list[tuple[str, bytes]], msg.headers() or [])
+            out.append(dict(headers))
     finally:
         consumer.close()
     return sorted(out, key=lambda h: int(h["dlq-origin-offset"]))
