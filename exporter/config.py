@@ -59,6 +59,7 @@ EXPORTER_OPTIONS: tuple[Option[Any], ...] = (
     Option("EXPORTER_TOPICS", "exporter.topics", parse_topics, DEFAULT_TOPICS),
     Option("EXPORTER_GROUP_ID", "exporter.group_id", parse_group, "monitoring-exporter"),
     Option("EXPORTER_COMMIT_INTERVAL", "exporter.commit_interval", parse_duration, 5.0),
+    Option("EXPORTER_SESSION_TIMEOUT", "exporter.session_timeout", parse_duration, 45.0),
     Option("EXPORTER_LABEL_LIMIT", "exporter.label_limit", parse_positive_int, 20),
     Option("EXPORTER_LAG_GROUPS", "exporter.lag_groups", parse_names, ()),
     Option("EXPORTER_LAG_INTERVAL", "exporter.lag_interval", parse_duration, 10.0),
@@ -78,6 +79,7 @@ class ExporterConfig:
     topics: tuple[str, ...] = DEFAULT_TOPICS
     group_id: str = "monitoring-exporter"
     commit_interval_seconds: float = 5.0
+    session_timeout_seconds: float = 45.0
     label_limit: int = 20
     lag_groups: tuple[str, ...] = ()
     lag_interval_seconds: float = 10.0
@@ -98,6 +100,7 @@ class ExporterConfig:
             topics=values["exporter.topics"],
             group_id=values["exporter.group_id"],
             commit_interval_seconds=values["exporter.commit_interval"],
+            session_timeout_seconds=values["exporter.session_timeout"],
             label_limit=values["exporter.label_limit"],
             lag_groups=values["exporter.lag_groups"],
             lag_interval_seconds=values["exporter.lag_interval"],

@@ -159,8 +159,8 @@ class ConsumerGroupMonitor(Collector):
         started = time.perf_counter()
         try:
             views = self._read()
-        except KafkaException as exc:
-            log.warning("consumer_groups_unreadable", error=str(exc.args[0]))
+        except (KafkaException, TimeoutError) as exc:
+            log.warning("consumer_groups_unreadable", error=str(exc.args[0]) if exc.args else "timed out")
             self._up = 0
             self._kafka.mark(False)
         else:

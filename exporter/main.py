@@ -88,6 +88,7 @@ def build(config: ExporterConfig, registry: CollectorRegistry | None = None, por
     if shared.kafka_brokers:
         brokers = ",".join(shared.kafka_brokers)
         kafka = KafkaStatus()
+        consumer_config = {"session.timeout.ms": int(config.session_timeout_seconds * 1000)}
         registry.register(kafka)
         dead_letters = KafkaDeadLetters({"bootstrap.servers": brokers, "error_cb": kafka.on_error}, events)
         processor = EventProcessor(
@@ -107,6 +108,7 @@ def build(config: ExporterConfig, registry: CollectorRegistry | None = None, por
             status=kafka,
             commit_interval=config.commit_interval_seconds,
             before_commit=dead_letters.flush,
+            extra_config=consumer_config,
         )
         loop = ConsumeLoop(source, processor.process, shared.collection.batch_size)
         status = kafka
@@ -121,6 +123,7 @@ def build(config: ExporterConfig, registry: CollectorRegistry | None = None, por
                     metrics=events,
                     status=status,
                     commit_interval=config.commit_interval_seconds,
+                    extra_config=consumer_config,
                 )
                 return ConsumeLoop(
                     consistency_source,

@@ -56,9 +56,9 @@ def delete_topics(brokers: str, topics: Topics) -> None:
             future.result(30)
 
 
-def produce(brokers: str, topics: Topics, events: Iterable[CloudEvent]) -> int:
+def produce(brokers: str, topics: Topics, events: Iterable[CloudEvent], producer: Producer | None = None) -> int:
     """Produce ``events`` keyed by aggregate id, alternating structured and binary mode."""
-    producer = Producer({"bootstrap.servers": brokers, "linger.ms": 20, "enable.idempotence": True})
+    producer = producer or Producer({"bootstrap.servers": brokers, "linger.ms": 20, "enable.idempotence": True})
     count = 0
     for count, event in enumerate(events, 1):
         value, headers = (encode_structured if count % 2 else encode_binary)(event)
