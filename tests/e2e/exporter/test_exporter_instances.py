@@ -98,7 +98,9 @@ def committed(brokers: str, group: str, topics: Topics) -> int:
 def test_a_kill_mid_stream_loses_nothing_and_recounts_at_most_the_uncommitted_window(
     kafka_brokers: str, platform_topics: Topics, group_id: str, log_dir: Path
 ) -> None:
-    env = exporter_env(kafka_brokers, platform_topics, group_id, EXPORTER_CONSISTENCY="off")
+    env = exporter_env(
+        kafka_brokers, platform_topics, group_id, EXPORTER_CONSISTENCY="off", COLLECTION_BATCH_SIZE="100"
+    )
     events = list(platform_events(seed=22, steps=4000, start=datetime.now(UTC)))
     done = threading.Event()
 
