@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -88,7 +89,7 @@ class SequenceChecker:
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
-        self._last: dict[tuple[str, str], tuple[int, str]] = {}
+        self._last: OrderedDict[tuple[str, str], tuple[int, str]] = OrderedDict()
 
     def check(self, event: CloudEvent) -> str | None:
         """The violation kind for ``event``, or None when it is the expected next version."""
@@ -96,7 +97,7 @@ class SequenceChecker:
             return None
         key = (event.source, event.aggregateid)
         version = event.aggregateversion
-        last = self._last.pop(key, None)
+        last = self._last.get(key)
         if last is None:
             self._remember(key, version, event.id)
             return None
@@ -107,23 +108,23 @@ class SequenceChecker:
         if version > last_version + 1:
             self._remember(key, version, event.id)
             return "version_gap"
-        self._last[key] = last  # keep the highest version
         if version == last_version:
             return None if event.id == last_id else "duplicate"
         return "out_of_order"
 
     def _remember(self, key: tuple[str, str], version: int, event_id: str) -> None:
         self._last[key] = (version, event_id)
+        self._last.move_to_end(key)
         if len(self._last) > self._capacity:
-            del self._last[next(iter(self._last))]
+            self._last.popitem(last=False)
 
 
 class _Pending:
     """Expectations of one rule, oldest first; deadlines grow with insertion order."""
 
     def __init__(self) -> None:
-        self.causes: dict[str, tuple[float, float]] = {}  # correlationid -> (event time, deadline)
-        self.early: dict[str, tuple[float, float]] = {}  # follow-ups seen before their cause
+        self.causes: OrderedDict[str, tuple[float, float]] = OrderedDict()  # correlationid -> (event time, deadline)
+        self.early: OrderedDict[str, tuple[float, float]] = OrderedDict()  # follow-ups seen before their cause
 
 
 class FollowupTracker:
@@ -166,10 +167,11 @@ class FollowupTracker:
                 else:
                     self._add(rule.name, pending.early, correlation, at)
 
-    def _add(self, rule: str, table: dict[str, tuple[float, float]], correlation: str, at: float) -> None:
+    def _add(self, rule: str, table: OrderedDict[str, tuple[float, float]], correlation: str, at: float) -> None:
         table[correlation] = (at, self._clock() + self._within[rule])
+        table.move_to_end(correlation)
         if len(table) > self._capacity:
-            del table[next(iter(table))]
+            table.popitem(last=False)
             self._metrics.overflow.labels(rule).inc()
 
     def expire(self) -> None:
@@ -178,20 +180,22 @@ class FollowupTracker:
         for rule in self._rules:
             pending = self._pending[rule.name]
             expired = 0
-            for correlation, (_, deadline) in list(pending.causes.items()):
+            while pending.causes:
+                _, (_, deadline) = next(iter(pending.causes.items()))
                 if deadline > now:
                     break
-                del pending.causes[correlation]
+                pending.causes.popitem(last=False)
                 expired += 1
             if expired:
                 self._metrics.violations.labels("missing_followup", self._source_label(rule.cause.source or "")).inc(
                     expired
                 )
                 log.info("missing_followup", rule=rule.name, count=expired)
-            for correlation, (_, deadline) in list(pending.early.items()):
+            while pending.early:
+                _, (_, deadline) = next(iter(pending.early.items()))
                 if deadline > now:
                     break
-                del pending.early[correlation]
+                pending.early.popitem(last=False)
             self._metrics.pending.labels(rule.name).set(len(pending.causes))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 
 class SeenIds:
     """Remembers the last ``capacity`` ids; ``add`` says whether an id is new.
@@ -12,7 +14,8 @@ class SeenIds:
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
-        self._ids: dict[str, None] = {}
+        # OrderedDict, not dict: evicting the oldest key of a plain dict rescans deleted slots.
+        self._ids: OrderedDict[str, None] = OrderedDict()
 
     def add(self, event_id: str) -> bool:
         ids = self._ids
@@ -20,7 +23,7 @@ class SeenIds:
             return False
         ids[event_id] = None
         if len(ids) > self._capacity:
-            del ids[next(iter(ids))]
+            ids.popitem(last=False)
         return True
 
     def __len__(self) -> int:
