@@ -8,6 +8,7 @@ import time
 from types import FrameType
 from typing import Any, Protocol
 
+import requests
 import structlog
 from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
@@ -18,13 +19,16 @@ from exporter.consumer import ConsumeLoop
 from exporter.consumer_groups import ConsumerGroupMonitor
 from exporter.dead_letters import KafkaDeadLetters
 from exporter.dedup import SeenIds
+from exporter.health_checks import HealthChecker, load_checks
 from exporter.http import HttpServer, create_app
 from exporter.kafka_status import KafkaStatus
 from exporter.leadership import AdvisoryLock, Lock, NoLock, SingleActive
 from exporter.metrics import BusinessMetrics, ConsistencyMetrics, EventMetrics
 from exporter.processor import EventProcessor
+from exporter.queries import Backend, MongoBackend, PostgresBackend, QueryRunner, load_queries
 from exporter.records import Record
 from exporter.sources import InProcessSource, KafkaSource
+from monitoring.settings import ConfigError
 from simulator.platform import PlatformModel
 
 log = structlog.get_logger(__name__)
@@ -166,7 +170,33 @@ def build(config: ExporterConfig, registry: CollectorRegistry | None = None, por
             shared.collection.batch_size,
             tick=checker.expire,
         )
+    components.extend(_business_data(config, registry))
     return Exporter(registry, loop, kafka, components, config.host, shared.exporter_port if port is None else port)
+
+
+def _business_data(config: ExporterConfig, registry: CollectorRegistry) -> list[Component]:
+    """Business queries and health checks, when their YAML files are configured."""
+    shared = config.shared
+    components: list[Component] = []
+    if config.queries is not None:
+        loaded = load_queries(config.queries)
+        backends: dict[str, Backend] = {}
+        if shared.postgres_uri:
+            backends["postgres"] = PostgresBackend(shared.postgres_uri.reveal())
+        if shared.mongodb_uri:
+            backends["mongodb"] = MongoBackend(shared.mongodb_uri.reveal(), loaded.mongodb_database)
+        for query in loaded.queries:
+            if query.database not in backends:
+                variable = "POSTGRES_URI" if query.database == "postgres" else "MONGODB_URI"
+                raise ConfigError(f"{config.queries}: query {query.name!r} needs {variable}, which is unset")
+        runner = QueryRunner(loaded.queries, backends)
+        registry.register(runner)
+        components.append(runner)
+    if config.health_checks is not None:
+        checker = HealthChecker(load_checks(config.health_checks), requests.Session())
+        registry.register(checker)
+        components.append(checker)
+    return components
 
 
 def run(config: ExporterConfig) -> int:

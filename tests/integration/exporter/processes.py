@@ -14,9 +14,9 @@ from tests.services import free_port
 
 class ExporterProcess(ServerProcess):
     def __init__(self, name: str, log_dir: Path, env: dict[str, str]) -> None:
-        self.port = free_port()
         base = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BROKERS", "POSTGRES_URI", "MONGODB_URI")}
-        full = {**base, "EXPORTER_PORT": str(self.port), "LOG_FORMAT": "json", **env}
+        full = {**base, "EXPORTER_PORT": str(free_port()), "LOG_FORMAT": "json", **env}
+        self.port = int(full["EXPORTER_PORT"])
         super().__init__(name, [sys.executable, "-m", "monitoring.cli", "exporter"], log_dir, full)
         self.wait_ready(f"{self.url}/healthz")
 
