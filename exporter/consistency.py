@@ -25,7 +25,7 @@ from exporter.cardinality import BoundedLabel
 from exporter.dedup import SeenIds
 from exporter.metrics import ConsistencyMetrics
 from exporter.processor import SERVICES
-from exporter.records import Record
+from exporter.records import ConsumedRecord
 from monitoring.cloudevents import CloudEvent, EventDecodeError, decode
 from monitoring.settings import ConfigError, parse_duration
 
@@ -216,7 +216,7 @@ class ConsistencyProcessor:
         self._source_label = BoundedLabel(SERVICES, label_limit)
         self._followups = FollowupTracker(rules, metrics, capacity, clock, self._source_label)
 
-    def process(self, record: Record) -> None:
+    def process(self, record: ConsumedRecord) -> None:
         try:
             event = decode(record.value, record.headers)
         except EventDecodeError:

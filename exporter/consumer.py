@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import structlog
 
-from exporter.records import Record
+from exporter.records import ConsumedRecord
 from exporter.sources import EventSource
 
 log = structlog.get_logger(__name__)
@@ -23,7 +23,7 @@ class ConsumeLoop:
     def __init__(
         self,
         source: EventSource,
-        handle: Callable[[Record], object],
+        handle: Callable[[ConsumedRecord], object],
         batch_size: int,
         *,
         tick: Callable[[], None] = lambda: None,

@@ -17,7 +17,7 @@ import structlog
 from confluent_kafka import KafkaError, Message, Producer
 
 from exporter.metrics import EventMetrics
-from exporter.records import Record
+from exporter.records import ConsumedRecord
 
 log = structlog.get_logger(__name__)
 
@@ -47,10 +47,10 @@ class KafkaDeadLetters:
         self._attempts = attempts
         self._backoff = backoff
         self._sleep = sleep
-        self._failed: list[tuple[Record, str, str]] = []
+        self._failed: list[tuple[ConsumedRecord, str, str]] = []
         self._lock = threading.Lock()
 
-    def send(self, record: Record, reason: str, detail: str) -> None:
+    def send(self, record: ConsumedRecord, reason: str, detail: str) -> None:
         headers: list[tuple[str, str | bytes | None]] = [
             *((key, value) for key, value in record.headers if not key.startswith("dlq-")),
             ("dlq-reason", reason.encode()),

@@ -26,7 +26,7 @@ from exporter.leadership import AdvisoryLock, Lock, NoLock, SingleActive
 from exporter.metrics import BusinessMetrics, ConsistencyMetrics, EventMetrics
 from exporter.processor import EventProcessor
 from exporter.queries import Backend, MongoBackend, PostgresBackend, QueryRunner, load_queries
-from exporter.records import Record
+from exporter.records import ConsumedRecord
 from exporter.sources import InProcessSource, KafkaSource
 from monitoring.settings import ConfigError
 from simulator.platform import PlatformModel
@@ -160,7 +160,7 @@ def build(config: ExporterConfig, registry: CollectorRegistry | None = None, por
         checker = consistency_processor()
         consistency_metrics.active.set(1)
 
-        def handle(record: Record) -> None:
+        def handle(record: ConsumedRecord) -> None:
             processor.process(record)
             checker.process(record)
 

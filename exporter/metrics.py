@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from exporter.stream_metrics import StreamCounter, StreamHistogram
+
 PROCESSING_BUCKETS = (0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1)
 EVENT_LAG_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0)
 SIGNED_RATIO_BUCKETS = (-0.2, -0.1, -0.05, -0.02, -0.01, 0.0, 0.01, 0.02, 0.05, 0.1, 0.2)
@@ -21,7 +23,8 @@ class EventMetrics:
     """Event processing (the spec's event_metrics)."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.consumed = Counter(
+        # Updated by the consume loop only: single-writer stream metrics (see exporter/stream_metrics.py).
+        self.consumed = StreamCounter(
             "monitoring_events_consumed",
             "Platform domain events consumed and counted, by topic, publishing service and type.",
             ["topic", "source", "type"],
@@ -57,14 +60,14 @@ class EventMetrics:
             ["topic"],
             registry=registry,
         )
-        self.processing = Histogram(
+        self.processing = StreamHistogram(
             "monitoring_event_processing_seconds",
             "Time to decode, validate and count one event.",
             ["topic"],
             buckets=PROCESSING_BUCKETS,
             registry=registry,
         )
-        self.lag = Histogram(
+        self.lag = StreamHistogram(
             "monitoring_event_lag_seconds",
             "Arrival time minus the event's time attribute.",
             ["source", "type"],
@@ -80,52 +83,54 @@ class EventMetrics:
 
 
 class BusinessMetrics:
-    """Business metrics taken from event payloads."""
+    """Business metrics taken from event payloads; updated by the consume loop only."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.asset_created = Counter(
+        self.asset_created = StreamCounter(
             "asset_created", "AssetCreated events, by asset class.", ["asset_class"], registry=registry
         )
-        self.asset_modified = Counter(
+        self.asset_modified = StreamCounter(
             "asset_modified", "AssetModified events, by asset class.", ["asset_class"], registry=registry
         )
-        self.asset_valuation_change = Histogram(
+        self.asset_valuation_change = StreamHistogram(
             "asset_valuation_change_ratio",
             "Relative valuation change (new - old) / old of AssetValuationChanged events.",
             ["asset_class"],
             buckets=SIGNED_RATIO_BUCKETS,
             registry=registry,
         )
-        self.portfolio_rebalances = Counter("portfolio_rebalances", "PortfolioRebalanced events.", registry=registry)
-        self.portfolio_return = Histogram(
+        self.portfolio_rebalances = StreamCounter(
+            "portfolio_rebalances", "PortfolioRebalanced events.", registry=registry
+        )
+        self.portfolio_return = StreamHistogram(
             "portfolio_return_ratio",
             "Portfolio returns reported by PortfolioPerformanceUpdated, by period.",
             ["period"],
             buckets=SIGNED_RATIO_BUCKETS,
             registry=registry,
         )
-        self.portfolio_goal_progress = Histogram(
+        self.portfolio_goal_progress = StreamHistogram(
             "portfolio_goal_progress_ratio",
             "Goal progress reported by PortfolioGoalProgressUpdated (1.0 = reached).",
             buckets=UNIT_RATIO_BUCKETS,
             registry=registry,
         )
-        self.portfolio_goals_achieved = Counter(
+        self.portfolio_goals_achieved = StreamCounter(
             "portfolio_goals_achieved", "PortfolioGoalProgressUpdated events with achieved=true.", registry=registry
         )
-        self.transactions = Counter(
+        self.transactions = StreamCounter(
             "transactions",
             "Transaction events by transaction type and status (initiated, completed, failed).",
             ["type", "status"],
             registry=registry,
         )
-        self.transaction_amount = Counter(
+        self.transaction_amount = StreamCounter(
             "transaction_amount",
             "Sum of completed transaction amounts, in the currency's major unit.",
             ["type", "currency"],
             registry=registry,
         )
-        self.transaction_processing = Histogram(
+        self.transaction_processing = StreamHistogram(
             "transaction_processing_seconds",
             "Processing time reported by TransactionCompleted.",
             ["type"],

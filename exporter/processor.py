@@ -10,7 +10,7 @@ import structlog
 from exporter.cardinality import BoundedLabel
 from exporter.dedup import SeenIds
 from exporter.metrics import BusinessMetrics, EventMetrics
-from exporter.records import Record
+from exporter.records import ConsumedRecord
 from monitoring import catalogue as c
 from monitoring.cloudevents import CloudEvent, EventDecodeError, decode, decode_data, is_known_type
 
@@ -23,13 +23,13 @@ CURRENCIES = ("EUR", "USD", "GBP", "CHF", "JPY")
 class DeadLetters(Protocol):
     """Where records that cannot be processed go (``<topic>.dlq`` on Kafka)."""
 
-    def send(self, record: Record, reason: str, detail: str) -> None: ...
+    def send(self, record: ConsumedRecord, reason: str, detail: str) -> None: ...
 
 
 class DiscardDeadLetters:
     """For the in-process source: rejected records are counted and logged only."""
 
-    def send(self, record: Record, reason: str, detail: str) -> None:
+    def send(self, record: ConsumedRecord, reason: str, detail: str) -> None:
         return None
 
 
@@ -66,20 +66,20 @@ class EventProcessor:
         self._dead_letters = dead_letters or DiscardDeadLetters()
         self._source_label = BoundedLabel(SERVICES, label_limit)
         self._currency_label = BoundedLabel(CURRENCIES, label_limit)
-        self._consumed = _Children(metrics.consumed)
-        self._processing = _Children(metrics.processing)
-        self._lag = _Children(metrics.lag)
+        self._consumed = metrics.consumed.labels  # stream metrics: labels() is a dict lookup
+        self._processing = metrics.processing.labels
+        self._lag = metrics.lag.labels
         self._duplicates = _Children(metrics.duplicates)
         self._business = business
         self._handlers: dict[str, Callable[[Any], None]] = {}
         if business is not None:
-            self._asset_created = _Children(business.asset_created)
-            self._asset_modified = _Children(business.asset_modified)
-            self._valuation = _Children(business.asset_valuation_change)
-            self._returns = _Children(business.portfolio_return)
-            self._transactions = _Children(business.transactions)
-            self._amount = _Children(business.transaction_amount)
-            self._txn_seconds = _Children(business.transaction_processing)
+            self._asset_created = business.asset_created.labels
+            self._asset_modified = business.asset_modified.labels
+            self._valuation = business.asset_valuation_change.labels
+            self._returns = business.portfolio_return.labels
+            self._transactions = business.transactions.labels
+            self._amount = business.transaction_amount.labels
+            self._txn_seconds = business.transaction_processing.labels
             self._handlers = {
                 "AssetCreated": self._on_asset_created,
                 "AssetModified": self._on_asset_modified,
@@ -92,7 +92,7 @@ class EventProcessor:
                 "TransactionFailed": self._on_transaction_failed,
             }
 
-    def process(self, record: Record) -> CloudEvent | None:
+    def process(self, record: ConsumedRecord) -> CloudEvent | None:
         """Count one record and return its event, or None when it was rejected, unknown or a redelivery.
 
         Bad records are counted with their reason and sent to the dead letters; never raises for bad input.
@@ -111,16 +111,18 @@ class EventProcessor:
             self._duplicates(record.topic).inc()
             return None
         source = self._source_label(event.source)
-        self._consumed(record.topic, source, event.type).inc()
+        topic = record.topic
         if self._wall_clock is not None:
             self._lag(source, event.type).observe(max(self._wall_clock() - event.time.timestamp(), 0.0))
         handler = self._handlers.get(event.type)
         if handler is not None:
             handler(payload)
-        self._processing(record.topic).observe(self._clock() - started)
+        self._processing(topic).observe(self._clock() - started)
+        # Last, so that a scrape seeing an event consumed also sees all of its other updates.
+        self._consumed(topic, source, event.type).inc()
         return event
 
-    def reject(self, record: Record, reason: str, detail: str) -> None:
+    def reject(self, record: ConsumedRecord, reason: str, detail: str) -> None:
         self._metrics.failed.labels(record.topic, reason).inc()
         log.warning(
             "event_rejected",

@@ -10,27 +10,27 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from exporter.kafka_status import KafkaStatus
 from exporter.metrics import EventMetrics
-from exporter.records import Record
+from exporter.records import ConsumedRecord, KafkaRecord, Record
 from monitoring.catalogue import TOPIC_OF_SOURCE
-from monitoring.cloudevents import CloudEvent, Headers, encode_binary, encode_structured
+from monitoring.cloudevents import CloudEvent, encode_binary, encode_structured
 from simulator.platform import PlatformModel
 
 log = structlog.get_logger(__name__)
 
 
 class EventSource(Protocol):
-    def poll(self, max_records: int, timeout: float) -> list[Record]:
+    def poll(self, max_records: int, timeout: float) -> Sequence[ConsumedRecord]:
         """Up to ``max_records`` records, waiting at most ``timeout`` seconds for the first."""
         ...
 
-    def done(self, records: Sequence[Record]) -> None:
+    def done(self, records: Sequence[ConsumedRecord]) -> None:
         """Every record in ``records`` has been processed: its offset may be committed."""
         ...
 
@@ -65,7 +65,7 @@ class InProcessSource:
         self._offsets: dict[str, int] = {}
         self._count = 0
 
-    def poll(self, max_records: int, timeout: float) -> list[Record]:
+    def poll(self, max_records: int, timeout: float) -> Sequence[ConsumedRecord]:
         now = self._clock()
         if now < self._next_due:
             self._sleep(min(timeout, self._next_due - now))
@@ -84,7 +84,7 @@ class InProcessSource:
         self._offsets[topic] = offset + 1
         return Record(topic, 0, offset, value, headers, int(event.time.timestamp() * 1000))
 
-    def done(self, records: Sequence[Record]) -> None:
+    def done(self, records: Sequence[ConsumedRecord]) -> None:
         return None
 
     def maybe_commit(self) -> None:
@@ -141,40 +141,26 @@ class KafkaSource:
         )
         self._consumer.subscribe(list(topics), on_revoke=self._on_revoke)
 
-    def poll(self, max_records: int, timeout: float) -> list[Record]:
+    def poll(self, max_records: int, timeout: float) -> Sequence[ConsumedRecord]:
         messages = self._consumer.consume(max_records, timeout)
-        records: list[Record] = []
-        for m in messages:
-            error = m.error()
-            if error is not None:
-                log.warning("kafka_consume_error", error=str(error), topic=m.topic(), partition=m.partition())
-                continue
-            _, timestamp = m.timestamp()
-            records.append(
-                Record(
-                    m.topic() or "",
-                    m.partition() or 0,
-                    m.offset() or 0,
-                    m.value(),
-                    cast(Headers, m.headers() or ()),
-                    timestamp,
-                    m.key(),
-                )
-            )
-        if messages:
-            self._status.mark(True)
+        if not messages:
+            return ()
+        self._status.mark(True)
+        records = [KafkaRecord(m) for m in messages if m.error() is None]
+        if len(records) < len(messages):
+            for m in messages:
+                if m.error() is not None:
+                    log.warning("kafka_consume_error", error=str(m.error()), topic=m.topic(), partition=m.partition())
         return records
 
-    def done(self, records: Sequence[Record]) -> None:
+    def done(self, records: Sequence[ConsumedRecord]) -> None:
+        """Store the position (next offset) of every assigned partition: the loop processed all it consumed."""
         if not records:
             return
-        last: dict[tuple[str, int], int] = {}
-        for record in records:
-            key = (record.topic, record.partition)
-            if record.offset >= last.get(key, -1):
-                last[key] = record.offset
-        self._consumer.store_offsets(offsets=[TopicPartition(t, p, o + 1) for (t, p), o in last.items()])
-        self._uncommitted.update(t for t, _ in last)
+        positions = [tp for tp in self._consumer.position(self._consumer.assignment()) if tp.offset >= 0]
+        if positions:
+            self._consumer.store_offsets(offsets=positions)
+            self._uncommitted.update(tp.topic for tp in positions)
 
     def maybe_commit(self) -> None:
         if self._clock() - self._last_commit >= self._commit_interval:

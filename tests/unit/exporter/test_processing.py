@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 from exporter.http import HttpServer, create_app
 from exporter.metrics import BusinessMetrics, EventMetrics
 from exporter.processor import EventProcessor
-from exporter.records import Record
+from exporter.records import ConsumedRecord, Record
 from exporter.sources import InProcessSource
 from monitoring import catalogue as c
 from monitoring.cloudevents import decode_data, encode_binary, encode_structured
@@ -110,7 +110,7 @@ class RecordingDeadLetters:
     def __init__(self) -> None:
         self.sent: list[tuple[int, str]] = []
 
-    def send(self, record: Record, reason: str, detail: str) -> None:
+    def send(self, record: ConsumedRecord, reason: str, detail: str) -> None:
         self.sent.append((record.offset, reason))
 
 
