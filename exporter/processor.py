@@ -70,6 +70,7 @@ class EventProcessor:
         self._processing = metrics.processing.labels
         self._lag = metrics.lag.labels
         self._duplicates = _Children(metrics.duplicates)
+        self._series: dict[tuple[str, str, str], tuple[Any, Any, Any, Callable[[Any], None] | None]] = {}
         self._business = business
         self._handlers: dict[str, Callable[[Any], None]] = {}
         if business is not None:
@@ -110,17 +111,31 @@ class EventProcessor:
         if self._seen is not None and not self._seen.add(event.id):
             self._duplicates(record.topic).inc()
             return None
-        source = self._source_label(event.source)
         topic = record.topic
+        key = (topic, event.source, event.type)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = self._new_series(key)
+        consumed, lag, processing, handler = series
         if self._wall_clock is not None:
-            self._lag(source, event.type).observe(max(self._wall_clock() - event.time.timestamp(), 0.0))
-        handler = self._handlers.get(event.type)
+            lag.observe(max(self._wall_clock() - event.time.timestamp(), 0.0))
         if handler is not None:
             handler(payload)
-        self._processing(topic).observe(self._clock() - started)
+        processing.observe(self._clock() - started)
         # Last, so that a scrape seeing an event consumed also sees all of its other updates.
-        self._consumed(topic, source, event.type).inc()
+        consumed.inc()
         return event
+
+    def _new_series(self, key: tuple[str, str, str]) -> tuple[Any, Any, Any, Callable[[Any], None] | None]:
+        """The label children one (topic, source, type) updates, created once; ``source`` bounded here."""
+        topic, raw_source, event_type = key
+        source = self._source_label(raw_source)
+        return (
+            self._consumed(topic, source, event_type),
+            self._lag(source, event_type),
+            self._processing(topic),
+            self._handlers.get(event_type),
+        )
 
     def reject(self, record: ConsumedRecord, reason: str, detail: str) -> None:
         self._metrics.failed.labels(record.topic, reason).inc()
