@@ -5,11 +5,14 @@
   on the same broker and the same topic;
 - the same exporter path while a scraper fetches ``/metrics`` every second;
 - ``/metrics`` rendering at 10,000 series against ``generate_latest`` on the same registry;
-- the benchmark process's resident set size after the runs.
+- the resident set size of a real ``monitoring exporter`` process, ready and after consuming the topic.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -23,6 +26,7 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.report import Result
 from exporter.dead_letters import KafkaDeadLetters
@@ -34,7 +38,7 @@ from exporter.processor import EventProcessor
 from exporter.sources import KafkaSource
 from monitoring.cloudevents import encode_binary, encode_structured
 from simulator.platform import PlatformModel
-from tests.services import kafka_brokers
+from tests.services import free_port, kafka_brokers
 
 EVENTS = 300_000
 
@@ -172,12 +176,55 @@ def _render(series: int) -> tuple[float, float]:
     return _best_rate(render_app), _best_rate(lambda: generate_latest(registry))
 
 
-def _rss_bytes() -> float:
-    with open("/proc/self/status") as status:
+def _rss_bytes(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
         for line in status:
             if line.startswith("VmRSS:"):
                 return float(line.split()[1]) * 1024
     return float("nan")
+
+
+def _exporter_process_rss(brokers: str, topic: str) -> tuple[float, float]:
+    """RSS of a real ``monitoring exporter`` process when ready, and after it consumed the topic."""
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ("POSTGRES_URI", "MONGODB_URI")},
+        "KAFKA_BROKERS": brokers,
+        "EXPORTER_TOPICS": topic,
+        "EXPORTER_GROUP_ID": f"bench-process-{uuid.uuid4().hex}",
+        "EXPORTER_PORT": str(port),
+        "LOG_LEVEL": "warning",
+    }
+    process = subprocess.Popen([sys.executable, "-m", "monitoring.cli", "exporter"], env=env, stdout=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/metrics"
+    try:
+        idle = 0.0
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                consumed = _consumed(url)
+            except OSError:
+                time.sleep(0.1)
+                continue
+            idle = idle or _rss_bytes(process.pid)
+            if consumed >= EVENTS:
+                break
+            time.sleep(0.5)
+        return idle, _rss_bytes(process.pid)
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def _consumed(url: str) -> float:
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
+        text = response.read().decode()
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "monitoring_events_consumed"
+        for s in family.samples
+    )
 
 
 def run() -> list[Result]:
@@ -185,16 +232,21 @@ def run() -> list[Result]:
     admin = AdminClient({"bootstrap.servers": brokers})
     topic = f"bench.exporter.{uuid.uuid4().hex[:10]}"
     admin.create_topics([NewTopic(topic, 3, 1)])[topic].result(30)
-    rss_start = _rss_bytes()
     try:
         _fill(brokers, topic, EVENTS)
-        bare = _bare_loop(brokers, topic, EVENTS)
-        exporter, _ = _exporter_loop(brokers, topic, EVENTS, None)
-        scraped, scrape_seconds = _exporter_loop(brokers, topic, EVENTS, 1.0)
+        # Interleave the three loops twice and keep the best of each: the machine is shared and noisy.
+        bares, plain, scraping = [], [], []
+        for _ in range(2):
+            bares.append(_bare_loop(brokers, topic, EVENTS))
+            plain.append(_exporter_loop(brokers, topic, EVENTS, None)[0])
+            scraping.append(_exporter_loop(brokers, topic, EVENTS, 1.0))
+        bare, exporter = max(bares), max(plain)
+        scraped = max(rate for rate, _ in scraping)
+        scrape_seconds = sum(seconds for _, seconds in scraping) / len(scraping)
+        rss_idle, rss = _exporter_process_rss(brokers, topic)
     finally:
         admin.delete_topics([topic, f"{topic}.dlq"])
     app_rate, latest_rate = _render(10_000)
-    rss = _rss_bytes()
     return [
         Result(
             "exporter: consume+decode+validate+metrics+commit",
@@ -220,5 +272,11 @@ def run() -> list[Result]:
             latest_rate,
             "time <= 1.1x, i.e. ratio >= 0.91",
         ),
-        Result("benchmark process RSS after the runs", rss / 2**20, "MiB", "RSS at start", rss_start / 2**20),
+        Result(
+            f"exporter process RSS after consuming {EVENTS:,} events",
+            rss / 2**20,
+            "MiB",
+            "the same process when ready",
+            rss_idle / 2**20,
+        ),
     ]

@@ -92,7 +92,11 @@ def build(config: ExporterConfig, registry: CollectorRegistry | None = None, por
     if shared.kafka_brokers:
         brokers = ",".join(shared.kafka_brokers)
         kafka = KafkaStatus()
-        consumer_config = {"session.timeout.ms": int(config.session_timeout_seconds * 1000)}
+        consumer_config = {
+            "session.timeout.ms": int(config.session_timeout_seconds * 1000),
+            # librdkafka prefetches up to 64 MiB per consumer by default; 16 MiB keeps batches full.
+            "queued.max.messages.kbytes": 16384,
+        }
         registry.register(kafka)
         dead_letters = KafkaDeadLetters({"bootstrap.servers": brokers, "error_cb": kafka.on_error}, events)
         processor = EventProcessor(
