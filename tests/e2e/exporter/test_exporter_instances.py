@@ -53,7 +53,7 @@ def summed(*scrapes: Samples) -> Samples:
     return out
 
 
-def test_two_instances_in_one_group_together_equal_the_ground_truth(
+def test_two_instances_in_one_group_together_equal_the_ground_truth_and_fail_over_the_consistency_checks(
     kafka_brokers: str, postgres_uri: str, platform_topics: Topics, group_id: str, log_dir: Path
 ) -> None:
     env = exporter_env(kafka_brokers, platform_topics, group_id, POSTGRES_URI=postgres_uri)
@@ -81,6 +81,11 @@ def test_two_instances_in_one_group_together_equal_the_ground_truth(
             30,
         )
         assert total(both(), "monitoring_consistency_violations_total") == 0
+
+        # The active instance dies: PostgreSQL frees its lock and the other one takes over.
+        active, standby = (first, second) if value(a, "monitoring_consistency_active") == 1 else (second, first)
+        active.kill()
+        assert wait_for(lambda: value(scrape(standby.metrics_url), "monitoring_consistency_active") == 1, 30)
     finally:
         first.stop()
         second.stop()
