@@ -159,7 +159,12 @@ def build(config: ExporterConfig, registry: CollectorRegistry | None = None, por
         components.append(monitor)
     else:
         processor = EventProcessor(
-            events, time.perf_counter, business=business, seen=SeenIds(buffer), wall_clock=time.time
+            events,
+            time.perf_counter,
+            business=business,
+            seen=SeenIds(buffer),
+            wall_clock=time.time,
+            label_limit=config.label_limit,
         )
         checker = consistency_processor()
         consistency_metrics.active.set(1)
