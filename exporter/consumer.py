@@ -29,7 +29,9 @@ class ConsumeLoop:
         tick: Callable[[], None] = lambda: None,
         name: str = "consume-loop",
         poll_timeout: float = 0.5,
+        on_error: Callable[[], None] = lambda: None,
     ) -> None:
+        self._on_error = on_error
         self._source = source
         self._handle = handle
         self._batch_size = batch_size
@@ -51,8 +53,9 @@ class ConsumeLoop:
                 self._source.done(records)
                 self._tick()
                 self._source.maybe_commit()
-            except Exception:  # the loop's edge: log and keep consuming; the batch is redelivered
+            except Exception:  # the loop's edge: a bug, not bad input (that is counted and dead-lettered)
                 log.exception("consume_loop_error")
+                self._on_error()
                 self._stopping.wait(1.0)
         try:
             self._source.close()

@@ -122,7 +122,9 @@ class ConsumerGroupMonitor(Collector):
         interval: float = 10.0,
         timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
+        on_error: Callable[[], None] = lambda: None,
     ) -> None:
+        self._on_error = on_error
         self._admin = admin
         self._kafka = kafka
         self._groups = tuple(groups)
@@ -151,6 +153,7 @@ class ConsumerGroupMonitor(Collector):
                 self.sample()
             except Exception:  # the loop's edge: report, mark down, sample again next interval
                 log.exception("consumer_group_sample_error")
+                self._on_error()
                 self._up = 0
             self._stopping.wait(self._interval)
 

@@ -148,6 +148,7 @@ class HealthChecker(Collector):
         session: requests.Session,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         clock: Callable[[], float] = time.monotonic,
+        on_error: Callable[[], None] = lambda: None,
     ) -> None:
         self._checks = tuple(checks)
         self._session = session
@@ -157,7 +158,7 @@ class HealthChecker(Collector):
         self.records: list[ServiceHealthChanged] = []  # the latest transitions, for [M6] to publish
         self._lock = threading.Lock()
         jobs = [(c.interval_seconds, partial(self.check_once, c)) for c in self._checks]
-        self._scheduler = IntervalScheduler(jobs, "health-checks", clock)
+        self._scheduler = IntervalScheduler(jobs, "health-checks", clock, on_error)
 
     def start(self) -> None:
         self._scheduler.start()

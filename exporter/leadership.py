@@ -95,7 +95,15 @@ class Startable(Protocol):
 class SingleActive:
     """Owns a thread that becomes leader when it can and runs ``factory()``'s worker while it is."""
 
-    def __init__(self, lock: Lock, factory: Callable[[], Startable], active: Gauge, interval: float = 2.0) -> None:
+    def __init__(
+        self,
+        lock: Lock,
+        factory: Callable[[], Startable],
+        active: Gauge,
+        interval: float = 2.0,
+        on_error: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._on_error = on_error
         self._lock = lock
         self._factory = factory
         self._active = active
@@ -125,6 +133,7 @@ class SingleActive:
                     self._step_down()
             except Exception:  # the loop's edge: report and try again next interval
                 log.exception("consistency_leader_error")
+                self._on_error()
             self._stopping.wait(self._interval)
 
     def _step_down(self) -> None:

@@ -118,7 +118,9 @@ def build(config: ExporterConfig, registry: CollectorRegistry | None = None, por
             before_commit=dead_letters.flush,
             extra_config=consumer_config,
         )
-        loop = ConsumeLoop(source, processor.process, shared.collection.batch_size)
+        loop = ConsumeLoop(
+            source, processor.process, shared.collection.batch_size, on_error=events.loop_errors.labels("consume").inc
+        )
         status = kafka
         if config.consistency:
 
@@ -139,6 +141,7 @@ def build(config: ExporterConfig, registry: CollectorRegistry | None = None, por
                     shared.collection.batch_size,
                     tick=checker.expire,
                     name="consistency-loop",
+                    on_error=events.loop_errors.labels("consistency").inc,
                 )
 
             lock: Lock = (
@@ -146,7 +149,14 @@ def build(config: ExporterConfig, registry: CollectorRegistry | None = None, por
                 if shared.postgres_uri
                 else NoLock()
             )
-            components.append(SingleActive(lock, consistency_loop, consistency_metrics.active))
+            components.append(
+                SingleActive(
+                    lock,
+                    consistency_loop,
+                    consistency_metrics.active,
+                    on_error=events.loop_errors.labels("leadership").inc,
+                )
+            )
         admin_config: dict[str, Any] = {"bootstrap.servers": brokers, "error_cb": kafka.on_error}
         monitor = ConsumerGroupMonitor(
             AdminClient(admin_config),
@@ -154,6 +164,7 @@ def build(config: ExporterConfig, registry: CollectorRegistry | None = None, por
             groups=config.lag_groups,
             window=config.lag_window,
             interval=config.lag_interval_seconds,
+            on_error=events.loop_errors.labels("consumer_groups").inc,
         )
         registry.register(monitor)
         components.append(monitor)
@@ -178,12 +189,13 @@ def build(config: ExporterConfig, registry: CollectorRegistry | None = None, por
             handle,
             shared.collection.batch_size,
             tick=checker.expire,
+            on_error=events.loop_errors.labels("consume").inc,
         )
-    components.extend(_business_data(config, registry))
+    components.extend(_business_data(config, registry, events))
     return Exporter(registry, loop, kafka, components, config.host, shared.exporter_port if port is None else port)
 
 
-def _business_data(config: ExporterConfig, registry: CollectorRegistry) -> list[Component]:
+def _business_data(config: ExporterConfig, registry: CollectorRegistry, events: EventMetrics) -> list[Component]:
     """Business queries and health checks, when their YAML files are configured."""
     shared = config.shared
     components: list[Component] = []
@@ -198,11 +210,13 @@ def _business_data(config: ExporterConfig, registry: CollectorRegistry) -> list[
             if query.database not in backends:
                 variable = "POSTGRES_URI" if query.database == "postgres" else "MONGODB_URI"
                 raise ConfigError(f"{config.queries}: query {query.name!r} needs {variable}, which is unset")
-        runner = QueryRunner(loaded.queries, backends)
+        runner = QueryRunner(loaded.queries, backends, on_error=events.loop_errors.labels("queries").inc)
         registry.register(runner)
         components.append(runner)
     if config.health_checks is not None:
-        checker = HealthChecker(load_checks(config.health_checks), requests.Session())
+        checker = HealthChecker(
+            load_checks(config.health_checks), requests.Session(), on_error=events.loop_errors.labels("health").inc
+        )
         registry.register(checker)
         components.append(checker)
     return components

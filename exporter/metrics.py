@@ -74,6 +74,12 @@ class EventMetrics:
             buckets=EVENT_LAG_BUCKETS,
             registry=registry,
         )
+        self.loop_errors = Counter(
+            "monitoring_loop_errors",
+            "Unexpected errors caught at the edge of a background loop (a bug, not bad input), by loop.",
+            ["loop"],
+            registry=registry,
+        )
         self.commits = Counter(
             "monitoring_offset_commits",
             "Offset commits of the exporter's consumer, by outcome (ok, failed).",

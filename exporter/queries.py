@@ -199,6 +199,7 @@ class QueryRunner(Collector):
         queries: Sequence[QuerySpec],
         backends: Mapping[str, Backend],
         clock: Callable[[], float] = time.monotonic,
+        on_error: Callable[[], None] = lambda: None,
     ) -> None:
         self._queries = tuple(queries)
         self._backends = backends
@@ -206,7 +207,7 @@ class QueryRunner(Collector):
         self._states = {q.name: _State([]) for q in self._queries}
         self._lock = threading.Lock()
         jobs = [(q.interval_seconds, partial(self.run_once, q)) for q in self._queries]
-        self._scheduler = IntervalScheduler(jobs, "business-queries", clock)
+        self._scheduler = IntervalScheduler(jobs, "business-queries", clock, on_error)
 
     def start(self) -> None:
         self._scheduler.start()

@@ -16,8 +16,13 @@ class IntervalScheduler:
     """Runs ``job()`` every ``interval`` seconds for each ``(interval, job)``; a slow job delays, never stacks."""
 
     def __init__(
-        self, jobs: Sequence[tuple[float, Callable[[], None]]], name: str, clock: Callable[[], float] = time.monotonic
+        self,
+        jobs: Sequence[tuple[float, Callable[[], None]]],
+        name: str,
+        clock: Callable[[], float] = time.monotonic,
+        on_error: Callable[[], None] = lambda: None,
     ) -> None:
+        self._on_error = on_error
         self._jobs = tuple(jobs)
         self._clock = clock
         self._stopping = threading.Event()
@@ -44,4 +49,5 @@ class IntervalScheduler:
                 job()
             except Exception:  # the scheduler's edge: one failing job must not stop the others
                 log.exception("scheduled_job_error", job=i)
+                self._on_error()
             heapq.heappush(due, (max(at + interval, self._clock()), i))
