@@ -128,6 +128,7 @@ class KafkaSource:
         self._commit_attempts = commit_attempts
         self._last_commit = clock()
         self._uncommitted: set[str] = set()
+        self._records_since_commit = 0
         self._consumer = Consumer(
             {
                 "bootstrap.servers": ",".join(brokers),
@@ -161,6 +162,7 @@ class KafkaSource:
         if positions:
             self._consumer.store_offsets(offsets=positions)
             self._uncommitted.update(tp.topic for tp in positions)
+        self._records_since_commit += len(records)
 
     def maybe_commit(self) -> None:
         if self._clock() - self._last_commit >= self._commit_interval:
@@ -190,6 +192,9 @@ class KafkaSource:
                 delay *= 2
             else:
                 self._metrics.commits.labels("ok").inc()
+                # The canonical line: one per commit, not per event.
+                log.info("offsets_committed", records=self._records_since_commit, topics=sorted(self._uncommitted))
+                self._records_since_commit = 0
                 break
         self._uncommitted.clear()
 

@@ -24,6 +24,7 @@ def test_undeliverable_dead_letters_are_retried_counted_and_reported() -> None:
     dead.send(Record("orders", 2, 41, b"{not json", [("content-type", b"application/cloudevents+json")]), "x", "y")
     with pytest.raises(DeadLetterUnavailable):
         dead.flush(timeout=1.0)
+    dead.close()
     assert registry.get_sample_value("monitoring_event_retries_total", {"topic": "orders"}) == 3
     assert sleeps == [0.01, 0.02, 0.04]  # exponential backoff between rounds
 
