@@ -2,11 +2,22 @@
 
 Bind address and worker count come from the receiver's configuration, so gunicorn and
 the app agree on them; the rest are fixed production choices.
+
+Delivery runs as one outbox thread inside every worker process (``RECEIVER_DELIVERY=thread``):
+the hooks below start it after the worker has loaded the app and stop it, waiting for the
+send in flight, when the worker exits. Workers claim jobs with ``FOR UPDATE SKIP LOCKED``, so
+any number of workers and instances never send one job twice.
+
+Metrics from several workers are summed with prometheus_client's multiprocess mode: the master
+creates ``PROMETHEUS_MULTIPROC_DIR`` (unless set) before any worker imports prometheus_client.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from typing import Any
 
 from receiver.config import ReceiverConfig
 
@@ -25,3 +36,31 @@ accesslog = None
 errorlog = "-"
 loglevel = _config.shared.log_level
 proc_name = "monitoring-receiver"
+
+
+def on_starting(server: Any) -> None:
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:
+        shutil.rmtree(path, ignore_errors=True)  # stale files from a previous run would be summed in
+        os.makedirs(path, exist_ok=True)
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="receiver-metrics-")
+
+
+def post_worker_init(worker: Any) -> None:
+    if _config.delivery == "thread":
+        delivery = worker.wsgi.extensions.get("delivery")
+        if delivery is not None:
+            delivery.start()
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    delivery = getattr(worker, "wsgi", None) and worker.wsgi.extensions.get("delivery")
+    if delivery is not None:
+        delivery.stop()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]

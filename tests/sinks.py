@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -21,12 +22,30 @@ class RecordedRequest:
         return json.loads(self.body)
 
 
+@dataclass(frozen=True)
+class Reply:
+    """One scripted answer: a status, headers, and a body."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
 @dataclass
 class RecordingSink:
-    """Records requests; answers each with ``status`` (settable while running)."""
+    """Records requests; answers each with ``status`` (settable while running).
+
+    ``script`` holds answers used first, one per request, in order (e.g. three 503s, then a
+    429 with Retry-After); ``body`` builds the body of the default answer, so a sink can speak
+    an API whose clients read the response (PagerDuty's ``dedup_key``); ``delay`` stalls every
+    answer, to stand in for a hanging endpoint.
+    """
 
     status: int = 200
     requests: list[RecordedRequest] = field(default_factory=list)
+    script: list[Reply] = field(default_factory=list)
+    body: Callable[[RecordedRequest], bytes] | None = None
+    delay: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
     url: str = ""
@@ -38,11 +57,21 @@ class RecordingSink:
             def _record(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                recorded = RecordedRequest(self.command, self.path, dict(self.headers), body)
                 with sink._lock:
-                    sink.requests.append(RecordedRequest(self.command, self.path, dict(self.headers), body))
-                self.send_response(sink.status)
-                self.send_header("Content-Length", "0")
+                    sink.requests.append(recorded)
+                    scripted = sink.script.pop(0) if sink.script else None
+                if sink.delay:
+                    time.sleep(sink.delay)
+                if scripted is None:
+                    content = sink.body(recorded) if sink.body is not None else b""
+                    scripted = Reply(sink.status, {"Content-Type": "application/json"} if content else {}, content)
+                self.send_response(scripted.status)
+                for name, value in scripted.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(scripted.body)))
                 self.end_headers()
+                self.wfile.write(scripted.body)
 
             do_POST = do_PUT = do_GET = _record  # noqa: N815 - http.server's naming
 
@@ -50,6 +79,7 @@ class RecordingSink:
                 return None
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         return self.url
@@ -67,3 +97,7 @@ class RecordingSink:
                     return list(self.requests)
             time.sleep(0.05)
         raise AssertionError(f"expected {count} requests within {timeout}s, got {len(self.requests)}")
+
+    def received(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self.requests)
