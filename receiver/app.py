@@ -104,7 +104,7 @@ def build_channels(config: ChannelConfig, timeout: float) -> dict[str, Channel]:
         channels["webhook"] = WebhookChannel(config.webhook_url.reveal(), session, timeout)
     if config.pagerduty_routing_key is not None:
         channels["pagerduty"] = PagerDutyChannel(
-            config.pagerduty_routing_key.reveal(), config.pagerduty_events_url, timeout
+            config.pagerduty_routing_key.reveal(), config.pagerduty_events_url, timeout, config.pagerduty_ca_file
         )
     if config.sms is not None:
         channels["sms"] = SmsChannel(config.sms, session, timeout)

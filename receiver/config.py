@@ -65,6 +65,11 @@ class UrlSecret(Secret):
         return f"{parts.scheme}://{parts.hostname}/***"
 
 
+def parse_https(raw: object) -> str:
+    """The pagerduty package accepts only https:// base URLs."""
+    return parse_uri("https")(raw).reveal()
+
+
 def _http_url(raw: object) -> Secret:
     return UrlSecret(parse_uri("http", "https")(raw).reveal())
 
@@ -96,6 +101,7 @@ RECEIVER_OPTIONS: tuple[Option[Any], ...] = (
         _http_url,
         Secret("https://events.pagerduty.com"),
     ),
+    Option("RECEIVER_PAGERDUTY_CA_FILE", "receiver.pagerduty_ca_file", parse_path, None),
     Option("RECEIVER_SMS_API_URL", "receiver.sms_api_url", _http_url, Secret("https://api.twilio.com")),
     Option("RECEIVER_SMS_ACCOUNT_SID", "receiver.sms_account_sid", parse_text, None),
     Option("RECEIVER_SMS_AUTH_TOKEN", "receiver.sms_auth_token", parse_secret, None, True),
@@ -141,6 +147,7 @@ class ChannelConfig:
     webhook_url: Secret | None = None
     pagerduty_routing_key: Secret | None = None
     pagerduty_events_url: str = "https://events.pagerduty.com"
+    pagerduty_ca_file: Path | None = None
     sms: SmsConfig | None = None
     smtp: SmtpConfig | None = None
 
@@ -231,7 +238,8 @@ def _channels(v: Mapping[str, Any]) -> ChannelConfig:
         slack_webhook_url=v["receiver.slack_webhook_url"],
         webhook_url=v["receiver.webhook_url"],
         pagerduty_routing_key=v["receiver.pagerduty_routing_key"],
-        pagerduty_events_url=v["receiver.pagerduty_events_url"].reveal(),
+        pagerduty_events_url=v["receiver.pagerduty_events_url"],
+        pagerduty_ca_file=v["receiver.pagerduty_ca_file"],
         sms=sms,
         smtp=smtp,
     )

@@ -7,6 +7,8 @@ the outbox owns retries, backoff and Retry-After.
 
 from __future__ import annotations
 
+import ssl
+from pathlib import Path
 from typing import Any
 
 import pagerduty
@@ -42,8 +44,9 @@ class _EventsClient(pagerduty.EventsApiV2Client):
 class PagerDutyChannel:
     name = "pagerduty"
 
-    def __init__(self, routing_key: str, events_url: str, timeout: float) -> None:
-        self._client = _EventsClient(routing_key, base_url=events_url.rstrip("/"))
+    def __init__(self, routing_key: str, events_url: str, timeout: float, ca_file: Path | None = None) -> None:
+        verify = ssl.create_default_context(cafile=str(ca_file)) if ca_file is not None else True
+        self._client = _EventsClient(routing_key, base_url=events_url.rstrip("/"), verify=verify)
         self._client.timeout = max(1, round(timeout))
 
     def send(self, notification: Notification) -> None:
