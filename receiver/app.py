@@ -28,6 +28,7 @@ from receiver.routing import RoutingPolicy
 from receiver.sql_history import SqlAlertHistory
 
 log = structlog.get_logger("receiver")
+DELIVERY_BATCH = 5
 
 
 def create_app(
@@ -69,6 +70,9 @@ def create_app(
             clock,
             Backoff(config.retry_base, config.retry_max),
             poll_interval=config.poll_interval,
+            batch=DELIVERY_BATCH,
+            # a claimed batch must be sent before its lease ends; a worker that dies frees its jobs then
+            lease=DELIVERY_BATCH * config.send_timeout + 5.0,
         )
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)

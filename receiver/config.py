@@ -96,10 +96,7 @@ RECEIVER_OPTIONS: tuple[Option[Any], ...] = (
     Option("RECEIVER_WEBHOOK_URL", "receiver.webhook_url", _http_url, None, True),
     Option("RECEIVER_PAGERDUTY_ROUTING_KEY", "receiver.pagerduty_routing_key", parse_secret, None, True),
     Option(
-        "RECEIVER_PAGERDUTY_EVENTS_URL",
-        "receiver.pagerduty_events_url",
-        _http_url,
-        Secret("https://events.pagerduty.com"),
+        "RECEIVER_PAGERDUTY_EVENTS_URL", "receiver.pagerduty_events_url", parse_https, "https://events.pagerduty.com"
     ),
     Option("RECEIVER_PAGERDUTY_CA_FILE", "receiver.pagerduty_ca_file", parse_path, None),
     Option("RECEIVER_SMS_API_URL", "receiver.sms_api_url", _http_url, Secret("https://api.twilio.com")),

@@ -20,6 +20,7 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]
     body: bytes
+    received_at: float = 0.0  # time.monotonic() when it arrived
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -61,7 +62,7 @@ class RecordingSink:
             def _record(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                recorded = RecordedRequest(self.command, self.path, dict(self.headers), body)
+                recorded = RecordedRequest(self.command, self.path, dict(self.headers), body, time.monotonic())
                 with sink._lock:
                     sink.requests.append(recorded)
                     scripted = sink.script.pop(0) if sink.script else None
