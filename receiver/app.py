@@ -12,6 +12,7 @@ from flask import Flask, Response, jsonify
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from monitoring.logs import configure_logging
 from receiver import api, health
 from receiver.channels import Channel
 from receiver.channels.email import EmailChannel
@@ -125,6 +126,6 @@ def open_database(config: ReceiverConfig) -> Database:
 
 def create_app_from_environ() -> Flask:
     """gunicorn's entry: ``receiver.app:create_app_from_environ()``."""
-    return create_app(
-        ReceiverConfig.from_environ(os.environ), multiprocess_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
-    )
+    config = ReceiverConfig.from_environ(os.environ)
+    configure_logging(config.shared.log_format, config.shared.log_level)
+    return create_app(config, multiprocess_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None)

@@ -57,6 +57,15 @@ def _alert(row: Sequence[Any]) -> AlertRecord:
     )
 
 
+def _action(obs: Observation) -> str:
+    return "trigger" if obs.status == "firing" else "resolve"
+
+
+def _received(obs: Observation) -> str:
+    flag = " (priority label missing or unknown: treated as high)" if obs.priority_defaulted else ""
+    return f"{obs.status}, priority {obs.priority}{flag}"
+
+
 class SqlAlertHistory:
     def __init__(self, database: PostgresDatabase | SqliteDatabase) -> None:
         self._db = database
@@ -79,19 +88,33 @@ class SqlAlertHistory:
         if rows:
             conn.cursor().executemany(self._sql(text), rows)
 
+    def _values(self, conn: Any, head: str, types: Sequence[str], rows: Sequence[Sequence[Any]], tail: str = "") -> Any:
+        """Insert many rows in one statement, one round trip. PostgreSQL gets one array per column
+        (``unnest``: a short, cacheable statement); SQLite a multi-row ``VALUES``."""
+        if self._postgres:
+            arrays = ", ".join(f"%s::{t}[]" for t in types)
+            columns = [list(column) for column in zip(*rows, strict=True)]
+            return conn.cursor().execute(f"{head} SELECT * FROM unnest({arrays}){tail}", columns, binary=True)  # noqa: S608 - placeholders only
+        values = ", ".join(["(" + ", ".join(["%s"] * len(types)) + ")"] * len(rows))
+        return self._run(conn, f"{head} VALUES {values}{tail}", [v for row in rows for v in row])
+
     def _timeline(self, conn: Any, rows: Sequence[tuple[int, float, str, str | None, str | None, str]]) -> None:
-        self._many(
-            conn,
-            "INSERT INTO timeline (alert_id, at, kind, channel, actor, detail) VALUES (%s, %s, %s, %s, %s, %s)",
-            rows,
-        )
+        if rows:
+            types = ("int8", "float8", "text", "text", "text", "text")
+            self._values(conn, "INSERT INTO timeline (alert_id, at, kind, channel, actor, detail)", types, rows)
 
     def _jobs(self, conn: Any, rows: Sequence[tuple[int, NewJob]], now: float) -> None:
-        self._many(
+        if not rows:
+            return
+        self._values(
             conn,
             "INSERT INTO outbox (alert_id, channel, action, state, attempts, max_attempts, fallback, created_at, "
-            "next_attempt_at) VALUES (%s, %s, %s, 'pending', 0, %s, %s, %s, %s)",
-            [(alert_id, j.channel, j.action, j.max_attempts, j.fallback, now, now) for alert_id, j in rows],
+            "next_attempt_at)",
+            ("int8", "text", "text", "text", "int4", "int4", "bool", "float8", "float8"),
+            [
+                (alert_id, j.channel, j.action, "pending", 0, j.max_attempts, j.fallback, now, now)
+                for alert_id, j in rows
+            ],
         )
 
     # --- schema ---
@@ -125,30 +148,24 @@ class SqlAlertHistory:
         unique = {(o.fingerprint, o.starts_at): o for o in observations}
         if not unique:
             return RecordOutcome(0, 0, 0)
-        fingerprints = sorted({fp for fp, _ in unique})
-        marks = ", ".join(["%s"] * len(fingerprints))
         with self._tx() as conn:
-            existing = self._existing(conn, marks, fingerprints)
+            # New alerts (the common case) cost one statement; only the others are read back, locked.
+            inserted = self._insert(conn, list(unique.values()), now)
+            known = sorted({key[0] for key in unique if key not in inserted})
+            existing = self._existing(conn, ", ".join(["%s"] * len(known)), known) if known else {}
             jobs: list[tuple[int, NewJob]] = []
             timeline: list[tuple[int, float, str, str | None, str | None, str]] = []
             seen: list[tuple[float, int]] = []
-            new = 0
+            new_jobs = 0
+            fresh_jobs: list[tuple[int, NewJob]] = []
             for key, obs in unique.items():
-                if key not in existing:
-                    inserted = self._insert(conn, obs, now)
-                    if inserted is not None:
-                        new += 1
-                        timeline.append(
-                            (inserted, now, "received", None, None, f"{obs.status}, priority {obs.priority}")
-                        )
-                        if obs.priority_defaulted:
-                            timeline.append(
-                                (inserted, now, "priority_defaulted", None, None, "missing or unknown priority label")
-                            )
-                        action = "trigger" if obs.status == "firing" else "resolve"
-                        jobs.extend((inserted, NewJob(c, action, obs.retry_budget)) for c in obs.channels)
-                        continue
-                    existing.update(self._existing(conn, marks, fingerprints))  # lost a race: now it exists
+                if key in inserted:
+                    new_jobs += len(obs.channels)
+                    if not self._postgres:  # PostgreSQL wrote them in the same statement as the alert
+                        alert_id = inserted[key]
+                        timeline.append((alert_id, now, "received", None, None, _received(obs)))
+                        fresh_jobs.extend((alert_id, NewJob(c, _action(obs), obs.retry_budget)) for c in obs.channels)
+                    continue
                 alert_id, status, content_hash = existing[key]
                 if status == "firing" and obs.status == "resolved":
                     resolved_at = obs.ends_at if obs.ends_at is not None else now
@@ -173,8 +190,8 @@ class SqlAlertHistory:
                     seen.append((now, alert_id))
             self._many(conn, "UPDATE alerts SET last_seen = %s WHERE id = %s", seen)
             self._timeline(conn, timeline)
-            self._jobs(conn, jobs, now)
-        return RecordOutcome(new=new, updated=len(unique) - new, jobs=len(jobs))
+            self._jobs(conn, fresh_jobs + jobs, now)
+        return RecordOutcome(new=len(inserted), updated=len(unique) - len(inserted), jobs=new_jobs + len(jobs))
 
     def _existing(
         self, conn: Any, marks: str, fingerprints: list[str]
@@ -187,15 +204,21 @@ class SqlAlertHistory:
         ).fetchall()
         return {(r[1], float(r[2])): (int(r[0]), r[3], r[4]) for r in rows}
 
-    def _insert(self, conn: Any, obs: Observation, now: float) -> int | None:
-        escalate_at = now + obs.ack_deadline if obs.ack_deadline is not None and obs.status == "firing" else None
-        resolved_at = (obs.ends_at if obs.ends_at is not None else now) if obs.status == "resolved" else None
-        row = self._run(
-            conn,
-            "INSERT INTO alerts (fingerprint, starts_at, alertname, status, priority, priority_defaulted, service, "
-            "labels, annotations, content_hash, generator_url, first_seen, last_seen, resolved_at, escalate_at) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-            "ON CONFLICT (fingerprint, starts_at) DO NOTHING RETURNING id",
+    _ALERT_INSERT = (
+        "INSERT INTO alerts (fingerprint, starts_at, alertname, status, priority, priority_defaulted, service, "
+        "labels, annotations, content_hash, generator_url, first_seen, last_seen, resolved_at, escalate_at)"
+    )
+    _ALERT_TYPES = ("text", "float8", "text", "text", "text", "bool", "text", "text", "text", "text", "text") + (
+        "float8",
+    ) * 4
+
+    def _insert(self, conn: Any, fresh: Sequence[Observation], now: float) -> dict[tuple[str, float], int]:
+        """Insert new alerts; return the ids of those this transaction created.
+
+        On PostgreSQL one statement also writes their "received" timeline entries and their
+        notification jobs (data-modifying CTEs): a webhook of new alerts is one round trip.
+        """
+        rows = [
             (
                 obs.fingerprint,
                 obs.starts_at,
@@ -210,11 +233,44 @@ class SqlAlertHistory:
                 obs.generator_url,
                 now,
                 now,
-                resolved_at,
-                escalate_at,
-            ),
-        ).fetchone()
-        return None if row is None else int(row[0])
+                None if obs.status == "firing" else (obs.ends_at if obs.ends_at is not None else now),
+                now + obs.ack_deadline if obs.ack_deadline is not None and obs.status == "firing" else None,
+            )
+            for obs in fresh
+        ]
+        conflict = " ON CONFLICT (fingerprint, starts_at) DO NOTHING RETURNING id, fingerprint, starts_at"
+        if not self._postgres:
+            created = self._values(conn, self._ALERT_INSERT, self._ALERT_TYPES, rows, conflict).fetchall()
+            return {(r[1], float(r[2])): int(r[0]) for r in created}
+        extra = [(",".join(o.channels), _action(o), o.retry_budget, _received(o)) for o in fresh]
+        columns = [list(c) for c in zip(*[r + e for r, e in zip(rows, extra, strict=True)], strict=True)]
+        types = (*self._ALERT_TYPES, "text", "text", "int4", "text")
+        arrays = ", ".join(f"%s::{t}[]" for t in types)
+        created = (
+            conn.cursor()
+            .execute(
+                f"WITH input AS (SELECT * FROM unnest({arrays}) AS i(fingerprint, starts_at, alertname, status, "  # noqa: S608 - placeholders only
+                " priority, priority_defaulted, service, labels, annotations, content_hash, generator_url, first_seen,"
+                " last_seen, resolved_at, escalate_at, channels, action, budget, detail)),"
+                f" new AS ({self._ALERT_INSERT} SELECT fingerprint, starts_at, alertname, status, priority,"
+                " priority_defaulted, service, labels, annotations, content_hash, generator_url, first_seen, last_seen,"
+                f" resolved_at, escalate_at FROM input{conflict}),"
+                " received AS (INSERT INTO timeline (alert_id, at, kind, detail)"
+                "  SELECT new.id, input.first_seen, 'received', input.detail FROM new JOIN input USING (fingerprint,"
+                "  starts_at)),"
+                " queued AS (INSERT INTO outbox (alert_id, channel, action, state, attempts, max_attempts, fallback,"
+                "  created_at, next_attempt_at)"
+                "  SELECT new.id, ch.channel, input.action, 'pending', 0, input.budget, false, input.first_seen,"
+                "  input.first_seen FROM new JOIN input USING (fingerprint, starts_at)"
+                "  CROSS JOIN LATERAL unnest(string_to_array(input.channels, ',')) WITH ORDINALITY AS ch(channel, n)"
+                "  ORDER BY new.id, ch.n)"
+                " SELECT id, fingerprint, starts_at FROM new",
+                columns,
+                binary=True,
+            )
+            .fetchall()
+        )
+        return {(r[1], float(r[2])): int(r[0]) for r in created}
 
     # --- the outbox ---
 

@@ -71,12 +71,15 @@ class RecordingSink:
                 if scripted is None:
                     content = sink.body(recorded) if sink.body is not None else b""
                     scripted = Reply(sink.status, {"Content-Type": "application/json"} if content else {}, content)
-                self.send_response(scripted.status)
-                for name, value in scripted.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(scripted.body)))
-                self.end_headers()
-                self.wfile.write(scripted.body)
+                try:
+                    self.send_response(scripted.status)
+                    for name, value in scripted.headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(scripted.body)))
+                    self.end_headers()
+                    self.wfile.write(scripted.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up waiting (a stalled endpoint); the request is recorded
 
             do_POST = do_PUT = do_GET = _record  # noqa: N815 - http.server's naming
 
