@@ -36,6 +36,7 @@ accesslog = None
 errorlog = "-"
 loglevel = _config.shared.log_level
 proc_name = "monitoring-receiver"
+_created_dirs: list[str] = []  # the master's own temporary metrics directory, removed on exit
 
 
 def on_starting(server: Any) -> None:
@@ -44,7 +45,14 @@ def on_starting(server: Any) -> None:
         shutil.rmtree(path, ignore_errors=True)  # stale files from a previous run would be summed in
         os.makedirs(path, exist_ok=True)
     else:
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="receiver-metrics-")
+        created = tempfile.mkdtemp(prefix="receiver-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = created
+        _created_dirs.append(created)
+
+
+def on_exit(server: Any) -> None:
+    for path in _created_dirs:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def post_worker_init(worker: Any) -> None:
