@@ -116,9 +116,10 @@ def alertmanager_webhook() -> Response:
         wiring.metrics.webhooks_rejected.labels("invalid").inc()
         log.warning("webhook rejected", reason="invalid", error=str(exc))
         return _error(400, f"invalid Alertmanager payload: {exc}")
-    observations = observe(payload, wiring.policy, wiring.configured_channels)
+    now = wiring.clock()
+    observations = observe(payload, wiring.policy, wiring.configured_channels, now, wiring.config.digest_interval)
     try:
-        outcome = _history(wiring).record(observations, wiring.clock())
+        outcome = _history(wiring).record(observations, now)
     except DatabaseUnavailable as exc:
         wiring.metrics.webhooks_rejected.labels("storage").inc()
         log.error("webhook not stored", reason=str(exc), alerts=len(observations))

@@ -16,6 +16,7 @@ from monitoring.logs import configure_logging
 from receiver import api, health
 from receiver.channels import Channel
 from receiver.channels.email import EmailChannel
+from receiver.channels.email_digest import EmailDigestChannel
 from receiver.channels.pagerduty import PagerDutyChannel
 from receiver.channels.slack import SlackChannel
 from receiver.channels.sms import SmsChannel
@@ -114,7 +115,9 @@ def build_channels(config: ChannelConfig, timeout: float) -> dict[str, Channel]:
     if config.sms is not None:
         channels["sms"] = SmsChannel(config.sms, session, timeout)
     if config.smtp is not None:
-        channels["email"] = EmailChannel(config.smtp, timeout)
+        email = EmailChannel(config.smtp, timeout)
+        channels["email"] = email
+        channels["email_digest"] = EmailDigestChannel(email)
     return channels
 
 

@@ -91,6 +91,7 @@ RECEIVER_OPTIONS: tuple[Option[Any], ...] = (
     Option("RECEIVER_RETRY_BASE", "receiver.retry_base", parse_duration, 2.0),
     Option("RECEIVER_RETRY_MAX", "receiver.retry_max", parse_duration, 300.0),
     Option("RECEIVER_SEND_TIMEOUT", "receiver.send_timeout", parse_duration, 10.0),
+    Option("RECEIVER_DIGEST_INTERVAL", "receiver.digest_interval", parse_duration, 3600.0),
     # Channel destinations: configuration only, never alert labels.
     Option("RECEIVER_SLACK_WEBHOOK_URL", "receiver.slack_webhook_url", _http_url, None, True),
     Option("RECEIVER_WEBHOOK_URL", "receiver.webhook_url", _http_url, None, True),
@@ -165,6 +166,7 @@ class ReceiverConfig:
     retry_base: float = 2.0
     retry_max: float = 300.0
     send_timeout: float = 10.0
+    digest_interval: float = 3600.0
     channels: ChannelConfig = field(default_factory=ChannelConfig)
 
     @classmethod
@@ -188,6 +190,7 @@ class ReceiverConfig:
             retry_base=v["receiver.retry_base"],
             retry_max=v["receiver.retry_max"],
             send_timeout=v["receiver.send_timeout"],
+            digest_interval=v["receiver.digest_interval"],
             channels=_channels(v),
         )
 

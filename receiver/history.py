@@ -33,6 +33,7 @@ class Observation:
     channels: tuple[str, ...]
     retry_budget: int
     ack_deadline: float | None
+    digest_at: float | None = None  # when the next e-mail digest goes out (for email_digest jobs)
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ class NewJob:
     action: str
     max_attempts: int
     fallback: bool = False
+    not_before: float | None = None  # digest jobs wait for the digest time; others go at once
 
 
 @dataclass(frozen=True)
@@ -134,8 +136,9 @@ class AlertHistory(Protocol):
         """Store a webhook's alerts and their notification jobs in one transaction."""
         ...
 
-    def claim(self, now: float, lease: float, limit: int) -> list[Job]:
-        """Take due jobs (pending, or leased by a worker that died) for this worker."""
+    def claim(self, now: float, lease: float, limit: int, *, digest: bool = False) -> list[Job]:
+        """Take due jobs (pending, or leased by a worker that died) for this worker: those of the
+        e-mail digest when ``digest``, all others otherwise."""
         ...
 
     def delivered(self, job: Job, now: float) -> None: ...

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Collection
 
 from receiver.history import Observation
@@ -16,9 +17,17 @@ def content_hash(alert: WebhookAlert) -> str:
     return hashlib.sha256(document.encode()).hexdigest()[:32]
 
 
-def observe(payload: WebhookPayload, policy: RoutingPolicy, configured: Collection[str]) -> list[Observation]:
+def next_digest(now: float, interval: float) -> float:
+    """The next digest time: the end of the current ``interval``-long window (aligned to the epoch)."""
+    return (math.floor(now / interval) + 1) * interval
+
+
+def observe(
+    payload: WebhookPayload, policy: RoutingPolicy, configured: Collection[str], now: float, digest_interval: float
+) -> list[Observation]:
     """One observation per alert. Channels that are not configured are dropped; if none is left,
     the policy's fallback channel is used (when configured)."""
+    digest_at = next_digest(now, digest_interval)
     observations = []
     for alert in payload.alerts:
         priority, defaulted = priority_from_labels(alert.labels)
@@ -44,6 +53,7 @@ def observe(payload: WebhookPayload, policy: RoutingPolicy, configured: Collecti
                 channels=channels,
                 retry_budget=rules.retry_budget,
                 ack_deadline=rules.ack_deadline,
+                digest_at=digest_at,
             )
         )
     return observations

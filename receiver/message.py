@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from string import Template
 
@@ -84,3 +85,21 @@ def short(n: Notification, limit: int = 300) -> str:
     body = f"{title(n)}: {summary(n)}"
     body = " ".join(body.split())
     return body if len(body) <= limit else body[: limit - 1] + "…"
+
+
+DIGEST_HTML = Template("""<html><body>
+<h2>$count notifications</h2>
+<ul>$items</ul>
+</body></html>""")
+
+
+def digest_text(notifications: Sequence[Notification]) -> str:
+    lines = [f"{len(notifications)} notifications", ""]
+    lines += [f"- {title(n)}: {' '.join(summary(n).split())} (since {since(n)})" for n in notifications]
+    return "\n".join(lines) + "\n"
+
+
+def digest_html(notifications: Sequence[Notification]) -> str:
+    e = html.escape
+    items = "".join(f"<li><b>{e(title(n))}</b>: {e(summary(n))} (since {e(since(n))})</li>" for n in notifications)
+    return DIGEST_HTML.substitute(count=len(notifications), items=items)

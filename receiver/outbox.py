@@ -13,13 +13,14 @@ from collections.abc import Callable, Mapping
 
 import structlog
 
-from receiver.channels import Channel, DeliveryFailed, Notification
+from receiver.channels import Channel, DeliveryFailed, DigestChannel, Notification
 from receiver.database import DatabaseUnavailable
 from receiver.history import AlertHistory, Job, NewJob
 from receiver.metrics import ReceiverMetrics
-from receiver.routing import Priority, RoutingPolicy
+from receiver.routing import DIGEST, Priority, RoutingPolicy
 
 log = structlog.get_logger("receiver.outbox")
+DIGEST_LIMIT = 200  # notifications in one digest message
 
 
 class Backoff:
@@ -70,7 +71,10 @@ class DeliveryWorker:
         jobs = self._history.claim(self._clock(), self._lease, self._batch)
         for job in jobs:
             self._deliver(job)
-        return len(jobs)
+        digest = self._history.claim(self._clock(), self._lease, DIGEST_LIMIT, digest=True)
+        if digest:
+            self._deliver_digest(digest)
+        return len(jobs) + len(digest)
 
     def drain(self, max_passes: int = 100) -> int:
         """Run passes until nothing is due (bounded); return the jobs handled."""
@@ -98,6 +102,25 @@ class DeliveryWorker:
         log.info(
             "notification sent", alert_id=job.alert.id, channel=job.channel, action=job.action, attempt=job.attempts
         )
+
+    def _deliver_digest(self, jobs: list[Job]) -> None:
+        channel = self._channels.get(DIGEST)
+        if not isinstance(channel, DigestChannel):
+            for job in jobs:
+                self._deliver(job)
+            return
+        try:
+            channel.send_digest([Notification(j.alert, j.action, j.fallback) for j in jobs])
+        except DeliveryFailed as failure:
+            for job in jobs:
+                self._metrics.notifications_failed.labels(DIGEST).inc()
+                self._fail(job, failure)
+            return
+        now = self._clock()
+        for job in jobs:
+            self._history.delivered(job, now)
+        self._metrics.notifications_sent.labels(DIGEST).inc(len(jobs))
+        log.info("digest sent", notifications=len(jobs))
 
     def _fail(self, job: Job, failure: DeliveryFailed) -> None:
         now = self._clock()

@@ -30,7 +30,8 @@ class Priority(StrEnum):
     LOW = "low"
 
 
-CHANNELS = ("pagerduty", "slack", "sms", "email", "webhook")
+DIGEST = "email_digest"  # e-mail, batched: one message per digest interval
+CHANNELS = ("pagerduty", "slack", "sms", "email", "webhook", DIGEST)
 
 
 def priority_from_labels(labels: Mapping[str, str]) -> tuple[Priority, bool]:
@@ -54,7 +55,7 @@ DEFAULT_PRIORITIES: dict[Priority, PriorityPolicy] = {
     Priority.CRITICAL: PriorityPolicy(("pagerduty", "slack", "sms"), ("sms", "slack"), 300.0, 10),
     Priority.HIGH: PriorityPolicy(("pagerduty", "slack"), ("sms", "slack"), 3600.0, 8),
     Priority.MEDIUM: PriorityPolicy(("slack", "email"), ("pagerduty", "slack"), 86400.0, 5),
-    Priority.LOW: PriorityPolicy(("email",), (), None, 3),
+    Priority.LOW: PriorityPolicy((DIGEST,), (), None, 3),
 }
 
 

@@ -27,6 +27,7 @@ from receiver.history import (
     TimelineEntry,
 )
 from receiver.migrations import MIGRATIONS
+from receiver.routing import DIGEST
 
 _ALERT_COLUMNS = (
     "id, fingerprint, starts_at, alertname, status, priority, priority_defaulted, service, labels, "
@@ -59,6 +60,10 @@ def _alert(row: Sequence[Any]) -> AlertRecord:
 
 def _action(obs: Observation) -> str:
     return "trigger" if obs.status == "firing" else "resolve"
+
+
+def _job(obs: Observation, channel: str, action: str) -> NewJob:
+    return NewJob(channel, action, obs.retry_budget, not_before=obs.digest_at if channel == DIGEST else None)
 
 
 def _received(obs: Observation) -> str:
@@ -112,7 +117,7 @@ class SqlAlertHistory:
             "next_attempt_at)",
             ("int8", "text", "text", "text", "int4", "int4", "bool", "float8", "float8"),
             [
-                (alert_id, j.channel, j.action, "pending", 0, j.max_attempts, j.fallback, now, now)
+                (alert_id, j.channel, j.action, "pending", 0, j.max_attempts, j.fallback, now, j.not_before or now)
                 for alert_id, j in rows
             ],
         )
@@ -164,7 +169,7 @@ class SqlAlertHistory:
                     if not self._postgres:  # PostgreSQL wrote them in the same statement as the alert
                         alert_id = inserted[key]
                         timeline.append((alert_id, now, "received", None, None, _received(obs)))
-                        fresh_jobs.extend((alert_id, NewJob(c, _action(obs), obs.retry_budget)) for c in obs.channels)
+                        fresh_jobs.extend((alert_id, _job(obs, c, _action(obs))) for c in obs.channels)
                     continue
                 alert_id, status, content_hash = existing[key]
                 if status == "firing" and obs.status == "resolved":
@@ -176,7 +181,7 @@ class SqlAlertHistory:
                         (resolved_at, now, alert_id),
                     )
                     timeline.append((alert_id, now, "resolved", None, None, "resolved by Alertmanager"))
-                    jobs.extend((alert_id, NewJob(c, "resolve", obs.retry_budget)) for c in obs.channels)
+                    jobs.extend((alert_id, _job(obs, c, "resolve")) for c in obs.channels)
                 elif obs.status == "firing" and (status == "resolved" or content_hash != obs.content_hash):
                     self._run(
                         conn,
@@ -185,7 +190,7 @@ class SqlAlertHistory:
                         (json.dumps(obs.labels), json.dumps(obs.annotations), obs.content_hash, now, alert_id),
                     )
                     timeline.append((alert_id, now, "changed", None, None, "labels, annotations or status changed"))
-                    jobs.extend((alert_id, NewJob(c, "trigger", obs.retry_budget)) for c in obs.channels)
+                    jobs.extend((alert_id, _job(obs, c, "trigger")) for c in obs.channels)
                 else:
                     seen.append((now, alert_id))
             self._many(conn, "UPDATE alerts SET last_seen = %s WHERE id = %s", seen)
@@ -242,16 +247,16 @@ class SqlAlertHistory:
         if not self._postgres:
             created = self._values(conn, self._ALERT_INSERT, self._ALERT_TYPES, rows, conflict).fetchall()
             return {(r[1], float(r[2])): int(r[0]) for r in created}
-        extra = [(",".join(o.channels), _action(o), o.retry_budget, _received(o)) for o in fresh]
+        extra = [(",".join(o.channels), _action(o), o.retry_budget, _received(o), o.digest_at) for o in fresh]
         columns = [list(c) for c in zip(*[r + e for r, e in zip(rows, extra, strict=True)], strict=True)]
-        types = (*self._ALERT_TYPES, "text", "text", "int4", "text")
+        types = (*self._ALERT_TYPES, "text", "text", "int4", "text", "float8")
         arrays = ", ".join(f"%s::{t}[]" for t in types)
         created = (
             conn.cursor()
             .execute(
                 f"WITH input AS (SELECT * FROM unnest({arrays}) AS i(fingerprint, starts_at, alertname, status, "  # noqa: S608 - placeholders only
                 " priority, priority_defaulted, service, labels, annotations, content_hash, generator_url, first_seen,"
-                " last_seen, resolved_at, escalate_at, channels, action, budget, detail)),"
+                " last_seen, resolved_at, escalate_at, channels, action, budget, detail, digest_at)),"
                 f" new AS ({self._ALERT_INSERT} SELECT fingerprint, starts_at, alertname, status, priority,"
                 " priority_defaulted, service, labels, annotations, content_hash, generator_url, first_seen, last_seen,"
                 f" resolved_at, escalate_at FROM input{conflict}),"
@@ -261,7 +266,8 @@ class SqlAlertHistory:
                 " queued AS (INSERT INTO outbox (alert_id, channel, action, state, attempts, max_attempts, fallback,"
                 "  created_at, next_attempt_at)"
                 "  SELECT new.id, ch.channel, input.action, 'pending', 0, input.budget, false, input.first_seen,"
-                "  input.first_seen FROM new JOIN input USING (fingerprint, starts_at)"
+                f"  CASE WHEN ch.channel = '{DIGEST}' THEN COALESCE(input.digest_at, input.first_seen)"
+                "  ELSE input.first_seen END FROM new JOIN input USING (fingerprint, starts_at)"
                 "  CROSS JOIN LATERAL unnest(string_to_array(input.channels, ',')) WITH ORDINALITY AS ch(channel, n)"
                 "  ORDER BY new.id, ch.n)"
                 " SELECT id, fingerprint, starts_at FROM new",
@@ -274,13 +280,14 @@ class SqlAlertHistory:
 
     # --- the outbox ---
 
-    def claim(self, now: float, lease: float, limit: int) -> list[Job]:
+    def claim(self, now: float, lease: float, limit: int, *, digest: bool = False) -> list[Job]:
         with self._tx() as conn:
             claimed = self._run(
                 conn,
                 "UPDATE outbox SET state = 'sending', lease_until = %s, attempts = attempts + 1 WHERE id IN ("  # noqa: S608 - only constant fragments and placeholders are interpolated
                 " SELECT o.id FROM outbox o WHERE ((o.state = 'pending' AND o.next_attempt_at <= %s)"
                 "  OR (o.state = 'sending' AND o.lease_until <= %s))"
+                f"  AND o.channel {'=' if digest else '<>'} '{DIGEST}'"
                 f"  AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.alert_id = o.alert_id AND e.channel = o.channel"
                 f"   AND e.id < o.id AND e.state IN {_ACTIVE})"
                 f" ORDER BY o.next_attempt_at, o.id LIMIT %s{self._skip_locked}"

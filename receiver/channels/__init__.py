@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from receiver.history import AlertRecord
 
@@ -32,6 +33,19 @@ class Channel(Protocol):
 
     def send(self, notification: Notification) -> None:
         """Deliver or raise ``DeliveryFailed``."""
+        ...
+
+
+@runtime_checkable
+class DigestChannel(Protocol):
+    """A channel that can also send many notifications as one message."""
+
+    name: str
+
+    def send(self, notification: Notification) -> None: ...
+
+    def send_digest(self, notifications: Sequence[Notification]) -> None:
+        """Deliver all in one message or raise ``DeliveryFailed`` for all."""
         ...
 
 

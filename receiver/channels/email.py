@@ -29,9 +29,19 @@ class EmailChannel:
         self._timeout = timeout
         self._tls = ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
 
+    @property
+    def sender(self) -> str:
+        return self._config.sender
+
+    @property
+    def recipients(self) -> tuple[str, ...]:
+        return self._config.recipients
+
     def send(self, notification: Notification) -> None:
+        self.deliver(compose(notification, self._config.sender, self._config.recipients))
+
+    def deliver(self, mail: EmailMessage) -> None:
         config = self._config
-        mail = compose(notification, config.sender, config.recipients)
         try:
             with smtplib.SMTP(config.host, config.port, timeout=self._timeout) as smtp:
                 if config.starttls:

@@ -21,6 +21,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from monitoring.settings import Secret
 from receiver.channels import DeliveryFailed, Notification
 from receiver.channels.email import EmailChannel
+from receiver.channels.email_digest import EmailDigestChannel
 from receiver.channels.pagerduty import PagerDutyChannel, dedup_key
 from receiver.channels.slack import SlackChannel
 from receiver.channels.sms import SmsChannel
@@ -220,6 +221,18 @@ def test_email_goes_through_starttls_and_auth_with_text_and_html_parts(smtp_serv
     parts = {p.get_content_type(): p.get_payload(decode=True) for p in mail.walk() if not p.is_multipart()}
     assert set(parts) == {"text/plain", "text/html"}
     assert b"&lt;script&gt;x&lt;/script&gt;" in parts["text/html"]
+
+
+def test_the_digest_sends_many_notifications_in_one_email(smtp_server: SmtpServer) -> None:
+    digest = EmailDigestChannel(EmailChannel(smtp_config(smtp_server), 10))
+    digest.send_digest([Notification(record(alertname=f"Low{i}", priority="low"), "trigger") for i in range(3)])
+    [(_, mail)] = smtp_server.mailbox.messages
+    assert mail["Subject"] == "Alert digest: 3 notifications"
+    text = next(p for p in mail.walk() if p.get_content_type() == "text/plain").get_payload(decode=True)
+    assert isinstance(text, bytes)
+    assert [line.split(":")[1].strip() for line in text.decode().splitlines()[2:]] == [
+        f"Low{i} (portfolio)" for i in range(3)
+    ]
 
 
 def test_a_wrong_smtp_password_is_a_permanent_failure(smtp_server: SmtpServer) -> None:

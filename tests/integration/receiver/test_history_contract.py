@@ -182,3 +182,19 @@ def test_alerts_are_filtered_and_paginated_newest_first(history: SqlAlertHistory
     assert names(until=NOW + 1) == ["B", "A"]
     first = history.alerts(AlertFilter(limit=2))
     assert names(limit=2, after_id=first[-1].id) == ["A"]
+
+
+def test_digest_jobs_wait_for_the_digest_time_and_are_claimed_apart(history: SqlAlertHistory) -> None:
+    history.record([obs("Low", priority="low", channels=("email_digest", "slack"), digest_at=NOW + 3600)], NOW)
+    assert [(j.channel, j.action) for j in history.claim(NOW, 60, 10)] == [("slack", "trigger")]
+    assert history.claim(NOW + 3599, 60, 10, digest=True) == []
+    [job] = history.claim(NOW + 3600, 60, 10, digest=True)
+    assert (job.channel, job.alert.alertname) == ("email_digest", "Low")
+
+
+def test_a_defaulted_priority_is_flagged_in_the_timeline(history: SqlAlertHistory) -> None:
+    history.record([obs(priority="high", priority_defaulted=True)], NOW)
+    alert, timeline = history.alert(history.alerts(AlertFilter())[0].id)
+    assert alert.priority_defaulted is True
+    assert timeline[0].kind == "received"
+    assert "priority label missing or unknown" in timeline[0].detail

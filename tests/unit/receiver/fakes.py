@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +33,7 @@ class FakeChannel:
     sent: list[Notification] = field(default_factory=list)
     failures: list[DeliveryFailed] = field(default_factory=list)
     attempts: int = 0
+    digests: list[list[Notification]] = field(default_factory=list)
 
     def send(self, notification: Notification) -> None:
         self.attempts += 1
@@ -39,12 +41,21 @@ class FakeChannel:
             raise self.failures.pop(0)
         self.sent.append(notification)
 
+    def send_digest(self, notifications: Sequence[Notification]) -> None:
+        self.attempts += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        self.digests.append(list(notifications))
+        self.sent.extend(notifications)
+
     def actions(self) -> list[tuple[str, str]]:
         return [(n.alert.alertname, n.action) for n in self.sent]
 
 
 def fake_channels(*names: str) -> dict[str, FakeChannel]:
-    return {name: FakeChannel(name) for name in names or ("pagerduty", "slack", "sms", "email", "webhook")}
+    return {
+        name: FakeChannel(name) for name in names or ("pagerduty", "slack", "sms", "email", "webhook", "email_digest")
+    }
 
 
 def alert(

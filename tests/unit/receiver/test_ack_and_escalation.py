@@ -70,7 +70,7 @@ def test_low_priority_alerts_are_never_escalated(receiver: Receiver) -> None:
     receiver.clock.advance(30 * 86400)
     receiver.worker.drain()
     assert receiver.metric("receiver_escalations_total") == 0
-    assert receiver.channels["email"].actions() == [("Housekeeping", "trigger")]
+    assert receiver.channels["email_digest"].actions() == [("Housekeeping", "trigger")]
 
 
 def test_ack_of_an_unknown_alert_is_404_and_a_bad_body_is_400(receiver: Receiver) -> None:

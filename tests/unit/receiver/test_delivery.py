@@ -76,20 +76,33 @@ def test_a_4xx_is_not_retried_and_the_fallback_channel_gets_the_alert(receiver: 
 
 def test_the_retry_budget_depends_on_priority_and_exhaustion_dead_letters(tmp_path: Path) -> None:
     r = build_receiver(tmp_path)
-    for name in ("slack", "email"):
+    for name in ("slack", "email_digest"):
         r.channels[name].failures = [DeliveryFailed(f"{name}: HTTP 503", retryable=True) for _ in range(20)]
     r.client.post(URL, data=body(alert("Crit", "critical"), alert("Low", "low")))
     crit = next(a for a in r.client.get("/api/v1/alerts").json["alerts"] if a["priority"] == "critical")  # type: ignore[index]
     r.client.post(f"/api/v1/alerts/{crit['id']}/ack", json={"who": "alice", "comment": "on it"})  # no escalation
-    for _ in range(20):
+    for _ in range(30):
         r.worker.drain()
         r.clock.advance(400)
-    # critical: 10 attempts on slack; low: 3 on email, then its fallback (email itself) is not retried again
-    assert r.channels["slack"].attempts == 10
-    assert r.channels["email"].attempts == 3 + 10  # the low alert's 3, then slack's fallback job's 10
+    assert r.channels["slack"].attempts == 10  # critical's budget
+    assert r.channels["email_digest"].attempts == 3  # low's budget
+    assert sorted((n.alert.alertname, n.fallback) for n in r.channels["email"].sent) == [("Crit", True), ("Low", True)]
     text = r.client.get("/metrics").text
-    assert "receiver_dead_letters_total 3.0" in text
+    assert "receiver_dead_letters_total 2.0" in text
     assert "receiver_outbox_pending_jobs 0.0" in text
+
+
+def test_low_priority_alerts_wait_for_the_digest_and_go_out_in_one_message(receiver: Receiver) -> None:
+    receiver.client.post(URL, data=body(alert("Cleanup", "low")))
+    receiver.clock.advance(1200)
+    receiver.client.post(URL, data=body(alert("Rotate", "low", service="asset")))
+    receiver.worker.drain()
+    assert receiver.channels["email_digest"].digests == []
+    receiver.clock.advance(3600 - 1200)  # the hourly digest time (the clock started on the hour)
+    receiver.worker.drain()
+    [digest] = receiver.channels["email_digest"].digests
+    assert sorted(n.alert.alertname for n in digest) == ["Cleanup", "Rotate"]
+    assert receiver.metric("receiver_notifications_sent_total", channel="email_digest") == 2
 
 
 def test_pending_jobs_show_in_outbox_depth_and_oldest_age(receiver: Receiver) -> None:

@@ -20,7 +20,7 @@ def test_default_policy_routes_each_priority_to_its_channels_and_deadlines() -> 
     assert policy.channels_for({}, Priority.CRITICAL) == ("pagerduty", "slack", "sms")
     assert policy.channels_for({}, Priority.HIGH) == ("pagerduty", "slack")
     assert policy.channels_for({}, Priority.MEDIUM) == ("slack", "email")
-    assert policy.channels_for({}, Priority.LOW) == ("email",)
+    assert policy.channels_for({}, Priority.LOW) == ("email_digest",)
     deadlines = {p: policy.policy(p).ack_deadline for p in Priority}
     assert deadlines == {Priority.CRITICAL: 300, Priority.HIGH: 3600, Priority.MEDIUM: 86400, Priority.LOW: None}
 

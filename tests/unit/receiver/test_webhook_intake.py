@@ -127,6 +127,7 @@ def test_a_firing_alert_is_stored_and_queued_for_exactly_its_priority_channels(r
         "sms": [("DiskFull", "trigger")],
         "email": [("SlowApi", "trigger")],
         "webhook": [],
+        "email_digest": [],
     }
 
 
