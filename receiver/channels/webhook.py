@@ -19,6 +19,7 @@ def document(n: Notification) -> dict[str, Any]:
         "title": message.title(n),
         "alert": {
             "id": alert.id,
+            "alertname": alert.alertname,
             "fingerprint": alert.fingerprint,
             "startsAt": alert.starts_at,
             "status": alert.status,

@@ -34,10 +34,11 @@ class Sinks:
     slack: RecordingSink
     sms: RecordingSink
     pagerduty: RecordingSink
+    webhook: RecordingSink
     ca_file: Path
 
     def all(self) -> list[RecordingSink]:
-        return [self.slack, self.sms, self.pagerduty]
+        return [self.slack, self.sms, self.pagerduty, self.webhook]
 
 
 @pytest.fixture
@@ -47,6 +48,7 @@ def sinks(tmp_path: Path) -> Iterator[Sinks]:
         slack=RecordingSink(),
         sms=RecordingSink(status=201),
         pagerduty=RecordingSink(status=202, body=pagerduty_reply, tls=server_tls(cert, key)),
+        webhook=RecordingSink(),
         ca_file=cert,
     )
     for sink in made.all():

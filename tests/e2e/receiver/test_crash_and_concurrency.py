@@ -6,6 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 from tests.e2e.receiver.conftest import ReceiverProcess, Sinks, receiver_env, wait_until
+from tests.sinks import Reply
 from tests.unit.receiver.fakes import alert, webhook
 
 
@@ -43,6 +44,33 @@ def test_jobs_pending_at_a_kill_9_are_all_delivered_after_restart(
     delivered = slack_alertnames(sinks, failed_before_restart)
     assert len(delivered) == 20
     assert set(delivered.values()) == {1}
+
+
+def test_a_4xx_is_not_retried_and_the_fallback_channel_gets_the_alert(
+    postgres_uri: str, sinks: Sinks, tmp_path: Path
+) -> None:
+    sinks.pagerduty.script = [Reply(400, {"Content-Type": "application/json"}, b'{"status":"invalid event"}')]
+    policy = tmp_path / "routing.yml"
+    policy.write_text("fallback: webhook\n")
+    env = receiver_env(
+        postgres_uri,
+        sinks,
+        tmp_path,
+        RECEIVER_ROUTING_FILE=str(policy),
+        RECEIVER_WEBHOOK_URL=f"{sinks.webhook.url}/hook",
+    )
+    receiver = ReceiverProcess(env, tmp_path / "receiver.log", int(env["RECEIVER_PORT"])).start()
+    try:
+        assert receiver.post(webhook(alert("Rejected", "high"))) == 200
+        wait_until(lambda: len(sinks.webhook.received()) >= 1, what="the fallback notification")
+        wait_until(lambda: receiver.metric("receiver_outbox_pending_jobs") == 0, what="an empty outbox")
+        assert receiver.metric("receiver_dead_letters_total") == 1
+    finally:
+        receiver.stop()
+    assert len(sinks.pagerduty.received()) == 1  # no retry after the 400
+    [fallback] = sinks.webhook.received()
+    assert (fallback.json()["fallback"], fallback.json()["alert"]["alertname"]) == (True, "Rejected")
+    assert len(sinks.slack.received()) == 1
 
 
 def test_two_receiver_processes_on_one_database_send_no_duplicates(
