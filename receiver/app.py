@@ -52,11 +52,7 @@ def create_app(
     app.extensions["database"] = database
     if history is None and isinstance(database, PostgresDatabase | SqliteDatabase):
         history = SqlAlertHistory(database)
-    if history is not None:
-        try:
-            history.migrate()
-        except DatabaseUnavailable as exc:  # readiness reports it; intake answers 503 until it works
-            log.error("schema migration failed", reason=str(exc))
+    migrated = history is None or _migrate(history)
     registry = registry or CollectorRegistry()
     app.extensions["registry"] = registry
     metrics = ReceiverMetrics(registry)
@@ -79,6 +75,14 @@ def create_app(
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
 
+    if not migrated:  # the database was down at start: retry before requests until it works
+
+        @app.before_request
+        def migrate_when_possible() -> None:
+            nonlocal migrated
+            if not migrated and history is not None:
+                migrated = _migrate(history)
+
     scrape = registry
     if multiprocess_dir is not None:  # several gunicorn workers: counters are summed across processes
         scrape = CollectorRegistry()
@@ -98,6 +102,16 @@ def create_app(
         return response
 
     return app
+
+
+def _migrate(history: AlertHistory) -> bool:
+    try:
+        version = history.migrate()
+    except DatabaseUnavailable as exc:  # readiness reports it; intake answers 503 until it works
+        log.error("schema migration failed", reason=str(exc))
+        return False
+    log.info("alert history ready", schema_version=version)
+    return True
 
 
 def build_channels(config: ChannelConfig, timeout: float) -> dict[str, Channel]:

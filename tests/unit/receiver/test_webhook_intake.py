@@ -10,8 +10,9 @@ from pathlib import Path
 
 from receiver.app import create_app
 from receiver.config import ReceiverConfig
-from receiver.database import DatabaseUnavailable
+from receiver.database import DatabaseUnavailable, SqliteDatabase
 from receiver.history import Observation, RecordOutcome
+from receiver.sql_history import SqlAlertHistory
 from tests.unit.receiver.conftest import Receiver, build_receiver
 from tests.unit.receiver.fakes import alert, body, webhook
 
@@ -174,3 +175,27 @@ def test_a_resolve_sends_resolve_notifications_and_records_time_to_resolve(recei
     assert detail["timeToResolveSeconds"] == 1800.0
     kinds = [e["kind"] for e in detail["timeline"]]
     assert kinds == ["received", "notified", "notified", "resolved", "notified", "notified"]
+
+
+class LateDatabase(SqlAlertHistory):
+    """SQLite history whose database is unreachable for the first migration attempt."""
+
+    attempts = 0
+
+    def migrate(self) -> int:
+        self.attempts += 1
+        if self.attempts == 1:
+            raise DatabaseUnavailable("not yet")
+        return super().migrate()
+
+
+def test_a_database_down_at_start_is_migrated_once_it_answers(tmp_path: Path) -> None:
+    config = ReceiverConfig.from_environ({"RECEIVER_SQLITE_PATH": str(tmp_path / "a.sqlite3")})
+    history = LateDatabase(SqliteDatabase(tmp_path / "a.sqlite3"))
+    app = create_app(config, history=history, channels={})
+    assert history.attempts == 1
+    response = app.test_client().post(URL, data=body(alert()))
+    assert response.status_code == 200
+    assert history.attempts == 2
+    app.test_client().get("/healthz")
+    assert history.attempts == 2
