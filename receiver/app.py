@@ -110,7 +110,7 @@ def _migrate(history: AlertHistory) -> bool:
     except DatabaseUnavailable as exc:  # readiness reports it; intake answers 503 until it works
         log.error("schema migration failed", reason=str(exc))
         return False
-    log.info("alert history ready", schema_version=version)
+    log.info("schema migrated", schema_version=version)
     return True
 
 
