@@ -41,7 +41,8 @@ GROUP = 10
 THROUGHPUT_SECONDS = 5.0
 PACED_SECONDS = 6.0
 PACED_RATE = 50.0
-CLIENTS = 4
+CLIENTS = 8
+WORKERS = "4"  # sync workers spend about half their time waiting on PostgreSQL: 2 per core
 
 
 @contextmanager
@@ -62,7 +63,7 @@ def receiver(uri: str, **env: str) -> Iterator[int]:
     port = free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("RECEIVER_", "PROMETHEUS_MULTIPROC"))}
     environment.update(
-        {"POSTGRES_URI": uri, "RECEIVER_PORT": str(port), "RECEIVER_WORKERS": "2", "LOG_LEVEL": "warning", **env}
+        {"POSTGRES_URI": uri, "RECEIVER_PORT": str(port), "RECEIVER_WORKERS": WORKERS, "LOG_LEVEL": "warning", **env}
     )
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(
@@ -149,6 +150,8 @@ def throughput(port: int) -> tuple[float, list[float]]:
 
 
 def paced(port: int, tag: str) -> list[float]:
+    for seq in range(20):  # warm up every worker's connection pool first
+        post(port, payload(f"{tag}w", seq, priority="critical"))
     latencies = []
     interval = 1.0 / PACED_RATE
     start = time.monotonic()
