@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from monitoring.settings import ConfigError
 from receiver import message
 from receiver.channels import DeliveryFailed, Notification, check_status, retry_after_seconds
 from receiver.channels.email import compose
@@ -106,3 +107,19 @@ def test_secrets_in_the_configuration_are_masked_in_its_repr() -> None:
     assert "tok-123456" not in text
     assert "pdkey-987654" not in text
     assert "secretpart" not in text
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        ({"RECEIVER_WEBHOOK_USERNAME": "am"}, "RECEIVER_WEBHOOK_PASSWORD"),
+        ({"RECEIVER_SMS_ACCOUNT_SID": "AC1"}, "receiver.sms_auth_token"),
+        ({"RECEIVER_SMTP_HOST": "mail"}, "RECEIVER_EMAIL_FROM"),
+        ({"RECEIVER_PAGERDUTY_EVENTS_URL": "http://events.example"}, "RECEIVER_PAGERDUTY_EVENTS_URL"),
+        ({"RECEIVER_EMAIL_TO": "oncall@example.com\r\nBcc: x@example.com"}, "RECEIVER_EMAIL_TO"),
+        ({"RECEIVER_DELIVERY": "maybe"}, "RECEIVER_DELIVERY"),
+    ],
+)
+def test_an_incomplete_or_bad_channel_configuration_fails_fast_naming_it(env: dict[str, str], words: str) -> None:
+    with pytest.raises(ConfigError, match=words):
+        ReceiverConfig.from_environ(env)
