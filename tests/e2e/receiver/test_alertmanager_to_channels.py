@@ -14,9 +14,15 @@ from tests import services
 from tests.e2e.receiver.conftest import TOKEN, ReceiverProcess, Sinks, receiver_env, wait_until
 from tests.processes import ServerProcess, start_alertmanager
 from tests.sinks import Reply
+from tests.unit.receiver.fakes import alert, webhook
 
 
-def alertmanager_config(receiver_url: str, token: str) -> str:
+def alertmanager_config(receiver_url: str, token: str, basic: tuple[str, str] | None = None) -> str:
+    credentials = (
+        f"basic_auth: {{username: {basic[0]}, password: {basic[1]}}}"
+        if basic
+        else f"authorization: {{type: Bearer, credentials: {token}}}"
+    )
     return f"""
 route:
   receiver: monitoring-receiver
@@ -30,9 +36,7 @@ receivers:
       - url: {receiver_url}/api/v1/alerts/alertmanager
         send_resolved: true
         http_config:
-          authorization:
-            type: Bearer
-            credentials: {token}
+          {credentials}
 """
 
 
@@ -63,12 +67,14 @@ def receiver(postgres_uri: str, sinks: Sinks, tmp_path: Path) -> Iterator[Receiv
     process.stop()
 
 
-def start_am(tmp_path: Path, receiver_url: str, token: str = TOKEN) -> tuple[ServerProcess, int]:
+def start_am(
+    tmp_path: Path, receiver_url: str, token: str = TOKEN, basic: tuple[str, str] | None = None
+) -> tuple[ServerProcess, int]:
     port = services.free_port()
     workdir = tmp_path / f"am-{port}"
     workdir.mkdir()
     binary = services.binary("prometheus-alertmanager", "prometheus-alertmanager")
-    return start_alertmanager(binary, alertmanager_config(receiver_url, token), workdir, port), port
+    return start_alertmanager(binary, alertmanager_config(receiver_url, token, basic), workdir, port), port
 
 
 def test_a_critical_alert_pages_its_channels_once_retries_through_failures_and_resolves_pagerduty(
@@ -115,3 +121,36 @@ def test_alertmanager_with_a_wrong_token_is_refused_and_counted(receiver: Receiv
     finally:
         alertmanager.stop()
     assert receiver.metric("receiver_webhooks_received_total") == 0
+
+
+@pytest.fixture
+def basic_auth_receiver(postgres_uri: str, sinks: Sinks, tmp_path: Path) -> Iterator[ReceiverProcess]:
+    env = receiver_env(
+        postgres_uri, sinks, tmp_path, RECEIVER_WEBHOOK_USERNAME="alertmanager", RECEIVER_WEBHOOK_PASSWORD="am-pass"
+    )
+    process = ReceiverProcess(env, tmp_path / "receiver.log", int(env["RECEIVER_PORT"])).start()
+    yield process
+    process.stop()
+
+
+def test_alertmanager_with_basic_auth_is_accepted(basic_auth_receiver: ReceiverProcess, tmp_path: Path) -> None:
+    alertmanager, am_port = start_am(tmp_path, basic_auth_receiver.url, basic=("alertmanager", "am-pass"))
+    try:
+        post_alert(am_port, {"alertname": "Anything", "priority": "medium"}, datetime.now(UTC))
+        wait_until(lambda: basic_auth_receiver.metric("receiver_webhooks_received_total") >= 1, what="a stored webhook")
+    finally:
+        alertmanager.stop()
+    assert basic_auth_receiver.metric("receiver_webhooks_rejected_total") == 0
+
+
+def test_under_gunicorn_bad_requests_get_401_400_and_413(receiver: ReceiverProcess) -> None:
+    good = webhook(alert("Fine", "low"))
+    assert receiver.post(good, token="wrong") == 401
+    broken = webhook(alert("Broken", "low"))
+    broken["alerts"][0]["status"] = "exploded"
+    assert receiver.post(broken) == 400
+    huge = webhook(*[alert(f"A{i}", "low", annotations={"summary": "x" * 10_000}) for i in range(110)])
+    assert receiver.post(huge) == 413  # 1.1 MB > RECEIVER_MAX_BODY_BYTES (1 MiB)
+    assert receiver.post(good) == 200
+    assert receiver.metric("receiver_webhooks_rejected_total") == 3
+    assert receiver.metric("receiver_webhooks_received_total") == 1
