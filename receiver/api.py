@@ -21,7 +21,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from receiver.config import ReceiverConfig
 from receiver.database import DatabaseUnavailable
-from receiver.history import AlertFilter, AlertHistory, AlertNotFound, AlertRecord, TimelineEntry
+from receiver.history import AlertFilter, AlertHistory, AlertNotFound, AlertRecord, NewJob, TimelineEntry
 from receiver.intake import observe
 from receiver.metrics import ReceiverMetrics
 from receiver.payload import PayloadInvalid, decode_payload
@@ -29,6 +29,7 @@ from receiver.routing import Priority, RoutingPolicy
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 log = structlog.get_logger("receiver.api")
+ACK_BUDGET = 5  # attempts to acknowledge the PagerDuty incident
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,8 @@ def acknowledge(alert_id: int) -> Response:
     if not isinstance(comment, str):
         return _error(400, "field 'comment' must be a string")
     try:
-        alert = _history(wiring).acknowledge(alert_id, body["who"].strip()[:200], comment[:2000], wiring.clock())
+        pages = NewJob("pagerduty", "acknowledge", ACK_BUDGET) if "pagerduty" in wiring.configured_channels else None
+        alert = _history(wiring).acknowledge(alert_id, body["who"].strip()[:200], comment[:2000], wiring.clock(), pages)
     except AlertNotFound:
         return _error(404, f"no alert with id {alert_id}")
     except DatabaseUnavailable:

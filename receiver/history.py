@@ -128,8 +128,8 @@ class OutboxStats:
 
 
 class AlertHistory(Protocol):
-    def migrate(self) -> int:
-        """Apply pending schema migrations; return the schema version."""
+    def migrate(self, target: int | None = None) -> int:
+        """Apply pending schema migrations (up to ``target``); return the schema version."""
         ...
 
     def record(self, observations: Sequence[Observation], now: float) -> RecordOutcome:
@@ -147,7 +147,12 @@ class AlertHistory(Protocol):
 
     def dead_letter(self, job: Job, error: str, now: float, fallback: NewJob | None) -> None: ...
 
-    def acknowledge(self, alert_id: int, who: str, comment: str, now: float) -> AlertRecord: ...
+    def acknowledge(
+        self, alert_id: int, who: str, comment: str, now: float, pages: NewJob | None = None
+    ) -> AlertRecord:
+        """Record who acknowledged and stop escalation. On the first acknowledgement of a firing
+        alert that ``pages.channel`` was paged for, queue ``pages`` (PagerDuty acknowledge)."""
+        ...
 
     def due_escalations(self, now: float, limit: int) -> list[DueEscalation]: ...
 

@@ -9,7 +9,12 @@ from string import Template
 
 from receiver.channels import Notification
 
-_VERB = {"trigger": "FIRING", "resolve": "RESOLVED", "escalate": "ESCALATED (not acknowledged)"}
+_VERB = {
+    "trigger": "FIRING",
+    "resolve": "RESOLVED",
+    "escalate": "ESCALATED (not acknowledged)",
+    "acknowledge": "ACKNOWLEDGED",
+}
 
 TEXT = Template("""$title
 

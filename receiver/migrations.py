@@ -10,6 +10,32 @@ class Migration:
     version: int
     description: str
     statements: tuple[str, ...]  # ``{id}`` is the dialect's auto-increment primary key
+    postgresql: tuple[str, ...] = ()  # then these, on PostgreSQL only
+    sqlite: tuple[str, ...] = ()  # or these, on SQLite only
+
+    def for_dialect(self, postgres: bool) -> tuple[str, ...]:
+        return self.statements + (self.postgresql if postgres else self.sqlite)
+
+
+_OUTBOX_V2 = """CREATE TABLE outbox (
+    id {id},
+    alert_id BIGINT NOT NULL REFERENCES alerts (id),
+    channel TEXT NOT NULL,
+    action TEXT NOT NULL CHECK (action IN ('trigger', 'resolve', 'escalate', 'acknowledge')),
+    state TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'delivered', 'dead')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL,
+    fallback BOOLEAN NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    next_attempt_at DOUBLE PRECISION NOT NULL,
+    lease_until DOUBLE PRECISION,
+    delivered_at DOUBLE PRECISION,
+    last_error TEXT
+)"""
+_OUTBOX_INDEXES = (
+    "CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state IN ('pending', 'sending')",
+    "CREATE INDEX outbox_alert_channel ON outbox (alert_id, channel, id)",
+)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -68,6 +94,23 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
             "CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state IN ('pending', 'sending')",
             "CREATE INDEX outbox_alert_channel ON outbox (alert_id, channel, id)",
+        ),
+    ),
+    Migration(
+        2,
+        "outbox jobs may acknowledge (PagerDuty acknowledge when an alert is acknowledged here)",
+        (),
+        postgresql=(
+            "ALTER TABLE outbox DROP CONSTRAINT outbox_action_check",
+            "ALTER TABLE outbox ADD CONSTRAINT outbox_action_check "
+            "CHECK (action IN ('trigger', 'resolve', 'escalate', 'acknowledge'))",
+        ),
+        sqlite=(  # SQLite cannot alter a CHECK constraint: rebuild the table
+            "ALTER TABLE outbox RENAME TO outbox_v1",
+            _OUTBOX_V2,
+            "INSERT INTO outbox SELECT * FROM outbox_v1",
+            "DROP TABLE outbox_v1",
+            *_OUTBOX_INDEXES,
         ),
     ),
 )

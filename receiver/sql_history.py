@@ -124,7 +124,7 @@ class SqlAlertHistory:
 
     # --- schema ---
 
-    def migrate(self) -> int:
+    def migrate(self, target: int | None = None) -> int:
         key = "BIGSERIAL PRIMARY KEY" if self._postgres else "INTEGER PRIMARY KEY AUTOINCREMENT"
         with self._tx() as conn:
             if self._postgres:
@@ -135,9 +135,9 @@ class SqlAlertHistory:
             )
             current = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
             for migration in MIGRATIONS:
-                if migration.version <= current:
+                if migration.version <= current or (target is not None and migration.version > target):
                     continue
-                for statement in migration.statements:
+                for statement in migration.for_dialect(self._postgres):
                     conn.execute(statement.replace("{id}", key))
                 self._run(
                     conn,
@@ -360,18 +360,31 @@ class SqlAlertHistory:
 
     # --- acknowledgement and escalation ---
 
-    def acknowledge(self, alert_id: int, who: str, comment: str, now: float) -> AlertRecord:
+    def acknowledge(
+        self, alert_id: int, who: str, comment: str, now: float, pages: NewJob | None = None
+    ) -> AlertRecord:
         with self._tx() as conn:
             row = self._run(
                 conn,
-                "UPDATE alerts SET acked_at = COALESCE(acked_at, %s), acked_by = COALESCE(acked_by, %s), "  # noqa: S608 - only constant fragments and placeholders are interpolated
+                "UPDATE alerts SET acked_at = COALESCE(acked_at, %s), acked_by = COALESCE(acked_by, %s), "  # noqa: S608 - constant columns
                 f"escalate_at = NULL WHERE id = %s RETURNING {_ALERT_COLUMNS}",
                 (now, who, alert_id),
             ).fetchone()
             if row is None:
                 raise AlertNotFound(alert_id)
+            alert = _alert(row)
             self._timeline(conn, [(alert_id, now, "acknowledged", None, who, comment)])
-        return _alert(row)
+            first = alert.acked_at == now and alert.acked_by == who
+            if first and pages is not None and alert.status == "firing":
+                paged = self._run(
+                    conn,
+                    "SELECT 1 FROM outbox WHERE alert_id = %s AND channel = %s AND action IN ('trigger', 'escalate') "
+                    "LIMIT 1",
+                    (alert_id, pages.channel),
+                ).fetchone()
+                if paged is not None:
+                    self._jobs(conn, [(alert_id, pages)], now)
+        return alert
 
     def due_escalations(self, now: float, limit: int) -> list[DueEscalation]:
         with self._tx() as conn:

@@ -53,8 +53,8 @@ class PagerDutyChannel:
         alert = notification.alert
         key = dedup_key(alert)
         try:
-            if notification.action == "resolve":
-                self._client.send_event("resolve", dedup_key=key)
+            if notification.action in ("resolve", "acknowledge"):
+                self._client.send_event(notification.action, dedup_key=key)
             else:
                 self._client.send_event(
                     "trigger", dedup_key=key, payload=self.payload(notification), client="monitoring receiver"

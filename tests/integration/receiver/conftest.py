@@ -10,14 +10,20 @@ from receiver.sql_history import SqlAlertHistory
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def history(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlAlertHistory]:
-    """The same repository on a SQLite file and on a fresh PostgreSQL database."""
-    database: PostgresDatabase | SqliteDatabase
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PostgresDatabase | SqliteDatabase]:
+    """An empty SQLite file, or a fresh PostgreSQL database."""
+    made: PostgresDatabase | SqliteDatabase
     if request.param == "sqlite":
-        database = SqliteDatabase(tmp_path / "alerts.sqlite3")
+        made = SqliteDatabase(tmp_path / "alerts.sqlite3")
     else:
-        database = PostgresDatabase(request.getfixturevalue("postgres_uri"))
+        made = PostgresDatabase(request.getfixturevalue("postgres_uri"))
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def history(database: PostgresDatabase | SqliteDatabase) -> SqlAlertHistory:
+    """The repository on either backend, with the schema migrated to the latest version."""
     repository = SqlAlertHistory(database)
     repository.migrate()
-    yield repository
-    database.close()
+    return repository

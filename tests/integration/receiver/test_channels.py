@@ -106,15 +106,17 @@ def test_pagerduty_trigger_and_resolve_share_the_dedup_key(pagerduty_sink: Pager
     sink = pagerduty_sink.sink
     channel = PagerDutyChannel("routing-key-1", sink.url, 5, ca_file=pagerduty_sink.ca_file)
     channel.send(Notification(record(), "trigger"))
+    channel.send(Notification(record(), "acknowledge"))
     channel.send(Notification(record(status="resolved"), "resolve"))
-    trigger, resolve = (r.json() for r in sink.received())
+    trigger, acknowledge, resolve = (r.json() for r in sink.received())
+    assert acknowledge["event_action"] == "acknowledge"
     assert {r.path for r in sink.received()} == {"/v2/enqueue"}
     assert trigger["event_action"] == "trigger"
     assert trigger["routing_key"] == "routing-key-1"
     assert trigger["payload"]["severity"] == "critical"
     assert trigger["payload"]["source"] == "portfolio"
     assert resolve["event_action"] == "resolve"
-    assert trigger["dedup_key"] == resolve["dedup_key"] == dedup_key(record())
+    assert trigger["dedup_key"] == acknowledge["dedup_key"] == resolve["dedup_key"] == dedup_key(record())
 
 
 def test_pagerduty_429_is_reported_with_retry_after_and_not_retried_inside_the_client(

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from receiver.database import DatabaseUnavailable
+from receiver.database import DatabaseUnavailable, PostgresDatabase, SqliteDatabase
 from receiver.history import AlertFilter, AlertNotFound, NewJob, Observation
 from receiver.migrations import MIGRATIONS
 from receiver.sql_history import SqlAlertHistory
@@ -198,3 +198,29 @@ def test_a_defaulted_priority_is_flagged_in_the_timeline(history: SqlAlertHistor
     assert alert.priority_defaulted is True
     assert timeline[0].kind == "received"
     assert "priority label missing or unknown" in timeline[0].detail
+
+
+def test_migrating_from_version_1_keeps_the_data_and_allows_acknowledge_jobs(
+    database: PostgresDatabase | SqliteDatabase,
+) -> None:
+    fresh = SqlAlertHistory(database)
+    assert fresh.migrate(target=1) == 1
+    fresh.record([obs()], NOW)
+    assert fresh.migrate() == MIGRATIONS[-1].version == 2
+    assert [(c, a, s) for c, a, s, _ in fresh.jobs_by_state()] == [
+        ("pagerduty", "trigger", "pending"),
+        ("slack", "trigger", "pending"),
+    ]
+    alert_id = fresh.alerts(AlertFilter())[0].id
+    fresh.acknowledge(alert_id, "alice", "", NOW + 5, NewJob("pagerduty", "acknowledge", 5))
+    assert [(c, a) for c, a, _, _ in fresh.jobs_by_state()][-1] == ("pagerduty", "acknowledge")
+
+
+def test_only_the_first_acknowledgement_of_a_paged_alert_acknowledges_pagerduty(history: SqlAlertHistory) -> None:
+    history.record([obs("Paged"), obs("NotPaged", channels=("slack",))], NOW)
+    ids = {a.alertname: a.id for a in history.alerts(AlertFilter())}
+    ack = NewJob("pagerduty", "acknowledge", 5)
+    history.acknowledge(ids["Paged"], "alice", "", NOW + 5, ack)
+    history.acknowledge(ids["Paged"], "bob", "", NOW + 6, ack)
+    history.acknowledge(ids["NotPaged"], "alice", "", NOW + 7, ack)
+    assert [(c, a) for c, a, _, _ in history.jobs_by_state()].count(("pagerduty", "acknowledge")) == 1

@@ -109,3 +109,14 @@ def test_bad_query_parameters_get_400_naming_them(receiver: Receiver) -> None:
         response = receiver.client.get(f"/api/v1/alerts?{query}")
         assert response.status_code == 400
         assert word in response.json["error"]  # type: ignore[index]
+
+
+def test_acknowledging_a_paged_alert_acknowledges_the_pagerduty_incident_once(receiver: Receiver) -> None:
+    receiver.client.post(URL, data=body(alert("DiskFull", "high")))
+    receiver.worker.drain()
+    alert_id = only_alert_id(receiver)
+    receiver.client.post(f"/api/v1/alerts/{alert_id}/ack", json={"who": "alice"})
+    receiver.client.post(f"/api/v1/alerts/{alert_id}/ack", json={"who": "bob"})
+    receiver.worker.drain()
+    assert receiver.channels["pagerduty"].actions() == [("DiskFull", "trigger"), ("DiskFull", "acknowledge")]
+    assert receiver.channels["slack"].actions() == [("DiskFull", "trigger")]

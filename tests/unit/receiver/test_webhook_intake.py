@@ -182,11 +182,11 @@ class LateDatabase(SqlAlertHistory):
 
     attempts = 0
 
-    def migrate(self) -> int:
+    def migrate(self, target: int | None = None) -> int:
         self.attempts += 1
         if self.attempts == 1:
             raise DatabaseUnavailable("not yet")
-        return super().migrate()
+        return super().migrate(target)
 
 
 def test_a_database_down_at_start_is_migrated_once_it_answers(tmp_path: Path) -> None:
