@@ -186,8 +186,17 @@ class SqlAlertHistory:
                     self._run(
                         conn,
                         "UPDATE alerts SET status = 'firing', resolved_at = NULL, labels = %s, annotations = %s, "
-                        "content_hash = %s, last_seen = %s WHERE id = %s",
-                        (json.dumps(obs.labels), json.dumps(obs.annotations), obs.content_hash, now, alert_id),
+                        "content_hash = %s, last_seen = %s, "
+                        # firing again after a resolve: the acknowledgement deadline runs again
+                        "escalate_at = CASE WHEN acked_at IS NULL THEN COALESCE(escalate_at, %s) END WHERE id = %s",
+                        (
+                            json.dumps(obs.labels),
+                            json.dumps(obs.annotations),
+                            obs.content_hash,
+                            now,
+                            None if obs.ack_deadline is None else now + obs.ack_deadline,
+                            alert_id,
+                        ),
                     )
                     timeline.append((alert_id, now, "changed", None, None, "labels, annotations or status changed"))
                     jobs.extend((alert_id, _job(obs, c, "trigger")) for c in obs.channels)

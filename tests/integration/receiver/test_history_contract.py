@@ -224,3 +224,13 @@ def test_only_the_first_acknowledgement_of_a_paged_alert_acknowledges_pagerduty(
     history.acknowledge(ids["Paged"], "bob", "", NOW + 6, ack)
     history.acknowledge(ids["NotPaged"], "alice", "", NOW + 7, ack)
     assert [(c, a) for c, a, _, _ in history.jobs_by_state()].count(("pagerduty", "acknowledge")) == 1
+
+
+def test_an_alert_firing_again_after_a_resolve_is_escalated_again(history: SqlAlertHistory) -> None:
+    history.record([obs()], NOW)
+    history.record([obs(status="resolved")], NOW + 60)
+    assert history.due_escalations(NOW + 10_000, 10) == []
+    outcome = history.record([obs()], NOW + 120)
+    assert outcome.jobs == 2
+    assert history.due_escalations(NOW + 120 + 299, 10) == []
+    assert len(history.due_escalations(NOW + 120 + 300, 10)) == 1
