@@ -97,6 +97,12 @@ class DeliveryWorker:
             self._metrics.notifications_failed.labels(job.channel).inc()
             self._fail(job, failure)
             return
+        except Exception as exc:  # a job's edge: a channel bug must not stall the outbox
+            logging.getLogger(__name__).exception("channel %s failed unexpectedly", job.channel)
+            self._metrics.worker_errors.inc()
+            self._metrics.notifications_failed.labels(job.channel).inc()
+            self._fail(job, DeliveryFailed(f"{job.channel}: unexpected {type(exc).__name__}", retryable=True))
+            return
         self._history.delivered(job, self._clock())
         self._metrics.notifications_sent.labels(job.channel).inc()
         log.info(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from flask.testing import FlaskClient
 from prometheus_client import CollectorRegistry
 
 from receiver.app import create_app
+from receiver.channels import Channel
 from receiver.config import ReceiverConfig
 from receiver.outbox import DeliveryWorker
 from tests.unit.receiver.fakes import FakeChannel, FakeClock, fake_channels
@@ -34,14 +36,19 @@ class Receiver:
         return 0.0 if value is None else value
 
 
-def build_receiver(tmp_path: Path, env: dict[str, str] | None = None, channels: tuple[str, ...] = ()) -> Receiver:
+def build_receiver(
+    tmp_path: Path,
+    env: dict[str, str] | None = None,
+    channels: tuple[str, ...] = (),
+    overrides: Mapping[str, Channel] | None = None,
+) -> Receiver:
     config = ReceiverConfig.from_environ(
         {"RECEIVER_SQLITE_PATH": str(tmp_path / "alerts.sqlite3"), "RECEIVER_RETRY_BASE": "10s", **(env or {})}
     )
     clock = FakeClock()
     fakes = fake_channels(*channels)
     registry = CollectorRegistry()
-    app = create_app(config, channels=fakes, clock=clock, registry=registry)
+    app = create_app(config, channels={**fakes, **(overrides or {})}, clock=clock, registry=registry)
     return Receiver(app, app.test_client(), clock, fakes, registry)
 
 

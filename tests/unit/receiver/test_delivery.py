@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from receiver.channels import DeliveryFailed
+from receiver.channels import DeliveryFailed, Notification
 from tests.unit.receiver.conftest import Receiver, build_receiver
 from tests.unit.receiver.fakes import alert, body
 
@@ -126,3 +126,30 @@ def test_the_delivery_thread_is_started_and_stopped_by_its_owner(receiver: Recei
         receiver.worker.stop()
     assert receiver.worker.running is False
     assert len(receiver.channels["pagerduty"].sent) == 1
+
+
+class BrokenChannel:
+    """A channel with a bug: it raises something other than DeliveryFailed."""
+
+    name = "webhook"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def send(self, notification: Notification) -> None:
+        self.calls += 1
+        raise KeyError("a bug in a channel")
+
+
+def test_a_channel_bug_is_counted_and_retried_within_the_budget_not_forever(tmp_path: Path) -> None:
+    policy = tmp_path / "routing.yml"
+    policy.write_text("priorities:\n  low: {channels: [webhook], retry_budget: 3}\n")
+    broken = BrokenChannel()
+    r = build_receiver(tmp_path, {"RECEIVER_ROUTING_FILE": str(policy)}, overrides={"webhook": broken})
+    r.client.post(URL, data=body(alert("Buggy", "low")))
+    for _ in range(10):
+        r.worker.drain()
+        r.clock.advance(400)
+    assert broken.calls == 3
+    assert r.metric("receiver_worker_errors_total") == 3
+    assert [n.fallback for n in r.channels["email"].sent] == [True]
