@@ -63,9 +63,15 @@ def post_worker_init(worker: Any) -> None:
 
 
 def worker_exit(server: Any, worker: Any) -> None:
-    delivery = getattr(worker, "wsgi", None) and worker.wsgi.extensions.get("delivery")
+    app = getattr(worker, "wsgi", None)
+    if app is None:
+        return
+    delivery = app.extensions.get("delivery")
     if delivery is not None:
-        delivery.stop()
+        delivery.stop()  # waits for the send in flight; unsent jobs stay in the outbox
+    database = app.extensions.get("database")
+    if hasattr(database, "close"):
+        database.close()
 
 
 def child_exit(server: Any, worker: Any) -> None:
