@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import decoding, simulator
+from bench import decoding, receiver, simulator
 from bench import exporter as exporter_bench
 from bench.report import render, write
 
@@ -13,6 +13,7 @@ def main() -> int:
     results = [*decoding.run()]
     results += simulator.run()
     results += exporter_bench.run()
+    results += receiver.run()
     print(render(results))
     print(f"\nwritten to {write(results)}")
     return 0

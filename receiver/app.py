@@ -3,28 +3,136 @@
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable, Mapping
 
-from flask import Flask, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+import requests
+import structlog
+from flask import Flask, Response, jsonify
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from receiver import health
-from receiver.config import ReceiverConfig
-from receiver.database import Database, PostgresDatabase, SqliteDatabase
+from monitoring.logs import configure_logging
+from receiver import api, health
+from receiver.channels import Channel
+from receiver.channels.email import EmailChannel
+from receiver.channels.email_digest import EmailDigestChannel
+from receiver.channels.pagerduty import PagerDutyChannel
+from receiver.channels.slack import SlackChannel
+from receiver.channels.sms import SmsChannel
+from receiver.channels.webhook import WebhookChannel
+from receiver.config import ChannelConfig, ReceiverConfig
+from receiver.database import Database, DatabaseUnavailable, PostgresDatabase, SqliteDatabase
+from receiver.history import AlertHistory
+from receiver.metrics import OutboxCollector, ReceiverMetrics
+from receiver.outbox import Backoff, DeliveryWorker
+from receiver.routing import RoutingPolicy
+from receiver.sql_history import SqlAlertHistory
+
+log = structlog.get_logger("receiver")
+DELIVERY_BATCH = 5
 
 
-def create_app(config: ReceiverConfig, database: Database | None = None) -> Flask:
+def create_app(
+    config: ReceiverConfig,
+    database: Database | None = None,
+    *,
+    history: AlertHistory | None = None,
+    channels: Mapping[str, Channel] | None = None,
+    clock: Callable[[], float] = time.time,
+    registry: CollectorRegistry | None = None,
+    multiprocess_dir: str | None = None,
+) -> Flask:
+    """Build the app. ``app.extensions["delivery"]`` is the outbox worker; its owner starts it
+    (gunicorn's ``post_worker_init``) and stops it (``worker_exit``); tests drive it directly."""
     app = Flask(__name__)
     app.config["RECEIVER"] = config
-    app.extensions["database"] = database or open_database(config)
-    registry = CollectorRegistry()
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes  # also bounds bodies sent without Content-Length
+    database = database or open_database(config)
+    app.extensions["database"] = database
+    if history is None and isinstance(database, PostgresDatabase | SqliteDatabase):
+        history = SqlAlertHistory(database)
+    migrated = history is None or _migrate(history)
+    registry = registry or CollectorRegistry()
     app.extensions["registry"] = registry
+    metrics = ReceiverMetrics(registry)
+    policy = RoutingPolicy.from_file(config.routing_file) if config.routing_file else RoutingPolicy()
+    channels = dict(channels) if channels is not None else build_channels(config.channels, config.send_timeout)
+    app.extensions["receiver"] = api.Wiring(config, history, policy, metrics, clock, frozenset(channels))
+    if history is not None:
+        app.extensions["delivery"] = DeliveryWorker(
+            history,
+            channels,
+            policy,
+            metrics,
+            clock,
+            Backoff(config.retry_base, config.retry_max),
+            poll_interval=config.poll_interval,
+            batch=DELIVERY_BATCH,
+            # a claimed batch must be sent before its lease ends; a worker that dies frees its jobs then
+            lease=DELIVERY_BATCH * config.send_timeout + 5.0,
+        )
     app.register_blueprint(health.bp)
+    app.register_blueprint(api.bp)
+
+    if not migrated:  # the database was down at start: retry before requests until it works
+
+        @app.before_request
+        def migrate_when_possible() -> None:
+            nonlocal migrated
+            if not migrated and history is not None:
+                migrated = _migrate(history)
+
+    scrape = registry
+    if multiprocess_dir is not None:  # several gunicorn workers: counters are summed across processes
+        scrape = CollectorRegistry()
+        multiprocess.MultiProcessCollector(scrape, path=multiprocess_dir)  # type: ignore[no-untyped-call]
+    if history is not None:
+        scrape.register(OutboxCollector(history, clock))
 
     @app.get("/metrics")
-    def metrics() -> Response:
-        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+    def metrics_endpoint() -> Response:
+        return Response(generate_latest(scrape), mimetype=CONTENT_TYPE_LATEST)
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(_exc: RequestEntityTooLarge) -> Response:
+        metrics.webhooks_rejected.labels("too_large").inc()
+        response = jsonify({"error": f"body exceeds {config.max_body_bytes} bytes"})
+        response.status_code = 413
+        return response
 
     return app
+
+
+def _migrate(history: AlertHistory) -> bool:
+    try:
+        version = history.migrate()
+    except DatabaseUnavailable as exc:  # readiness reports it; intake answers 503 until it works
+        log.error("schema migration failed", reason=str(exc))
+        return False
+    log.info("schema migrated", schema_version=version)
+    return True
+
+
+def build_channels(config: ChannelConfig, timeout: float) -> dict[str, Channel]:
+    """Every channel whose destination is configured; the others are absent (and not routed to)."""
+    session = requests.Session()
+    channels: dict[str, Channel] = {}
+    if config.slack_webhook_url is not None:
+        channels["slack"] = SlackChannel(config.slack_webhook_url.reveal(), session, timeout)
+    if config.webhook_url is not None:
+        channels["webhook"] = WebhookChannel(config.webhook_url.reveal(), session, timeout)
+    if config.pagerduty_routing_key is not None:
+        channels["pagerduty"] = PagerDutyChannel(
+            config.pagerduty_routing_key.reveal(), config.pagerduty_events_url, timeout, config.pagerduty_ca_file
+        )
+    if config.sms is not None:
+        channels["sms"] = SmsChannel(config.sms, session, timeout)
+    if config.smtp is not None:
+        email = EmailChannel(config.smtp, timeout)
+        channels["email"] = email
+        channels["email_digest"] = EmailDigestChannel(email)
+    return channels
 
 
 def open_database(config: ReceiverConfig) -> Database:
@@ -35,4 +143,6 @@ def open_database(config: ReceiverConfig) -> Database:
 
 def create_app_from_environ() -> Flask:
     """gunicorn's entry: ``receiver.app:create_app_from_environ()``."""
-    return create_app(ReceiverConfig.from_environ(os.environ))
+    config = ReceiverConfig.from_environ(os.environ)
+    configure_logging(config.shared.log_format, config.shared.log_level)
+    return create_app(config, multiprocess_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None)

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
 import psycopg
+import psycopg_pool
 
 
 class DatabaseUnavailable(Exception):
-    """The database cannot be reached; callers answer 503 so that Alertmanager retries."""
+    """The database cannot be reached or failed; callers answer 503 so that Alertmanager retries."""
 
 
 class Database(Protocol):
@@ -24,24 +26,53 @@ class Database(Protocol):
 
 
 class PostgresDatabase:
+    """A lazily opened connection pool: nothing connects until the first query."""
+
     dialect = "postgresql"
 
-    def __init__(self, uri: str, connect_timeout: float = 3.0) -> None:
+    def __init__(self, uri: str, connect_timeout: float = 3.0, max_size: int = 4) -> None:
         self._uri = uri
         self._timeout = connect_timeout
+        self._max_size = max_size
+        self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[tuple[object, ...]]] | None = None
+        self._lock = threading.Lock()
+
+    def _get_pool(self) -> psycopg_pool.ConnectionPool[psycopg.Connection[tuple[object, ...]]]:
+        with self._lock:
+            if self._pool is None:
+                self._pool = psycopg_pool.ConnectionPool(
+                    self._uri,
+                    min_size=1,
+                    max_size=self._max_size,
+                    kwargs={"connect_timeout": int(max(1, self._timeout))},
+                    timeout=self._timeout,
+                    open=True,
+                    name="receiver",
+                )
+            return self._pool
 
     @contextmanager
     def connect(self) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+        """A pooled connection inside a transaction: committed on exit, rolled back on error."""
         try:
-            conn = psycopg.connect(self._uri, connect_timeout=int(max(1, self._timeout)))
+            with self._get_pool().connection() as conn:
+                yield conn
+        except psycopg_pool.PoolTimeout as exc:
+            raise DatabaseUnavailable(f"PostgreSQL unreachable: {type(exc).__name__}") from exc
         except psycopg.OperationalError as exc:
             raise DatabaseUnavailable(f"PostgreSQL unreachable: {type(exc).__name__}") from exc
-        with conn:
-            yield conn
+        except psycopg.Error as exc:
+            raise DatabaseUnavailable(f"PostgreSQL failed: {type(exc).__name__}: {exc}") from exc
 
     def ping(self) -> None:
         with self.connect() as conn:
             conn.execute("SELECT 1")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
 
 
 class SqliteDatabase:
@@ -52,20 +83,30 @@ class SqliteDatabase:
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection whose work runs in one ``BEGIN IMMEDIATE`` transaction: SQLite's single writer."""
         self._path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            conn = sqlite3.connect(self._path, timeout=5.0)
+            conn = sqlite3.connect(self._path, timeout=10.0, isolation_level=None)
         except sqlite3.Error as exc:
             raise DatabaseUnavailable(f"SQLite file {self._path} unusable: {exc}") from exc
         try:
-            with conn:
+            conn.execute("PRAGMA journal_mode = WAL")  # readers do not block the single writer
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
                 yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise DatabaseUnavailable(f"SQLite file {self._path} failed: {exc}") from exc
         finally:
             conn.close()
 
     def ping(self) -> None:
-        try:
-            with self.connect() as conn:
-                conn.execute("SELECT 1")
-        except sqlite3.Error as exc:
-            raise DatabaseUnavailable(f"SQLite file {self._path} unusable: {exc}") from exc
+        with self.connect() as conn:
+            conn.execute("SELECT 1")
+
+    def close(self) -> None:
+        return None

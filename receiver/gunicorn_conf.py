@@ -2,11 +2,22 @@
 
 Bind address and worker count come from the receiver's configuration, so gunicorn and
 the app agree on them; the rest are fixed production choices.
+
+Delivery runs as one outbox thread inside every worker process (``RECEIVER_DELIVERY=thread``):
+the hooks below start it after the worker has loaded the app and stop it, waiting for the
+send in flight, when the worker exits. Workers claim jobs with ``FOR UPDATE SKIP LOCKED``, so
+any number of workers and instances never send one job twice.
+
+Metrics from several workers are summed with prometheus_client's multiprocess mode: the master
+creates ``PROMETHEUS_MULTIPROC_DIR`` (unless set) before any worker imports prometheus_client.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from typing import Any
 
 from receiver.config import ReceiverConfig
 
@@ -25,3 +36,45 @@ accesslog = None
 errorlog = "-"
 loglevel = _config.shared.log_level
 proc_name = "monitoring-receiver"
+_created_dirs: list[str] = []  # the master's own temporary metrics directory, removed on exit
+
+
+def on_starting(server: Any) -> None:
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:
+        shutil.rmtree(path, ignore_errors=True)  # stale files from a previous run would be summed in
+        os.makedirs(path, exist_ok=True)
+    else:
+        created = tempfile.mkdtemp(prefix="receiver-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = created
+        _created_dirs.append(created)
+
+
+def on_exit(server: Any) -> None:
+    for path in _created_dirs:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def post_worker_init(worker: Any) -> None:
+    if _config.delivery == "thread":
+        delivery = worker.wsgi.extensions.get("delivery")
+        if delivery is not None:
+            delivery.start()
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    app = getattr(worker, "wsgi", None)
+    if app is None:
+        return
+    delivery = app.extensions.get("delivery")
+    if delivery is not None:
+        delivery.stop()  # waits for the send in flight; unsent jobs stay in the outbox
+    database = app.extensions.get("database")
+    if hasattr(database, "close"):
+        database.close()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]

@@ -1,0 +1,272 @@
+"""The HTTP API: Alertmanager's webhook, acknowledgement, and alert history queries.
+
+Errors map to HTTP here and nowhere else: 400 when a retry cannot help (the message names
+the field), 401 for credentials, 413 for size, 503 when storage fails (Alertmanager retries).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from receiver.config import ReceiverConfig
+from receiver.database import DatabaseUnavailable
+from receiver.history import AlertFilter, AlertHistory, AlertNotFound, AlertRecord, NewJob, TimelineEntry
+from receiver.intake import observe
+from receiver.metrics import ReceiverMetrics
+from receiver.payload import PayloadInvalid, decode_payload
+from receiver.routing import Priority, RoutingPolicy
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+log = structlog.get_logger("receiver.api")
+ACK_BUDGET = 5  # attempts to acknowledge the PagerDuty incident
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What the API needs, built by the application factory."""
+
+    config: ReceiverConfig
+    history: AlertHistory | None
+    policy: RoutingPolicy
+    metrics: ReceiverMetrics
+    clock: Callable[[], float]
+    configured_channels: frozenset[str]
+
+
+def _wiring() -> Wiring:
+    wiring: Wiring = current_app.extensions["receiver"]
+    return wiring
+
+
+def _error(status: int, message: str, **headers: str) -> Response:
+    response = jsonify({"error": message})
+    response.status_code = status
+    response.headers.update(headers)
+    return response
+
+
+def authorized(config: ReceiverConfig, header: str | None) -> bool:
+    if not config.requires_auth:
+        return True
+    if header is None:
+        return False
+    scheme, _, value = header.partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer" and config.webhook_token is not None:
+        return hmac.compare_digest(value.encode(), config.webhook_token.reveal().encode())
+    if scheme.lower() == "basic" and config.webhook_username is not None and config.webhook_password is not None:
+        try:
+            user, _, password = base64.b64decode(value, validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        user_ok = hmac.compare_digest(user.encode(), config.webhook_username.encode())
+        password_ok = hmac.compare_digest(password.encode(), config.webhook_password.reveal().encode())
+        return user_ok and password_ok
+    return False
+
+
+def _read_body(limit: int) -> bytes:
+    """The body, read in chunks and abandoned as soon as it exceeds ``limit`` (chunked uploads)."""
+    chunks: list[bytes] = []
+    total = 0
+    while chunk := request.stream.read(65536):
+        total += len(chunk)
+        if total > limit:
+            raise RequestEntityTooLarge()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _history(wiring: Wiring) -> AlertHistory:
+    if wiring.history is None:
+        raise DatabaseUnavailable("no alert-history repository")
+    return wiring.history
+
+
+@bp.post("/alerts/alertmanager")
+def alertmanager_webhook() -> Response:
+    wiring = _wiring()
+    started = time.perf_counter()
+    if not authorized(wiring.config, request.headers.get("Authorization")):
+        wiring.metrics.webhooks_rejected.labels("unauthorized").inc()
+        log.warning("webhook rejected", reason="unauthorized", remote=request.remote_addr)
+        return _error(401, "missing or wrong credentials", **{"WWW-Authenticate": 'Bearer realm="receiver"'})
+    length = request.content_length
+    if length is not None and length > wiring.config.max_body_bytes:  # refused before reading the body
+        wiring.metrics.webhooks_rejected.labels("too_large").inc()
+        log.warning("webhook rejected", reason="too_large", content_length=length)
+        return _error(413, f"body of {length} bytes exceeds {wiring.config.max_body_bytes}")
+    try:
+        payload = decode_payload(_read_body(wiring.config.max_body_bytes))
+    except RequestEntityTooLarge:
+        wiring.metrics.webhooks_rejected.labels("too_large").inc()
+        log.warning("webhook rejected", reason="too_large", content_length=None)
+        return _error(413, f"body exceeds {wiring.config.max_body_bytes} bytes")
+    except PayloadInvalid as exc:
+        wiring.metrics.webhooks_rejected.labels("invalid").inc()
+        log.warning("webhook rejected", reason="invalid", error=str(exc))
+        return _error(400, f"invalid Alertmanager payload: {exc}")
+    now = wiring.clock()
+    observations = observe(payload, wiring.policy, wiring.configured_channels, now, wiring.config.digest_interval)
+    try:
+        outcome = _history(wiring).record(observations, now)
+    except DatabaseUnavailable as exc:
+        wiring.metrics.webhooks_rejected.labels("storage").inc()
+        log.error("webhook not stored", reason=str(exc), alerts=len(observations))
+        return _error(503, "alert history unavailable; retry later", **{"Retry-After": "5"})
+    wiring.metrics.webhooks_received.inc()
+    for obs in observations:
+        wiring.metrics.alerts_received.labels(obs.status).inc()
+        if obs.priority_defaulted:
+            wiring.metrics.priority_defaulted.inc()
+    log.info(
+        "webhook stored",
+        group_key=payload.group_key,
+        alerts=len(observations),
+        new=outcome.new,
+        updated=outcome.updated,
+        jobs=outcome.jobs,
+        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+    )
+    response = jsonify({"new": outcome.new, "updated": outcome.updated, "jobs": outcome.jobs})
+    response.status_code = 200
+    return response
+
+
+@bp.post("/alerts/<int:alert_id>/ack")
+def acknowledge(alert_id: int) -> Response:
+    wiring = _wiring()
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("who"), str) or not body["who"].strip():
+        return _error(400, "expected a JSON object with a non-empty string field 'who' (and optional 'comment')")
+    comment = body.get("comment", "")
+    if not isinstance(comment, str):
+        return _error(400, "field 'comment' must be a string")
+    try:
+        pages = NewJob("pagerduty", "acknowledge", ACK_BUDGET) if "pagerduty" in wiring.configured_channels else None
+        alert = _history(wiring).acknowledge(alert_id, body["who"].strip()[:200], comment[:2000], wiring.clock(), pages)
+    except AlertNotFound:
+        return _error(404, f"no alert with id {alert_id}")
+    except DatabaseUnavailable:
+        return _error(503, "alert history unavailable; retry later")
+    log.info("alert acknowledged", alert_id=alert_id, who=alert.acked_by)
+    return jsonify(alert_document(alert))
+
+
+@bp.get("/alerts")
+def list_alerts() -> Response:
+    wiring = _wiring()
+    try:
+        query = _filter(request.args.to_dict())
+    except ValueError as exc:
+        return _error(400, str(exc))
+    try:
+        alerts = _history(wiring).alerts(query)
+    except DatabaseUnavailable:
+        return _error(503, "alert history unavailable; retry later")
+    next_cursor = alerts[-1].id if len(alerts) == query.limit else None
+    return jsonify({"alerts": [alert_document(a) for a in alerts], "next": next_cursor})
+
+
+@bp.get("/alerts/<int:alert_id>")
+def get_alert(alert_id: int) -> Response:
+    wiring = _wiring()
+    try:
+        alert, timeline = _history(wiring).alert(alert_id)
+    except AlertNotFound:
+        return _error(404, f"no alert with id {alert_id}")
+    except DatabaseUnavailable:
+        return _error(503, "alert history unavailable; retry later")
+    return jsonify({**alert_document(alert), "timeline": [entry_document(e) for e in timeline]})
+
+
+def _filter(args: dict[str, str]) -> AlertFilter:
+    unknown = set(args) - {"status", "priority", "service", "since", "until", "limit", "after"}
+    if unknown:
+        raise ValueError(f"unknown query parameters: {', '.join(sorted(unknown))}")
+    status = args.get("status")
+    if status is not None and status not in ("firing", "resolved"):
+        raise ValueError("status: expected firing or resolved")
+    priority = args.get("priority")
+    if priority is not None and priority not in {p.value for p in Priority}:
+        raise ValueError("priority: expected critical, high, medium or low")
+    limit = _int(args.get("limit", "100"), "limit")
+    if not 1 <= limit <= 1000:
+        raise ValueError("limit: expected 1..1000")
+    after = args.get("after")
+    return AlertFilter(
+        status=status,
+        priority=priority,
+        service=args.get("service"),
+        since=_time(args.get("since"), "since"),
+        until=_time(args.get("until"), "until"),
+        limit=limit,
+        after_id=None if after is None else _int(after, "after"),
+    )
+
+
+def _int(raw: str, name: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name}: expected an integer") from None
+
+
+def _time(raw: str | None, name: str) -> float | None:
+    if raw is None:
+        return None
+    try:
+        when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{name}: expected an RFC 3339 time such as 2026-01-01T00:00:00Z") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
+
+
+def _iso(value: float | None) -> str | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC).isoformat().replace("+00:00", "Z")
+
+
+def alert_document(alert: AlertRecord) -> dict[str, Any]:
+    return {
+        "id": alert.id,
+        "fingerprint": alert.fingerprint,
+        "startsAt": _iso(alert.starts_at),
+        "alertname": alert.alertname,
+        "status": alert.status,
+        "priority": alert.priority,
+        "priorityDefaulted": alert.priority_defaulted,
+        "service": alert.service,
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "firstSeen": _iso(alert.first_seen),
+        "lastSeen": _iso(alert.last_seen),
+        "resolvedAt": _iso(alert.resolved_at),
+        "acknowledgedAt": _iso(alert.acked_at),
+        "acknowledgedBy": alert.acked_by,
+        "escalations": alert.escalations,
+        "timeToAckSeconds": alert.time_to_ack,
+        "timeToResolveSeconds": alert.time_to_resolve,
+    }
+
+
+def entry_document(entry: TimelineEntry) -> dict[str, Any]:
+    return {
+        "at": _iso(entry.at),
+        "kind": entry.kind,
+        "channel": entry.channel,
+        "actor": entry.actor,
+        "detail": entry.detail,
+    }

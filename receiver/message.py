@@ -1,0 +1,110 @@
+"""Message templates. Alert text is escaped for HTML and Slack; destinations never come from alerts."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from string import Template
+
+from receiver.channels import Notification
+
+_VERB = {
+    "trigger": "FIRING",
+    "resolve": "RESOLVED",
+    "escalate": "ESCALATED (not acknowledged)",
+    "acknowledge": "ACKNOWLEDGED",
+}
+
+TEXT = Template("""$title
+
+$summary
+$description
+priority: $priority  service: $service  since: $since
+labels:
+$labels
+$link""")
+
+HTML = Template("""<html><body>
+<h2>$title</h2>
+<p>$summary</p>
+<p>$description</p>
+<p>priority: <b>$priority</b> &middot; service: $service &middot; since: $since</p>
+<table>$labels</table>
+<p>$link</p>
+</body></html>""")
+
+
+def title(n: Notification) -> str:
+    alert = n.alert
+    service = f" ({alert.service})" if alert.service else ""
+    text = f"[{alert.priority.upper()}] {_VERB.get(n.action, n.action)}: {alert.alertname}{service}"
+    return " ".join(text.split())  # one line: no CR/LF from labels
+
+
+def summary(n: Notification) -> str:
+    annotations = n.alert.annotations
+    return annotations.get("summary") or annotations.get("description") or n.alert.alertname
+
+
+def since(n: Notification) -> str:
+    return datetime.fromtimestamp(n.alert.starts_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def text(n: Notification) -> str:
+    alert = n.alert
+    return TEXT.substitute(
+        title=title(n),
+        summary=summary(n),
+        description=alert.annotations.get("description", ""),
+        priority=alert.priority,
+        service=alert.service or "-",
+        since=since(n),
+        labels="\n".join(f"  {k}={v}" for k, v in sorted(alert.labels.items())),
+        link=alert.generator_url,
+    )
+
+
+def html_body(n: Notification) -> str:
+    alert = n.alert
+    e = html.escape
+    return HTML.substitute(
+        title=e(title(n)),
+        summary=e(summary(n)),
+        description=e(alert.annotations.get("description", "")),
+        priority=e(alert.priority),
+        service=e(alert.service or "-"),
+        since=e(since(n)),
+        labels="".join(f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in sorted(alert.labels.items())),
+        link=f'<a href="{e(alert.generator_url)}">source</a>' if alert.generator_url.startswith("http") else "",
+    )
+
+
+def slack_escape(value: str) -> str:
+    """Slack mrkdwn control characters (&, <, >) become entities, so labels cannot inject links or mentions."""
+    return html.escape(value, quote=False)
+
+
+def short(n: Notification, limit: int = 300) -> str:
+    """One line for SMS."""
+    body = f"{title(n)}: {summary(n)}"
+    body = " ".join(body.split())
+    return body if len(body) <= limit else body[: limit - 1] + "…"
+
+
+DIGEST_HTML = Template("""<html><body>
+<h2>$count notifications</h2>
+<ul>$items</ul>
+</body></html>""")
+
+
+def digest_text(notifications: Sequence[Notification]) -> str:
+    lines = [f"{len(notifications)} notifications", ""]
+    lines += [f"- {title(n)}: {' '.join(summary(n).split())} (since {since(n)})" for n in notifications]
+    return "\n".join(lines) + "\n"
+
+
+def digest_html(notifications: Sequence[Notification]) -> str:
+    e = html.escape
+    items = "".join(f"<li><b>{e(title(n))}</b>: {e(summary(n))} (since {e(since(n))})</li>" for n in notifications)
+    return DIGEST_HTML.substitute(count=len(notifications), items=items)

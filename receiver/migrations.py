@@ -1,0 +1,116 @@
+"""Versioned schema migrations for the alert history; each version is applied once, in order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    statements: tuple[str, ...]  # ``{id}`` is the dialect's auto-increment primary key
+    postgresql: tuple[str, ...] = ()  # then these, on PostgreSQL only
+    sqlite: tuple[str, ...] = ()  # or these, on SQLite only
+
+    def for_dialect(self, postgres: bool) -> tuple[str, ...]:
+        return self.statements + (self.postgresql if postgres else self.sqlite)
+
+
+_OUTBOX_V2 = """CREATE TABLE outbox (
+    id {id},
+    alert_id BIGINT NOT NULL REFERENCES alerts (id),
+    channel TEXT NOT NULL,
+    action TEXT NOT NULL CHECK (action IN ('trigger', 'resolve', 'escalate', 'acknowledge')),
+    state TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'delivered', 'dead')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL,
+    fallback BOOLEAN NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    next_attempt_at DOUBLE PRECISION NOT NULL,
+    lease_until DOUBLE PRECISION,
+    delivered_at DOUBLE PRECISION,
+    last_error TEXT
+)"""
+_OUTBOX_INDEXES = (
+    "CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state IN ('pending', 'sending')",
+    "CREATE INDEX outbox_alert_channel ON outbox (alert_id, channel, id)",
+)
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "alerts, timeline and the notification outbox",
+        (
+            """CREATE TABLE alerts (
+                id {id},
+                fingerprint TEXT NOT NULL,
+                starts_at DOUBLE PRECISION NOT NULL,
+                alertname TEXT NOT NULL,
+                status TEXT NOT NULL CHECK (status IN ('firing', 'resolved')),
+                priority TEXT NOT NULL,
+                priority_defaulted BOOLEAN NOT NULL,
+                service TEXT NOT NULL,
+                labels TEXT NOT NULL,
+                annotations TEXT NOT NULL,
+                content_hash TEXT NOT NULL,
+                generator_url TEXT NOT NULL,
+                first_seen DOUBLE PRECISION NOT NULL,
+                last_seen DOUBLE PRECISION NOT NULL,
+                resolved_at DOUBLE PRECISION,
+                acked_at DOUBLE PRECISION,
+                acked_by TEXT,
+                escalate_at DOUBLE PRECISION,
+                escalations INTEGER NOT NULL DEFAULT 0,
+                UNIQUE (fingerprint, starts_at)
+            )""",
+            "CREATE INDEX alerts_first_seen ON alerts (first_seen)",
+            "CREATE INDEX alerts_escalate_at ON alerts (escalate_at) WHERE status = 'firing' AND acked_at IS NULL",
+            """CREATE TABLE timeline (
+                id {id},
+                alert_id BIGINT NOT NULL REFERENCES alerts (id),
+                at DOUBLE PRECISION NOT NULL,
+                kind TEXT NOT NULL,
+                channel TEXT,
+                actor TEXT,
+                detail TEXT NOT NULL
+            )""",
+            "CREATE INDEX timeline_alert ON timeline (alert_id, id)",
+            """CREATE TABLE outbox (
+                id {id},
+                alert_id BIGINT NOT NULL REFERENCES alerts (id),
+                channel TEXT NOT NULL,
+                action TEXT NOT NULL CHECK (action IN ('trigger', 'resolve', 'escalate')),
+                state TEXT NOT NULL CHECK (state IN ('pending', 'sending', 'delivered', 'dead')),
+                attempts INTEGER NOT NULL DEFAULT 0,
+                max_attempts INTEGER NOT NULL,
+                fallback BOOLEAN NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                next_attempt_at DOUBLE PRECISION NOT NULL,
+                lease_until DOUBLE PRECISION,
+                delivered_at DOUBLE PRECISION,
+                last_error TEXT
+            )""",
+            "CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state IN ('pending', 'sending')",
+            "CREATE INDEX outbox_alert_channel ON outbox (alert_id, channel, id)",
+        ),
+    ),
+    Migration(
+        2,
+        "outbox jobs may acknowledge (PagerDuty acknowledge when an alert is acknowledged here)",
+        (),
+        postgresql=(
+            "ALTER TABLE outbox DROP CONSTRAINT outbox_action_check",
+            "ALTER TABLE outbox ADD CONSTRAINT outbox_action_check "
+            "CHECK (action IN ('trigger', 'resolve', 'escalate', 'acknowledge'))",
+        ),
+        sqlite=(  # SQLite cannot alter a CHECK constraint: rebuild the table
+            "ALTER TABLE outbox RENAME TO outbox_v1",
+            _OUTBOX_V2,
+            "INSERT INTO outbox SELECT * FROM outbox_v1",
+            "DROP TABLE outbox_v1",
+            *_OUTBOX_INDEXES,
+        ),
+    ),
+)

@@ -1,0 +1,202 @@
+"""Delivery from the durable outbox: claim due jobs, send, then record success, retry or dead letter.
+
+Also sweeps for unacknowledged alerts past their deadline and escalates them. One
+``DeliveryWorker`` per process; ``start()`` runs it on a thread, ``stop()`` ends it and waits.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections.abc import Callable, Mapping
+
+import structlog
+
+from receiver.channels import Channel, DeliveryFailed, DigestChannel, Notification
+from receiver.database import DatabaseUnavailable
+from receiver.history import AlertHistory, Job, NewJob
+from receiver.metrics import ReceiverMetrics
+from receiver.routing import DIGEST, Priority, RoutingPolicy
+
+log = structlog.get_logger("receiver.outbox")
+DIGEST_LIMIT = 200  # notifications in one digest message
+
+
+class Backoff:
+    """Exponential backoff with full jitter in [delay/2, delay], capped; Retry-After wins when longer."""
+
+    def __init__(self, base: float, cap: float, rand: Callable[[], float] = random.random) -> None:
+        self._base = base
+        self._cap = cap
+        self._rand = rand
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        exponential = min(self._cap, self._base * 2.0 ** max(0, attempt - 1))
+        jittered = exponential * (0.5 + self._rand() / 2)
+        return max(jittered, retry_after or 0.0)
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        history: AlertHistory,
+        channels: Mapping[str, Channel],
+        policy: RoutingPolicy,
+        metrics: ReceiverMetrics,
+        clock: Callable[[], float],
+        backoff: Backoff,
+        *,
+        poll_interval: float = 1.0,
+        lease: float = 120.0,
+        batch: int = 20,
+    ) -> None:
+        self._history = history
+        self._channels = channels
+        self._policy = policy
+        self._metrics = metrics
+        self._clock = clock
+        self._backoff = backoff
+        self._poll = poll_interval
+        self._lease = lease
+        self._batch = batch
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # --- one pass, used by the thread and directly by tests ---
+
+    def run_once(self) -> int:
+        """Escalate what is due, then deliver one batch of due jobs; return the number of jobs handled."""
+        self.escalate_due()
+        jobs = self._history.claim(self._clock(), self._lease, self._batch)
+        for job in jobs:
+            self._deliver(job)
+        digest = self._history.claim(self._clock(), self._lease, DIGEST_LIMIT, digest=True)
+        if digest:
+            self._deliver_digest(digest)
+        return len(jobs) + len(digest)
+
+    def drain(self, max_passes: int = 100) -> int:
+        """Run passes until nothing is due (bounded); return the jobs handled."""
+        handled = 0
+        for _ in range(max_passes):
+            done = self.run_once()
+            handled += done
+            if done == 0:
+                break
+        return handled
+
+    def _deliver(self, job: Job) -> None:
+        channel = self._channels.get(job.channel)
+        if channel is None:
+            self._fail(job, DeliveryFailed(f"{job.channel}: channel not configured", retryable=False))
+            return
+        try:
+            channel.send(Notification(job.alert, job.action, job.fallback))
+        except DeliveryFailed as failure:
+            self._metrics.notifications_failed.labels(job.channel).inc()
+            self._fail(job, failure)
+            return
+        except Exception as exc:  # a job's edge: a channel bug must not stall the outbox
+            logging.getLogger(__name__).exception("channel %s failed unexpectedly", job.channel)
+            self._metrics.worker_errors.inc()
+            self._metrics.notifications_failed.labels(job.channel).inc()
+            self._fail(job, DeliveryFailed(f"{job.channel}: unexpected {type(exc).__name__}", retryable=True))
+            return
+        self._history.delivered(job, self._clock())
+        self._metrics.notifications_sent.labels(job.channel).inc()
+        log.info(
+            "notification sent", alert_id=job.alert.id, channel=job.channel, action=job.action, attempt=job.attempts
+        )
+
+    def _deliver_digest(self, jobs: list[Job]) -> None:
+        channel = self._channels.get(DIGEST)
+        if not isinstance(channel, DigestChannel):
+            for job in jobs:
+                self._deliver(job)
+            return
+        try:
+            channel.send_digest([Notification(j.alert, j.action, j.fallback) for j in jobs])
+        except DeliveryFailed as failure:
+            for job in jobs:
+                self._metrics.notifications_failed.labels(DIGEST).inc()
+                self._fail(job, failure)
+            return
+        now = self._clock()
+        for job in jobs:
+            self._history.delivered(job, now)
+        self._metrics.notifications_sent.labels(DIGEST).inc(len(jobs))
+        log.info("digest sent", notifications=len(jobs))
+
+    def _fail(self, job: Job, failure: DeliveryFailed) -> None:
+        now = self._clock()
+        if failure.retryable and job.attempts < job.max_attempts:
+            at = now + self._backoff.delay(job.attempts, failure.retry_after)
+            self._history.retry_later(job, at, failure.reason, now)
+            log.warning(
+                "delivery failed, will retry",
+                alert_id=job.alert.id,
+                channel=job.channel,
+                reason=failure.reason,
+                retry_in=round(at - now, 3),
+            )
+            return
+        fallback = None
+        if not job.fallback and self._policy.fallback != job.channel and self._policy.fallback in self._channels:
+            budget = self._policy.policy(Priority(job.alert.priority)).retry_budget
+            fallback = NewJob(self._policy.fallback, job.action, budget, fallback=True)
+        self._history.dead_letter(job, failure.reason, now, fallback)
+        log.error(
+            "notification dead-lettered",
+            alert_id=job.alert.id,
+            channel=job.channel,
+            reason=failure.reason,
+            fallback=fallback is not None,
+        )
+
+    def escalate_due(self) -> int:
+        now = self._clock()
+        escalated = 0
+        for due in self._history.due_escalations(now, self._batch):
+            policy = self._policy.policy(Priority(due.alert.priority))
+            if policy.ack_deadline is None:
+                continue
+            jobs = [NewJob(c, "escalate", policy.retry_budget) for c in policy.escalation if c in self._channels]
+            if self._history.escalate(due, jobs, now + policy.ack_deadline, now):
+                escalated += 1
+                self._metrics.escalations.inc()
+                log.warning("alert escalated", alert_id=due.alert.id, escalation=due.escalations + 1)
+        return escalated
+
+    # --- the thread ---
+
+    def start(self) -> None:
+        if self._thread is not None:
+            return
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._loop, name="receiver-delivery", daemon=True)
+        self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                busy = self.run_once() > 0
+            except DatabaseUnavailable as exc:
+                log.warning("delivery paused: database unavailable", reason=str(exc))
+                busy = False
+            except Exception:  # the loop's edge: log, count, keep delivering
+                logging.getLogger(__name__).exception("delivery loop failed")
+                self._metrics.worker_errors.inc()
+                busy = False
+            if not busy:
+                self._stopping.wait(self._poll)

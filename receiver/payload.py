@@ -1,0 +1,61 @@
+"""Alertmanager's webhook payload (version 4), parsed into typed objects at the boundary."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+
+
+class PayloadInvalid(Exception):
+    """The body is not an Alertmanager v4 webhook payload; the message names the field."""
+
+
+class WebhookAlert(msgspec.Struct, frozen=True, rename="camel"):
+    status: Literal["firing", "resolved"]
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    starts_at: datetime
+    fingerprint: str
+    ends_at: datetime | None = None
+    generator_url: str = ""
+
+
+class WebhookPayload(msgspec.Struct, frozen=True, rename="camel"):
+    version: Literal["4"]
+    status: Literal["firing", "resolved"]
+    receiver: str
+    alerts: list[WebhookAlert]
+    group_key: str = ""
+    truncated_alerts: int = 0
+    group_labels: dict[str, str] = {}
+    common_labels: dict[str, str] = {}
+    common_annotations: dict[str, str] = {}
+    external_url: str = ""
+
+
+_DECODER = msgspec.json.Decoder(WebhookPayload)
+_ZERO_YEAR = 1  # Alertmanager sends endsAt "0001-01-01T00:00:00Z" for firing alerts
+
+
+def decode_payload(body: bytes) -> WebhookPayload:
+    try:
+        payload = _DECODER.decode(body)
+    except msgspec.ValidationError as exc:
+        raise PayloadInvalid(str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise PayloadInvalid(f"malformed JSON: {exc}") from None
+    for index, alert in enumerate(payload.alerts):
+        if not alert.fingerprint or not re.fullmatch(r"[0-9A-Za-z]{1,64}", alert.fingerprint):
+            raise PayloadInvalid(f"Expected a hexadecimal fingerprint - at `$.alerts[{index}].fingerprint`")
+        if alert.starts_at.tzinfo is None:
+            raise PayloadInvalid(f"Expected a timestamp with a time zone - at `$.alerts[{index}].startsAt`")
+    return payload
+
+
+def ends_at_or_none(alert: WebhookAlert) -> datetime | None:
+    if alert.ends_at is None or alert.ends_at.year == _ZERO_YEAR:
+        return None
+    return alert.ends_at

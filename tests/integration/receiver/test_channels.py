@@ -1,0 +1,244 @@
+"""Each channel against a local server speaking its API: recording HTTP sinks and a real SMTP server."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email import message_from_bytes
+from email.message import Message
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import pytest
+import requests
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from monitoring.settings import Secret
+from receiver.channels import DeliveryFailed, Notification
+from receiver.channels.email import EmailChannel
+from receiver.channels.email_digest import EmailDigestChannel
+from receiver.channels.pagerduty import PagerDutyChannel, dedup_key
+from receiver.channels.slack import SlackChannel
+from receiver.channels.sms import SmsChannel
+from receiver.channels.webhook import WebhookChannel
+from receiver.config import SmsConfig, SmtpConfig
+from receiver.history import AlertRecord
+from tests import services
+from tests.sinks import RecordedRequest, RecordingSink, Reply, self_signed_certificate, server_tls
+
+
+def record(**overrides: object) -> AlertRecord:
+    fields: dict[str, object] = {
+        "id": 7,
+        "fingerprint": "abc123",
+        "starts_at": datetime(2026, 3, 2, 8, 59, tzinfo=UTC).timestamp(),
+        "alertname": "HighErrorRate",
+        "status": "firing",
+        "priority": "critical",
+        "priority_defaulted": False,
+        "service": "portfolio",
+        "labels": {"alertname": "HighErrorRate", "service": "portfolio", "priority": "critical"},
+        "annotations": {"summary": "5% of requests <fail>"},
+        "generator_url": "http://prometheus/graph",
+        "first_seen": 0.0,
+        "last_seen": 0.0,
+        "resolved_at": None,
+        "acked_at": None,
+        "acked_by": None,
+        "escalations": 0,
+    }
+    fields.update(overrides)
+    return AlertRecord(**fields)  # type: ignore[arg-type]
+
+
+def pagerduty_reply(request: RecordedRequest) -> bytes:
+    """Events API v2: 202 with status, message and the dedup_key."""
+    event = request.json()
+    return json.dumps(
+        {"status": "success", "message": "Event processed", "dedup_key": event.get("dedup_key", "new")}
+    ).encode()
+
+
+def test_slack_receives_a_block_kit_message(sink: RecordingSink) -> None:
+    SlackChannel(f"{sink.url}/services/T0/B0/x", requests.Session(), 5).send(Notification(record(), "trigger"))
+    [request] = sink.received()
+    document = request.json()
+    assert request.path == "/services/T0/B0/x"
+    assert [b["type"] for b in document["blocks"]] == ["header", "section", "section", "context"]
+    assert "&lt;fail&gt;" in document["blocks"][1]["text"]["text"]
+
+
+def test_sms_posts_a_twilio_message_with_basic_auth(sink: RecordingSink) -> None:
+    config = SmsConfig(sink.url, "AC123", Secret("token-xyz"), "+15550001", "+15550002")
+    sink.status = 201
+    SmsChannel(config, requests.Session(), 5).send(Notification(record(), "trigger"))
+    [request] = sink.received()
+    assert request.path == "/2010-04-01/Accounts/AC123/Messages.json"
+    assert request.headers["Authorization"] == "Basic " + base64.b64encode(b"AC123:token-xyz").decode()
+    form = parse_qs(request.body.decode())
+    assert form["From"] == ["+15550001"]
+    assert form["To"] == ["+15550002"]
+    assert form["Body"][0].startswith("[CRITICAL] FIRING: HighErrorRate (portfolio)")
+
+
+@dataclass(frozen=True)
+class PagerDutySink:
+    sink: RecordingSink
+    ca_file: Path
+
+
+@pytest.fixture
+def pagerduty_sink(tmp_path: Path) -> Iterator[PagerDutySink]:
+    """The Events API v2 over HTTPS (the pagerduty package refuses http://) with a test CA."""
+    cert, key = self_signed_certificate(tmp_path)
+    sink = RecordingSink(status=202, body=pagerduty_reply, tls=server_tls(cert, key))
+    sink.start()
+    yield PagerDutySink(sink, cert)
+    sink.stop()
+
+
+def test_pagerduty_trigger_and_resolve_share_the_dedup_key(pagerduty_sink: PagerDutySink) -> None:
+    sink = pagerduty_sink.sink
+    channel = PagerDutyChannel("routing-key-1", sink.url, 5, ca_file=pagerduty_sink.ca_file)
+    channel.send(Notification(record(), "trigger"))
+    channel.send(Notification(record(), "acknowledge"))
+    channel.send(Notification(record(status="resolved"), "resolve"))
+    trigger, acknowledge, resolve = (r.json() for r in sink.received())
+    assert acknowledge["event_action"] == "acknowledge"
+    assert {r.path for r in sink.received()} == {"/v2/enqueue"}
+    assert trigger["event_action"] == "trigger"
+    assert trigger["routing_key"] == "routing-key-1"
+    assert trigger["payload"]["severity"] == "critical"
+    assert trigger["payload"]["source"] == "portfolio"
+    assert resolve["event_action"] == "resolve"
+    assert trigger["dedup_key"] == acknowledge["dedup_key"] == resolve["dedup_key"] == dedup_key(record())
+
+
+def test_pagerduty_429_is_reported_with_retry_after_and_not_retried_inside_the_client(
+    pagerduty_sink: PagerDutySink,
+) -> None:
+    sink = pagerduty_sink.sink
+    sink.script = [Reply(429, {"Retry-After": "7"})]
+    channel = PagerDutyChannel("routing-key-1", sink.url, 5, ca_file=pagerduty_sink.ca_file)
+    with pytest.raises(DeliveryFailed) as failed:
+        channel.send(Notification(record(), "trigger"))
+    assert (failed.value.retryable, failed.value.retry_after) == (True, 7.0)
+    assert len(sink.received()) == 1
+    sink.script = [Reply(400, {}, b'{"status":"invalid event"}')]
+    with pytest.raises(DeliveryFailed) as rejected:
+        channel.send(Notification(record(), "trigger"))
+    assert rejected.value.retryable is False
+
+
+def test_the_generic_webhook_gets_the_alert_as_json_and_5xx_is_retryable(sink: RecordingSink) -> None:
+    channel = WebhookChannel(f"{sink.url}/hook", requests.Session(), 5)
+    channel.send(Notification(record(), "escalate"))
+    document = sink.received()[0].json()
+    assert (document["action"], document["alert"]["fingerprint"]) == ("escalate", "abc123")
+    sink.status = 503
+    with pytest.raises(DeliveryFailed) as failed:
+        channel.send(Notification(record(), "trigger"))
+    assert failed.value.retryable is True
+
+
+def test_an_unreachable_endpoint_is_a_retryable_failure() -> None:
+    channel = SlackChannel(f"http://127.0.0.1:{services.free_port()}/x", requests.Session(), 2)
+    with pytest.raises(DeliveryFailed) as failed:
+        channel.send(Notification(record(), "trigger"))
+    assert failed.value.retryable is True
+
+
+# --- e-mail through a real SMTP server (aiosmtpd) with STARTTLS and AUTH ---
+
+
+@dataclass
+class Mailbox:
+    messages: list[tuple[Envelope, Message]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802 - aiosmtpd hook
+        assert isinstance(envelope.content, bytes)
+        with self.lock:
+            self.messages.append((envelope, message_from_bytes(envelope.content)))
+        return "250 OK"
+
+
+@dataclass(frozen=True)
+class SmtpServer:
+    port: int
+    ca_file: Path
+    mailbox: Mailbox
+
+
+def _authenticate(server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: object) -> AuthResult:
+    ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"alerts", b"smtp-pass")
+    return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
+
+
+@pytest.fixture
+def smtp_server(tmp_path: Path) -> Iterator[SmtpServer]:
+    cert, key = self_signed_certificate(tmp_path)
+    tls = server_tls(cert, key)
+    mailbox = Mailbox()
+    port = services.free_port()
+    controller = Controller(
+        mailbox,
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=tls,
+        require_starttls=True,
+        authenticator=_authenticate,
+        auth_require_tls=True,
+    )
+    controller.start()
+    yield SmtpServer(port, cert, mailbox)
+    controller.stop()
+
+
+def smtp_config(server: SmtpServer, password: str = "smtp-pass") -> SmtpConfig:  # noqa: S107 - test server
+    return SmtpConfig(
+        host="127.0.0.1",
+        port=server.port,
+        starttls=True,
+        ca_file=server.ca_file,
+        username="alerts",
+        password=Secret(password),
+        sender="alerts@example.com",
+        recipients=("oncall@example.com", "lead@example.com"),
+    )
+
+
+def test_email_goes_through_starttls_and_auth_with_text_and_html_parts(smtp_server: SmtpServer) -> None:
+    evil = record(alertname="Boom\r\nBcc: victim@example.com", annotations={"summary": "<script>x</script>"})
+    EmailChannel(smtp_config(smtp_server), 10).send(Notification(evil, "trigger"))
+    [(envelope, mail)] = smtp_server.mailbox.messages
+    assert envelope.rcpt_tos == ["oncall@example.com", "lead@example.com"]
+    assert mail["Bcc"] is None
+    assert mail["Subject"] == "[CRITICAL] FIRING: Boom Bcc: victim@example.com (portfolio)"
+    parts = {p.get_content_type(): p.get_payload(decode=True) for p in mail.walk() if not p.is_multipart()}
+    assert set(parts) == {"text/plain", "text/html"}
+    assert b"&lt;script&gt;x&lt;/script&gt;" in parts["text/html"]
+
+
+def test_the_digest_sends_many_notifications_in_one_email(smtp_server: SmtpServer) -> None:
+    digest = EmailDigestChannel(EmailChannel(smtp_config(smtp_server), 10))
+    digest.send_digest([Notification(record(alertname=f"Low{i}", priority="low"), "trigger") for i in range(3)])
+    [(_, mail)] = smtp_server.mailbox.messages
+    assert mail["Subject"] == "Alert digest: 3 notifications"
+    text = next(p for p in mail.walk() if p.get_content_type() == "text/plain").get_payload(decode=True)
+    assert isinstance(text, bytes)
+    assert [line.split(":")[1].strip() for line in text.decode().splitlines()[2:]] == [
+        f"Low{i} (portfolio)" for i in range(3)
+    ]
+
+
+def test_a_wrong_smtp_password_is_a_permanent_failure(smtp_server: SmtpServer) -> None:
+    with pytest.raises(DeliveryFailed) as failed:
+        EmailChannel(smtp_config(smtp_server, "wrong"), 10).send(Notification(record(), "trigger"))
+    assert failed.value.retryable is False
+    assert smtp_server.mailbox.messages == []
