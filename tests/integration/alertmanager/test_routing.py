@@ -19,7 +19,10 @@ CASES: list[dict[str, Any]] = yaml.safe_load((ROOT / "alertmanager" / "tests" / 
 def amtool(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [services.binary("amtool", "prometheus-alertmanager"), *args],
-        capture_output=True, text=True, timeout=30, check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     )
 
 
@@ -33,8 +36,12 @@ def test_amtool_accepts_the_configuration() -> None:
 def test_alerts_route_to_their_priority_receivers(case: dict[str, Any]) -> None:
     labels = [f"{key}={value}" for key, value in case["labels"].items()]
     result = amtool(
-        "config", "routes", "test", f"--config.file={CONFIG}",
-        f"--verify.receivers={','.join(case['receivers'])}", *labels,
+        "config",
+        "routes",
+        "test",
+        f"--config.file={CONFIG}",
+        f"--verify.receivers={','.join(case['receivers'])}",
+        *labels,
     )
     assert result.returncode == 0, f"{case['name']}: got {result.stdout.strip()!r}, {result.stderr.strip()}"
 
