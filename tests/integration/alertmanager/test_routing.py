@@ -66,3 +66,23 @@ def test_timings_tighten_with_priority() -> None:
         values = [parse(routes[name][key]) for name in order]
         assert values == sorted(values), f"{key} must grow from critical to low: {values}"
     assert parse(routes["priority-critical"]["repeat_interval"]) <= 5 * 60  # the critical ack deadline
+
+
+def test_the_fast_config_routes_exactly_like_the_shipped_one(tmp_path: Path) -> None:
+    from monitoring.fast_config import Speed, write_fast_config
+
+    _, fast = write_fast_config(
+        ROOT, tmp_path, Speed(), webhook_url="http://127.0.0.1:9/hook", credentials_file=str(tmp_path / "t")
+    )
+    assert amtool("check-config", str(fast)).returncode == 0
+    for case in CASES:
+        labels = [f"{key}={value}" for key, value in case["labels"].items()]
+        result = amtool(
+            "config",
+            "routes",
+            "test",
+            f"--config.file={fast}",
+            f"--verify.receivers={','.join(case['receivers'])}",
+            *labels,
+        )
+        assert result.returncode == 0, f"{case['name']}: fast config routes to {result.stdout.strip()!r}"

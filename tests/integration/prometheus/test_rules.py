@@ -31,7 +31,7 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def alert_rules() -> list[dict[str, Any]]:
-    rules = []
+    rules: list[dict[str, Any]] = []
     for path in RULE_FILES:
         for group in yaml.safe_load(path.read_text())["groups"]:
             rules.extend(rule for rule in group["rules"] if "alert" in rule)
@@ -75,3 +75,16 @@ def test_every_alert_rule_is_tested_firing_and_not_firing() -> None:
     assert rules - firing == set(), "alert rules without a firing test"
     always_firing = {"Watchdog"}
     assert {name for name, _ in rules} - always_firing - silent == set(), "alert rules without a not-firing test"
+
+
+def test_the_fast_config_passes_promtool(tmp_path: Path) -> None:
+    from monitoring.fast_config import Speed, write_fast_config
+
+    prometheus, _ = write_fast_config(
+        ROOT, tmp_path, Speed(), webhook_url="http://127.0.0.1:9/hook", credentials_file=str(tmp_path / "t")
+    )
+    result = promtool("check", "config", str(prometheus))
+    assert result.returncode == 0, result.stdout + result.stderr
+    for path in RULE_FILES:
+        count = sum(len(group["rules"]) for group in yaml.safe_load(path.read_text())["groups"])
+        assert f"SUCCESS: {count} rules found" in result.stdout, f"{path.name} lost rules in the fast config"
