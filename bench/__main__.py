@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from bench import decoding
+from bench import decoding, simulator
 from bench.report import render, write
 
 
 def main() -> int:
     results = [*decoding.run()]
+    results += simulator.run()
     print(render(results))
     print(f"\nwritten to {write(results)}")
     return 0

@@ -19,6 +19,7 @@ import msgspec
 from monitoring.catalogue import CATALOGUE
 from monitoring.logs import configure_logging
 from monitoring.settings import ConfigError, Settings
+from simulator import commands as simulator_commands
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 
@@ -32,6 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("config", help="print the effective configuration (secrets masked)")
     schemas = sub.add_parser("schemas", help="JSON Schemas of the event catalogue")
     schemas.add_argument("--write", action="store_true", help=f"write them to {SCHEMA_DIR}")
+    simulator_commands.register(sub)
     args = parser.parse_args(argv)
     try:
         match args.command:
@@ -46,6 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 0
             case "schemas":
                 return _schemas(write=args.write)
+            case command if command in simulator_commands.COMMANDS:
+                return simulator_commands.run(args)
     except ConfigError as exc:
         print(f"monitoring {args.command}: configuration error: {exc}", file=sys.stderr)
         return 2
