@@ -5,12 +5,14 @@ from __future__ import annotations
 import sys
 
 from bench import decoding, simulator
+from bench import exporter as exporter_bench
 from bench.report import render, write
 
 
 def main() -> int:
     results = [*decoding.run()]
     results += simulator.run()
+    results += exporter_bench.run()
     print(render(results))
     print(f"\nwritten to {write(results)}")
     return 0

@@ -1,41 +1,68 @@
-"""The consume loop: polls a source in batches and hands each record to the processor."""
+"""The consume loop: polls a source in batches, hands each record to a handler, then marks the batch done."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import structlog
 
-from exporter.processor import EventProcessor
+from exporter.records import ConsumedRecord
 from exporter.sources import EventSource
 
 log = structlog.get_logger(__name__)
 
 
 class ConsumeLoop:
-    """Owns the consuming thread; ``stop()`` finishes the current batch and joins it."""
+    """Owns the consuming thread; ``stop()`` finishes the current batch, commits, and joins it.
 
-    def __init__(self, source: EventSource, processor: EventProcessor, batch_size: int) -> None:
+    ``tick`` runs after every batch (and every empty poll): the consistency checker uses
+    it to expire follow-up expectations.
+    """
+
+    def __init__(
+        self,
+        source: EventSource,
+        handle: Callable[[ConsumedRecord], object],
+        batch_size: int,
+        *,
+        tick: Callable[[], None] = lambda: None,
+        name: str = "consume-loop",
+        poll_timeout: float = 0.5,
+        on_error: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._on_error = on_error
         self._source = source
-        self._processor = processor
+        self._handle = handle
         self._batch_size = batch_size
+        self._tick = tick
+        self._poll_timeout = poll_timeout
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="consume-loop", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def _run(self) -> None:
+        handle = self._handle
         while not self._stopping.is_set():
             try:
-                for record in self._source.poll(self._batch_size, timeout=0.5):
-                    self._processor.process(record)
-            except Exception:  # the loop's edge: log, count nothing twice, keep consuming
+                records = self._source.poll(self._batch_size, self._poll_timeout)
+                for record in records:
+                    handle(record)
+                self._source.done(records)
+                self._tick()
+                self._source.maybe_commit()
+            except Exception:  # the loop's edge: a bug, not bad input (that is counted and dead-lettered)
                 log.exception("consume_loop_error")
+                self._on_error()
                 self._stopping.wait(1.0)
-        self._source.close()
+        try:
+            self._source.close()
+        except Exception:  # shutting down: report, nothing else to do
+            log.exception("consume_loop_close_error")
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 30.0) -> None:
         self._stopping.set()
         self._thread.join(timeout)
 

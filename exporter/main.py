@@ -1,4 +1,4 @@
-"""Entry point: wire the registry, source, processor and HTTP server, run until SIGTERM/SIGINT."""
+"""Entry point: wire the registry, sources, processors, monitors and HTTP server; run until SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
@@ -6,36 +6,227 @@ import signal
 import threading
 import time
 from types import FrameType
+from typing import Any, Protocol
 
+import requests
 import structlog
+from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
 from exporter.config import ExporterConfig
+from exporter.consistency import ConsistencyProcessor, load_rules
 from exporter.consumer import ConsumeLoop
+from exporter.consumer_groups import ConsumerGroupMonitor
+from exporter.dead_letters import KafkaDeadLetters
+from exporter.dedup import SeenIds
+from exporter.health_checks import HealthChecker, load_checks
 from exporter.http import HttpServer, create_app
-from exporter.metrics import EventMetrics
+from exporter.kafka_status import KafkaStatus
+from exporter.leadership import AdvisoryLock, Lock, NoLock, SingleActive
+from exporter.metrics import BusinessMetrics, ConsistencyMetrics, EventMetrics
 from exporter.processor import EventProcessor
-from exporter.sources import EventSource, InProcessSource
+from exporter.queries import Backend, MongoBackend, PostgresBackend, QueryRunner, load_queries
+from exporter.records import ConsumedRecord
+from exporter.sources import InProcessSource, KafkaSource
+from monitoring.settings import ConfigError
 from simulator.platform import PlatformModel
 
 log = structlog.get_logger(__name__)
 
 
-def build_source(config: ExporterConfig) -> tuple[EventSource, str]:
-    if config.shared.kafka_brokers:
-        raise NotImplementedError("the Kafka source arrives with [M3]; unset KAFKA_BROKERS for now")
-    return InProcessSource(PlatformModel(seed=0), rate=config.inprocess_rate), "in-process"
+class Component(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self, timeout: float = 30.0) -> None: ...
+
+
+class Exporter:
+    """Everything one exporter process runs; ``start`` and ``stop`` in dependency order."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry,
+        loop: ConsumeLoop,
+        kafka: KafkaStatus | None,
+        components: list[Component],
+        host: str,
+        port: int,
+    ) -> None:
+        self.registry = registry
+        self.loop = loop
+        self.kafka = kafka
+        self.components = components
+        self.server = HttpServer(create_app(registry, ready=self.ready), host, port)
+
+    def ready(self) -> bool:
+        return self.loop.alive and (self.kafka is None or self.kafka.up)
+
+    def start(self) -> None:
+        self.loop.start()
+        for component in self.components:
+            component.start()
+        self.server.start()
+
+    def stop(self) -> None:
+        """Finish the current batch and commit, then stop the monitors and the HTTP server."""
+        self.loop.stop()
+        for component in reversed(self.components):
+            component.stop()
+        self.server.stop()
+
+
+def build(config: ExporterConfig, registry: CollectorRegistry | None = None, port: int | None = None) -> Exporter:
+    registry = registry or CollectorRegistry()
+    shared = config.shared
+    events = EventMetrics(registry)
+    business = BusinessMetrics(registry)
+    consistency_metrics = ConsistencyMetrics(registry)
+    rules = load_rules(config.consistency_rules)
+    buffer = shared.collection.buffer_size
+    components: list[Component] = []
+
+    def consistency_processor() -> ConsistencyProcessor:
+        return ConsistencyProcessor(consistency_metrics, rules, buffer, label_limit=config.label_limit)
+
+    kafka: KafkaStatus | None = None
+    if shared.kafka_brokers:
+        brokers = ",".join(shared.kafka_brokers)
+        kafka = KafkaStatus()
+        consumer_config = {
+            "session.timeout.ms": int(config.session_timeout_seconds * 1000),
+            # librdkafka prefetches up to 64 MiB per consumer by default; 16 MiB keeps batches full.
+            "queued.max.messages.kbytes": 16384,
+        }
+        registry.register(kafka)
+        dead_letters = KafkaDeadLetters({"bootstrap.servers": brokers, "error_cb": kafka.on_error}, events)
+        processor = EventProcessor(
+            events,
+            time.perf_counter,
+            business=business,
+            seen=SeenIds(buffer),
+            dead_letters=dead_letters,
+            wall_clock=time.time,
+            label_limit=config.label_limit,
+        )
+        source = KafkaSource(
+            shared.kafka_brokers,
+            config.group_id,
+            config.topics,
+            metrics=events,
+            status=kafka,
+            commit_interval=config.commit_interval_seconds,
+            before_commit=dead_letters.flush,
+            extra_config=consumer_config,
+        )
+        loop = ConsumeLoop(
+            source, processor.process, shared.collection.batch_size, on_error=events.loop_errors.labels("consume").inc
+        )
+        status = kafka
+        if config.consistency:
+
+            def consistency_loop() -> ConsumeLoop:
+                checker = consistency_processor()
+                consistency_source = KafkaSource(
+                    shared.kafka_brokers,
+                    f"{config.group_id}.consistency",
+                    config.topics,
+                    metrics=events,
+                    status=status,
+                    commit_interval=config.commit_interval_seconds,
+                    extra_config=consumer_config,
+                )
+                return ConsumeLoop(
+                    consistency_source,
+                    checker.process,
+                    shared.collection.batch_size,
+                    tick=checker.expire,
+                    name="consistency-loop",
+                    on_error=events.loop_errors.labels("consistency").inc,
+                )
+
+            lock: Lock = (
+                AdvisoryLock(shared.postgres_uri.reveal(), f"{config.group_id}.consistency")
+                if shared.postgres_uri
+                else NoLock()
+            )
+            components.append(
+                SingleActive(
+                    lock,
+                    consistency_loop,
+                    consistency_metrics.active,
+                    on_error=events.loop_errors.labels("leadership").inc,
+                )
+            )
+        admin_config: dict[str, Any] = {"bootstrap.servers": brokers, "error_cb": kafka.on_error}
+        monitor = ConsumerGroupMonitor(
+            AdminClient(admin_config),
+            kafka,
+            groups=config.lag_groups,
+            window=config.lag_window,
+            interval=config.lag_interval_seconds,
+            on_error=events.loop_errors.labels("consumer_groups").inc,
+        )
+        registry.register(monitor)
+        components.append(monitor)
+    else:
+        processor = EventProcessor(
+            events,
+            time.perf_counter,
+            business=business,
+            seen=SeenIds(buffer),
+            wall_clock=time.time,
+            label_limit=config.label_limit,
+        )
+        checker = consistency_processor()
+        consistency_metrics.active.set(1)
+
+        def handle(record: ConsumedRecord) -> None:
+            processor.process(record)
+            checker.process(record)
+
+        loop = ConsumeLoop(
+            InProcessSource(PlatformModel(seed=0), rate=config.inprocess_rate),
+            handle,
+            shared.collection.batch_size,
+            tick=checker.expire,
+            on_error=events.loop_errors.labels("consume").inc,
+        )
+    components.extend(_business_data(config, registry, events))
+    return Exporter(registry, loop, kafka, components, config.host, shared.exporter_port if port is None else port)
+
+
+def _business_data(config: ExporterConfig, registry: CollectorRegistry, events: EventMetrics) -> list[Component]:
+    """Business queries and health checks, when their YAML files are configured."""
+    shared = config.shared
+    components: list[Component] = []
+    if config.queries is not None:
+        loaded = load_queries(config.queries)
+        backends: dict[str, Backend] = {}
+        if shared.postgres_uri:
+            backends["postgres"] = PostgresBackend(shared.postgres_uri.reveal())
+        if shared.mongodb_uri:
+            backends["mongodb"] = MongoBackend(shared.mongodb_uri.reveal(), loaded.mongodb_database)
+        for query in loaded.queries:
+            if query.database not in backends:
+                variable = "POSTGRES_URI" if query.database == "postgres" else "MONGODB_URI"
+                raise ConfigError(f"{config.queries}: query {query.name!r} needs {variable}, which is unset")
+        runner = QueryRunner(loaded.queries, backends, on_error=events.loop_errors.labels("queries").inc)
+        registry.register(runner)
+        components.append(runner)
+    if config.health_checks is not None:
+        checker = HealthChecker(
+            load_checks(config.health_checks), requests.Session(), on_error=events.loop_errors.labels("health").inc
+        )
+        registry.register(checker)
+        components.append(checker)
+    return components
 
 
 def run(config: ExporterConfig) -> int:
     registry = CollectorRegistry()
     for collector in (ProcessCollector, PlatformCollector, GCCollector):
         collector(registry=registry)
-    processor = EventProcessor(EventMetrics(registry), clock=time.perf_counter)
-    source, source_name = build_source(config)
-    loop = ConsumeLoop(source, processor, config.shared.collection.batch_size)
-    server = HttpServer(create_app(registry, ready=lambda: loop.alive), config.host, config.shared.exporter_port)
-
+    exporter = build(config, registry)
     stopping = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -44,11 +235,13 @@ def run(config: ExporterConfig) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    loop.start()
-    server.start()
-    log.info("exporter_started", url=f"http://{config.host}:{server.port}/metrics", source=source_name)
+    exporter.start()
+    log.info(
+        "exporter_started",
+        url=f"http://{config.host}:{exporter.server.port}/metrics",
+        source="kafka" if config.shared.kafka_brokers else "in-process",
+    )
     stopping.wait()
-    loop.stop()
-    server.stop()
+    exporter.stop()
     log.info("exporter_stopped")
     return 0

@@ -1,42 +1,188 @@
-"""Turns records into metric updates. Pure with respect to I/O: the clock is passed in."""
+"""Turns records into metric updates. Pure with respect to I/O: clocks and the dead-letter sink are passed in."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, Protocol
 
 import structlog
 
-from exporter.metrics import EventMetrics
-from exporter.records import Record
-from monitoring.cloudevents import EventDecodeError, decode, decode_data, is_known_type
+from exporter.cardinality import BoundedLabel
+from exporter.dedup import SeenIds
+from exporter.metrics import BusinessMetrics, EventMetrics
+from exporter.records import ConsumedRecord
+from monitoring import catalogue as c
+from monitoring.cloudevents import CloudEvent, EventDecodeError, decode, decode_data, is_known_type
 
 log = structlog.get_logger(__name__)
 
+SERVICES = tuple(sorted(set(c.PUBLISHER.values())))
+CURRENCIES = ("EUR", "USD", "GBP", "CHF", "JPY")
+
+
+class DeadLetters(Protocol):
+    """Where records that cannot be processed go (``<topic>.dlq`` on Kafka)."""
+
+    def send(self, record: ConsumedRecord, reason: str, detail: str) -> None: ...
+
+
+class DiscardDeadLetters:
+    """For the in-process source: rejected records are counted and logged only."""
+
+    def send(self, record: ConsumedRecord, reason: str, detail: str) -> None:
+        return None
+
+
+class _Children:
+    """Label children created once per label tuple: ``.labels()`` is the costly part of an update."""
+
+    def __init__(self, metric: Any) -> None:
+        self._metric = metric
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *labels: str) -> Any:
+        child = self._children.get(labels)
+        if child is None:
+            child = self._children[labels] = self._metric.labels(*labels)
+        return child
+
 
 class EventProcessor:
-    def __init__(self, metrics: EventMetrics, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        metrics: EventMetrics,
+        clock: Callable[[], float],
+        *,
+        business: BusinessMetrics | None = None,
+        seen: SeenIds | None = None,
+        dead_letters: DeadLetters | None = None,
+        wall_clock: Callable[[], float] | None = None,
+        label_limit: int = 20,
+    ) -> None:
         self._metrics = metrics
         self._clock = clock
+        self._wall_clock = wall_clock
+        self._seen = seen
+        self._dead_letters = dead_letters or DiscardDeadLetters()
+        self._source_label = BoundedLabel(SERVICES, label_limit)
+        self._currency_label = BoundedLabel(CURRENCIES, label_limit)
+        self._consumed = metrics.consumed.labels  # stream metrics: labels() is a dict lookup
+        self._processing = metrics.processing.labels
+        self._lag = metrics.lag.labels
+        self._duplicates = _Children(metrics.duplicates)
+        self._series: dict[tuple[str, str, str], tuple[Any, Any, Any, Callable[[Any], None] | None]] = {}
+        self._business = business
+        self._handlers: dict[str, Callable[[Any], None]] = {}
+        if business is not None:
+            self._asset_created = business.asset_created.labels
+            self._asset_modified = business.asset_modified.labels
+            self._valuation = business.asset_valuation_change.labels
+            self._returns = business.portfolio_return.labels
+            self._transactions = business.transactions.labels
+            self._amount = business.transaction_amount.labels
+            self._txn_seconds = business.transaction_processing.labels
+            self._handlers = {
+                "AssetCreated": self._on_asset_created,
+                "AssetModified": self._on_asset_modified,
+                "AssetValuationChanged": self._on_valuation_changed,
+                "PortfolioRebalanced": self._on_rebalanced,
+                "PortfolioPerformanceUpdated": self._on_performance,
+                "PortfolioGoalProgressUpdated": self._on_goal_progress,
+                "TransactionInitiated": self._on_transaction_initiated,
+                "TransactionCompleted": self._on_transaction_completed,
+                "TransactionFailed": self._on_transaction_failed,
+            }
 
-    def process(self, record: Record) -> None:
-        """Count one record. Bad records are counted with their reason; never raises for bad input."""
+    def process(self, record: ConsumedRecord) -> CloudEvent | None:
+        """Count one record and return its event, or None when it was rejected, unknown or a redelivery.
+
+        Bad records are counted with their reason and sent to the dead letters; never raises for bad input.
+        """
         started = self._clock()
         try:
             event = decode(record.value, record.headers)
             if not is_known_type(event.type):
                 self._metrics.unknown_types.labels(record.topic).inc()
-                return
-            decode_data(event)
+                return None
+            payload = decode_data(event)
         except EventDecodeError as exc:
-            self._metrics.failed.labels(record.topic, exc.reason.value).inc()
-            log.warning(
-                "event_rejected",
-                topic=record.topic,
-                partition=record.partition,
-                offset=record.offset,
-                reason=exc.reason.value,
-                detail=exc.detail[:200],
-            )
-            return
-        self._metrics.consumed.labels(record.topic, event.source, event.type).inc()
-        self._metrics.processing.labels(record.topic).observe(self._clock() - started)
+            self.reject(record, exc.reason.value, exc.detail)
+            return None
+        if self._seen is not None and not self._seen.add(event.id):
+            self._duplicates(record.topic).inc()
+            return None
+        topic = record.topic
+        key = (topic, event.source, event.type)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = self._new_series(key)
+        consumed, lag, processing, handler = series
+        if self._wall_clock is not None:
+            lag.observe(max(self._wall_clock() - event.time.timestamp(), 0.0))
+        if handler is not None:
+            handler(payload)
+        processing.observe(self._clock() - started)
+        # Last, so that a scrape seeing an event consumed also sees all of its other updates.
+        consumed.inc()
+        return event
+
+    def _new_series(self, key: tuple[str, str, str]) -> tuple[Any, Any, Any, Callable[[Any], None] | None]:
+        """The label children one (topic, source, type) updates, created once; ``source`` bounded here."""
+        topic, raw_source, event_type = key
+        source = self._source_label(raw_source)
+        return (
+            self._consumed(topic, source, event_type),
+            self._lag(source, event_type),
+            self._processing(topic),
+            self._handlers.get(event_type),
+        )
+
+    def reject(self, record: ConsumedRecord, reason: str, detail: str) -> None:
+        self._metrics.failed.labels(record.topic, reason).inc()
+        log.warning(
+            "event_rejected",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            reason=reason,
+            detail=detail[:200],
+        )
+        self._dead_letters.send(record, reason, detail)
+        self._metrics.dead_lettered.labels(record.topic).inc()
+
+    # --- business metrics, one handler per platform event type ---
+
+    def _on_asset_created(self, p: c.AssetCreated) -> None:
+        self._asset_created(p.asset_class.value).inc()
+
+    def _on_asset_modified(self, p: c.AssetModified) -> None:
+        self._asset_modified(p.asset_class.value).inc()
+
+    def _on_valuation_changed(self, p: c.AssetValuationChanged) -> None:
+        if p.old_value > 0:
+            self._valuation(p.asset_class.value).observe((p.new_value - p.old_value) / p.old_value)
+
+    def _on_rebalanced(self, p: c.PortfolioRebalanced) -> None:
+        assert self._business is not None
+        self._business.portfolio_rebalances.inc()
+
+    def _on_performance(self, p: c.PortfolioPerformanceUpdated) -> None:
+        self._returns(p.period).observe(p.return_ratio)
+
+    def _on_goal_progress(self, p: c.PortfolioGoalProgressUpdated) -> None:
+        assert self._business is not None
+        self._business.portfolio_goal_progress.observe(p.progress_ratio)
+        if p.achieved:
+            self._business.portfolio_goals_achieved.inc()
+
+    def _on_transaction_initiated(self, p: c.TransactionInitiated) -> None:
+        self._transactions(p.transaction_type.value, "initiated").inc()
+
+    def _on_transaction_completed(self, p: c.TransactionCompleted) -> None:
+        kind = p.transaction_type.value
+        self._transactions(kind, "completed").inc()
+        self._amount(kind, self._currency_label(p.currency)).inc(p.amount)
+        self._txn_seconds(kind).observe(p.processing_seconds)
+
+    def _on_transaction_failed(self, p: c.TransactionFailed) -> None:
+        self._transactions(p.transaction_type.value, "failed").inc()

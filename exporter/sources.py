@@ -1,24 +1,46 @@
-"""Where records come from. Kafka in production ([M3]); in-process when KAFKA_BROKERS is unset."""
+"""Where records come from: Kafka (a consumer group) or, when KAFKA_BROKERS is unset, in-process.
+
+A source hands out batches and is told when a batch is done (``done``); only then are its
+offsets stored, and stored offsets are committed periodically (``maybe_commit``), when
+partitions are revoked and on ``close``: at-least-once delivery.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from exporter.records import Record
+import structlog
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+from exporter.kafka_status import KafkaStatus
+from exporter.metrics import EventMetrics
+from exporter.records import ConsumedRecord, KafkaRecord, Record
 from monitoring.catalogue import TOPIC_OF_SOURCE
 from monitoring.cloudevents import CloudEvent, encode_binary, encode_structured
 from simulator.platform import PlatformModel
 
+log = structlog.get_logger(__name__)
+
 
 class EventSource(Protocol):
-    def poll(self, max_records: int, timeout: float) -> list[Record]:
+    def poll(self, max_records: int, timeout: float) -> Sequence[ConsumedRecord]:
         """Up to ``max_records`` records, waiting at most ``timeout`` seconds for the first."""
         ...
 
-    def close(self) -> None: ...
+    def done(self, records: Sequence[ConsumedRecord]) -> None:
+        """Every record in ``records`` has been processed: its offset may be committed."""
+        ...
+
+    def maybe_commit(self) -> None:
+        """Commit processed offsets if the commit interval has passed."""
+        ...
+
+    def close(self) -> None:
+        """Commit processed offsets and leave."""
+        ...
 
 
 class InProcessSource:
@@ -43,7 +65,7 @@ class InProcessSource:
         self._offsets: dict[str, int] = {}
         self._count = 0
 
-    def poll(self, max_records: int, timeout: float) -> list[Record]:
+    def poll(self, max_records: int, timeout: float) -> Sequence[ConsumedRecord]:
         now = self._clock()
         if now < self._next_due:
             self._sleep(min(timeout, self._next_due - now))
@@ -62,5 +84,126 @@ class InProcessSource:
         self._offsets[topic] = offset + 1
         return Record(topic, 0, offset, value, headers, int(event.time.timestamp() * 1000))
 
+    def done(self, records: Sequence[ConsumedRecord]) -> None:
+        return None
+
+    def maybe_commit(self) -> None:
+        return None
+
     def close(self) -> None:
         return None
+
+
+class KafkaSource:
+    """A member of consumer group ``group_id`` on ``topics``.
+
+    Auto-commit and auto offset store are off: ``done`` stores the next offset of each
+    partition once its records are processed, and commits happen every
+    ``commit_interval`` seconds, on partition revoke and on ``close``. ``before_commit``
+    runs first (it flushes dead letters), so a record is never committed before its
+    dead letter is written.
+    """
+
+    def __init__(
+        self,
+        brokers: Sequence[str],
+        group_id: str,
+        topics: Sequence[str],
+        *,
+        metrics: EventMetrics,
+        status: KafkaStatus,
+        commit_interval: float = 5.0,
+        before_commit: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        extra_config: dict[str, Any] | None = None,
+        commit_attempts: int = 5,
+    ) -> None:
+        self._metrics = metrics
+        self._status = status
+        self._commit_interval = commit_interval
+        self._before_commit = before_commit
+        self._clock = clock
+        self._sleep = sleep
+        self._commit_attempts = commit_attempts
+        self._last_commit = clock()
+        self._uncommitted: set[str] = set()
+        self._records_since_commit = 0
+        self._consumer = Consumer(
+            {
+                "bootstrap.servers": ",".join(brokers),
+                "group.id": group_id,
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+                "auto.offset.reset": "earliest",
+                "error_cb": status.on_error,
+                **(extra_config or {}),
+            }
+        )
+        self._consumer.subscribe(list(topics), on_revoke=self._on_revoke)
+
+    def poll(self, max_records: int, timeout: float) -> Sequence[ConsumedRecord]:
+        messages = self._consumer.consume(max_records, timeout)
+        if not messages:
+            return ()
+        self._status.mark(True)
+        records = [KafkaRecord(m) for m in messages if m.error() is None]
+        if len(records) < len(messages):
+            for m in messages:
+                if m.error() is not None:
+                    log.warning("kafka_consume_error", error=str(m.error()), topic=m.topic(), partition=m.partition())
+        return records
+
+    def done(self, records: Sequence[ConsumedRecord]) -> None:
+        """Store the position (next offset) of every assigned partition: the loop processed all it consumed."""
+        if not records:
+            return
+        positions = [tp for tp in self._consumer.position(self._consumer.assignment()) if tp.offset >= 0]
+        if positions:
+            self._consumer.store_offsets(offsets=positions)
+            self._uncommitted.update(tp.topic for tp in positions)
+        self._records_since_commit += len(records)
+
+    def maybe_commit(self) -> None:
+        if self._clock() - self._last_commit >= self._commit_interval:
+            self.commit()
+
+    def commit(self) -> None:
+        """Commit stored offsets synchronously, retrying transient failures with backoff."""
+        self._last_commit = self._clock()
+        if not self._uncommitted:
+            return
+        self._before_commit()
+        delay = 0.1
+        for attempt in range(self._commit_attempts):
+            try:
+                self._consumer.commit(asynchronous=False)
+            except KafkaException as exc:
+                error = exc.args[0]
+                if error.code() == KafkaError._NO_OFFSET:
+                    break
+                if not error.retriable() or attempt == self._commit_attempts - 1:
+                    self._metrics.commits.labels("failed").inc()
+                    log.warning("offset_commit_failed", error=str(error))
+                    return
+                for topic in self._uncommitted:
+                    self._metrics.retries.labels(topic).inc()
+                self._sleep(delay)
+                delay *= 2
+            else:
+                self._metrics.commits.labels("ok").inc()
+                # The canonical line: one per commit, not per event.
+                log.info("offsets_committed", records=self._records_since_commit, topics=sorted(self._uncommitted))
+                self._records_since_commit = 0
+                break
+        self._uncommitted.clear()
+
+    def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.info("partitions_revoked", partitions=len(partitions))
+        self.commit()
+
+    def close(self) -> None:
+        try:
+            self.commit()
+        finally:
+            self._consumer.close()

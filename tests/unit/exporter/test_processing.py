@@ -4,15 +4,17 @@ import itertools
 import urllib.request
 from datetime import UTC, datetime
 
+import msgspec
 import pytest
 from prometheus_client import CollectorRegistry
 
 from exporter.http import HttpServer, create_app
-from exporter.metrics import EventMetrics
+from exporter.metrics import BusinessMetrics, EventMetrics
 from exporter.processor import EventProcessor
-from exporter.records import Record
+from exporter.records import ConsumedRecord, Record
 from exporter.sources import InProcessSource
-from monitoring.cloudevents import encode_binary, encode_structured
+from monitoring import catalogue as c
+from monitoring.cloudevents import decode_data, encode_binary, encode_structured
 from simulator.platform import PlatformModel
 
 
@@ -102,3 +104,57 @@ def test_the_http_app_serves_metrics_and_health(registry: CollectorRegistry, rea
         assert readiness(f"{base}/readyz") == status
     finally:
         server.stop()
+
+
+class RecordingDeadLetters:
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, str]] = []
+
+    def send(self, record: ConsumedRecord, reason: str, detail: str) -> None:
+        self.sent.append((record.offset, reason))
+
+
+def test_rejected_records_go_to_the_dead_letters_with_their_reason(registry: CollectorRegistry) -> None:
+    dead = RecordingDeadLetters()
+    processor = EventProcessor(EventMetrics(registry), clock=lambda: 0.0, dead_letters=dead)
+    good = next(PlatformModel(seed=1).events(1, datetime(2026, 1, 1, tzinfo=UTC)))
+    value, headers = encode_binary(good)
+    old_spec = [(k, b"0.3" if k == "ce_specversion" else v) for k, v in headers]
+    processor.process(Record("t", 0, 0, value, old_spec))
+    processor.process(Record("t", 0, 1, b"", []))
+    processor.process(Record("t", 0, 2, value, headers))
+    assert dead.sent == [(0, "unsupported_specversion"), (1, "invalid_json")]
+    assert registry.get_sample_value("monitoring_events_dead_lettered_total", {"topic": "t"}) == 2
+
+
+def test_a_producer_inventing_sources_cannot_explode_the_series_count(registry: CollectorRegistry) -> None:
+    processor = EventProcessor(EventMetrics(registry), clock=lambda: 0.0, label_limit=3)
+    good = next(PlatformModel(seed=1).events(1, datetime(2026, 1, 1, tzinfo=UTC)))
+    for i in range(50):
+        value, headers = encode_structured(msgspec.structs.replace(good, id=f"e{i}", source=f"rogue-{i}"))
+        processor.process(Record("t", 0, i, value, headers))
+    sources = {
+        s.labels["source"] for m in registry.collect() if m.name == "monitoring_events_consumed" for s in m.samples
+    }
+    assert sources == {"rogue-0", "rogue-1", "rogue-2", "other"}
+    other = {"topic": "t", "source": "other", "type": good.type}
+    assert registry.get_sample_value("monitoring_events_consumed_total", other) == 47
+
+
+def test_business_metrics_follow_the_payloads(registry: CollectorRegistry) -> None:
+    processor = EventProcessor(EventMetrics(registry), clock=lambda: 0.0, business=BusinessMetrics(registry))
+    events = list(PlatformModel(seed=9).events(300, datetime(2026, 1, 1, tzinfo=UTC)))
+    for i, event in enumerate(events):
+        value, headers = encode_structured(event)
+        processor.process(Record("t", 0, i, value, headers))
+    failed = [e for e in events if e.type == "TransactionFailed"]
+    assert failed  # the model fails about 5% of transactions
+    kinds = [msgspec.convert(decode_data(e), c.TransactionFailed).transaction_type.value for e in failed]
+    for kind in set(kinds):
+        expected = kinds.count(kind)
+        assert registry.get_sample_value("transactions_total", {"type": kind, "status": "failed"}) == expected
+    created = sum(1 for e in events if e.type == "AssetCreated")
+    assert (
+        sum(registry.get_sample_value("asset_created_total", {"asset_class": cls.value}) or 0 for cls in c.AssetClass)
+        == created
+    )

@@ -1,0 +1,239 @@
+"""Consistency checks across the platform's services.
+
+- Sequence: per (source, aggregateid) the ``aggregateversion`` must go up by one. A jump
+  forward is a ``version_gap``, a version below the highest seen is ``out_of_order``, and
+  the highest version again under a different event id is a ``duplicate``. (A redelivery,
+  the same event id again, is not a violation: it is filtered before the checks.)
+- Follow-ups: rules from a YAML file say "when <cause> arrives, expect <followup> with the
+  same correlationid within <duration>". A match observes the sync delay (event time of the
+  follow-up minus event time of the cause); a timeout counts ``missing_followup``. Pending
+  expectations are bounded; the oldest is dropped and counted when the bound is reached.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import msgspec
+import structlog
+import yaml
+
+from exporter.cardinality import BoundedLabel
+from exporter.dedup import SeenIds
+from exporter.metrics import ConsistencyMetrics
+from exporter.processor import SERVICES
+from exporter.records import ConsumedRecord
+from monitoring.cloudevents import CloudEvent, EventDecodeError, decode
+from monitoring.settings import ConfigError, parse_duration
+
+log = structlog.get_logger(__name__)
+
+
+class EventPattern(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    type: str
+    source: str | None = None
+
+    def matches(self, event: CloudEvent) -> bool:
+        return event.type == self.type and (self.source is None or event.source == self.source)
+
+
+class FollowupRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: str
+    cause: EventPattern
+    followup: EventPattern
+    within: str | float = "30s"
+
+    @property
+    def within_seconds(self) -> float:
+        return parse_duration(self.within)
+
+
+class RulesFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    followups: list[FollowupRule] = []
+
+
+DEFAULT_RULES = (
+    FollowupRule(
+        name="transaction_completed_updates_portfolio",
+        cause=EventPattern("TransactionCompleted", "transaction-service"),
+        followup=EventPattern("PortfolioPerformanceUpdated", "portfolio-service"),
+        within="30s",
+    ),
+)
+
+
+def load_rules(path: Path | None) -> tuple[FollowupRule, ...]:
+    """The follow-up rules of ``path``, or the built-in default; a bad file fails naming the file."""
+    if path is None:
+        return DEFAULT_RULES
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        rules = msgspec.convert(raw or {}, RulesFile)
+        for rule in rules.followups:
+            rule.within_seconds  # noqa: B018 - validates the duration now, not at the first event
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read consistency rules: {exc.strerror}") from exc
+    except (yaml.YAMLError, msgspec.ValidationError, ValueError) as exc:
+        raise ConfigError(f"{path}: invalid consistency rules: {exc}") from exc
+    names = [rule.name for rule in rules.followups]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{path}: rule names must be unique, got {names}")
+    return tuple(rules.followups)
+
+
+class SequenceChecker:
+    """Remembers the highest version and its event id of the ``capacity`` most recent aggregates."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._last: OrderedDict[tuple[str, str], tuple[int, str]] = OrderedDict()
+
+    def check(self, event: CloudEvent) -> str | None:
+        """The violation kind for ``event``, or None when it is the expected next version."""
+        if event.aggregateid is None or event.aggregateversion is None:
+            return None
+        key = (event.source, event.aggregateid)
+        version = event.aggregateversion
+        last = self._last.get(key)
+        if last is None:
+            self._remember(key, version, event.id)
+            return None
+        last_version, last_id = last
+        if version == last_version + 1:
+            self._remember(key, version, event.id)
+            return None
+        if version > last_version + 1:
+            self._remember(key, version, event.id)
+            return "version_gap"
+        if version == last_version:
+            return None if event.id == last_id else "duplicate"
+        return "out_of_order"
+
+    def _remember(self, key: tuple[str, str], version: int, event_id: str) -> None:
+        self._last[key] = (version, event_id)
+        self._last.move_to_end(key)
+        if len(self._last) > self._capacity:
+            self._last.popitem(last=False)
+
+
+class _Pending:
+    """Expectations of one rule, oldest first; deadlines grow with insertion order."""
+
+    def __init__(self) -> None:
+        self.causes: OrderedDict[str, tuple[float, float]] = OrderedDict()  # correlationid -> (event time, deadline)
+        self.early: OrderedDict[str, tuple[float, float]] = OrderedDict()  # follow-ups seen before their cause
+
+
+class FollowupTracker:
+    def __init__(
+        self,
+        rules: Sequence[FollowupRule],
+        metrics: ConsistencyMetrics,
+        capacity: int,
+        clock: Callable[[], float] = time.monotonic,
+        source_label: Callable[[str], str] = str,
+    ) -> None:
+        self._rules = tuple(rules)
+        self._metrics = metrics
+        self._capacity = capacity
+        self._clock = clock
+        self._source_label = source_label
+        self._pending = {rule.name: _Pending() for rule in self._rules}
+        self._within = {rule.name: rule.within_seconds for rule in self._rules}
+        self._sync = {rule.name: metrics.sync_delay.labels(rule.name) for rule in self._rules}
+        for rule in self._rules:
+            metrics.pending.labels(rule.name).set(0)
+
+    def observe(self, event: CloudEvent) -> None:
+        correlation = event.correlationid
+        if correlation is None:
+            return
+        at = event.time.timestamp()
+        for rule in self._rules:
+            pending = self._pending[rule.name]
+            if rule.cause.matches(event):
+                early = pending.early.pop(correlation, None)
+                if early is not None:
+                    self._sync[rule.name].observe(max(early[0] - at, 0.0))
+                else:
+                    self._add(rule.name, pending.causes, correlation, at)
+            elif rule.followup.matches(event):
+                cause = pending.causes.pop(correlation, None)
+                if cause is not None:
+                    self._sync[rule.name].observe(max(at - cause[0], 0.0))
+                else:
+                    self._add(rule.name, pending.early, correlation, at)
+
+    def _add(self, rule: str, table: OrderedDict[str, tuple[float, float]], correlation: str, at: float) -> None:
+        table[correlation] = (at, self._clock() + self._within[rule])
+        table.move_to_end(correlation)
+        if len(table) > self._capacity:
+            table.popitem(last=False)
+            self._metrics.overflow.labels(rule).inc()
+
+    def expire(self) -> None:
+        """Count every cause whose follow-up did not arrive in time; forget stale early follow-ups."""
+        now = self._clock()
+        for rule in self._rules:
+            pending = self._pending[rule.name]
+            expired = 0
+            while pending.causes:
+                _, (_, deadline) = next(iter(pending.causes.items()))
+                if deadline > now:
+                    break
+                pending.causes.popitem(last=False)
+                expired += 1
+            if expired:
+                self._metrics.violations.labels("missing_followup", self._source_label(rule.cause.source or "")).inc(
+                    expired
+                )
+                log.info("missing_followup", rule=rule.name, count=expired)
+            while pending.early:
+                _, (_, deadline) = next(iter(pending.early.items()))
+                if deadline > now:
+                    break
+                pending.early.popitem(last=False)
+            self._metrics.pending.labels(rule.name).set(len(pending.causes))
+
+
+class ConsistencyProcessor:
+    """Runs the checks on every record of the consistency consumer; bad records are the main consumer's concern."""
+
+    def __init__(
+        self,
+        metrics: ConsistencyMetrics,
+        rules: Sequence[FollowupRule],
+        capacity: int,
+        clock: Callable[[], float] = time.monotonic,
+        label_limit: int = 20,
+    ) -> None:
+        self._metrics = metrics
+        self._seen = SeenIds(capacity)
+        self._sequence = SequenceChecker(capacity)
+        self._source_label = BoundedLabel(SERVICES, label_limit)
+        self._followups = FollowupTracker(rules, metrics, capacity, clock, self._source_label)
+
+    def process(self, record: ConsumedRecord) -> None:
+        try:
+            event = decode(record.value, record.headers)
+        except EventDecodeError:
+            return
+        if not self._seen.add(event.id):
+            return
+        kind = self._sequence.check(event)
+        if kind is not None:
+            self._metrics.violations.labels(kind, self._source_label(event.source)).inc()
+            log.info(
+                "consistency_violation",
+                kind=kind,
+                source=event.source,
+                aggregateid=event.aggregateid,
+                version=event.aggregateversion,
+            )
+        self._followups.observe(event)
+
+    def expire(self) -> None:
+        self._followups.expire()

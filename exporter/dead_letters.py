@@ -1,0 +1,106 @@
+"""The dead-letter topic: records that cannot be processed go to ``<topic>.dlq`` with their origin.
+
+Headers added to the original ones: ``dlq-reason``, ``dlq-detail``, ``dlq-origin-topic``,
+``dlq-origin-partition`` and ``dlq-origin-offset``. Produce failures are transient
+(a full local queue, a broker that is away): they are retried with exponential backoff
+and each retry is counted in ``monitoring_event_retries_total``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from confluent_kafka import KafkaError, Message, Producer
+
+from exporter.metrics import EventMetrics
+from exporter.records import ConsumedRecord
+
+log = structlog.get_logger(__name__)
+
+DLQ_SUFFIX = ".dlq"
+
+
+class DeadLetterUnavailable(Exception):
+    """Dead letters could not be written after every retry; offsets must not be committed."""
+
+
+def dead_letter_topic(topic: str) -> str:
+    return topic + DLQ_SUFFIX
+
+
+class KafkaDeadLetters:
+    def __init__(
+        self,
+        producer_config: dict[str, Any],
+        metrics: EventMetrics,
+        *,
+        attempts: int = 5,
+        backoff: float = 0.1,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._producer = Producer({"enable.idempotence": True, "linger.ms": 5, **producer_config})
+        self._metrics = metrics
+        self._attempts = attempts
+        self._backoff = backoff
+        self._sleep = sleep
+        self._failed: list[tuple[ConsumedRecord, str, str]] = []
+        self._lock = threading.Lock()
+
+    def send(self, record: ConsumedRecord, reason: str, detail: str) -> None:
+        headers: list[tuple[str, str | bytes | None]] = [
+            *((key, value) for key, value in record.headers if not key.startswith("dlq-")),
+            ("dlq-reason", reason.encode()),
+            ("dlq-detail", detail[:1000].encode()),
+            ("dlq-origin-topic", record.topic.encode()),
+            ("dlq-origin-partition", str(record.partition).encode()),
+            ("dlq-origin-offset", str(record.offset).encode()),
+        ]
+
+        def delivered(err: KafkaError | None, _msg: Message) -> None:
+            if err is not None:
+                log.warning("dead_letter_failed", topic=record.topic, offset=record.offset, error=str(err))
+                with self._lock:
+                    self._failed.append((record, reason, detail))
+
+        delay = self._backoff
+        for attempt in range(self._attempts):
+            try:
+                self._producer.produce(
+                    dead_letter_topic(record.topic),
+                    value=record.value,
+                    key=record.key,
+                    headers=headers,
+                    on_delivery=delivered,
+                )
+                return
+            except BufferError:  # the local queue is full: let it drain, then retry
+                if attempt == self._attempts - 1:
+                    break
+                self._metrics.retries.labels(record.topic).inc()
+                self._producer.poll(delay)
+                delay *= 2
+        with self._lock:
+            self._failed.append((record, reason, detail))
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Deliver everything sent so far, retrying failures; raise ``DeadLetterUnavailable`` if some remain."""
+        delay = self._backoff
+        for _ in range(self._attempts):
+            self._producer.flush(timeout)
+            with self._lock:
+                failed, self._failed = self._failed, []
+            if not failed and len(self._producer) == 0:
+                return
+            for record, reason, detail in failed:
+                self._metrics.retries.labels(record.topic).inc()
+                self.send(record, reason, detail)
+            self._sleep(delay)
+            delay *= 2
+        raise DeadLetterUnavailable(f"{len(self._producer)} dead letters not delivered after {self._attempts} rounds")
+
+    def close(self) -> None:
+        self._producer.flush(10)
