@@ -28,6 +28,10 @@ class RetentionMode(StrEnum):
     PURGE = "purge"  # the stack deletes old events in batches (``purge``)
 
 
+class EventStoreUnavailable(Exception):
+    """The store cannot be reached or written; callers keep the events and retry."""
+
+
 class InvalidPageToken(ValueError):
     """A page token that this store did not issue."""
 

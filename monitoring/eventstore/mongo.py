@@ -15,12 +15,13 @@ import pymongo
 from bson.codec_options import CodecOptions
 from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import BulkWriteError, OperationFailure
+from pymongo.errors import BulkWriteError, OperationFailure, PyMongoError
 
 from monitoring.cloudevents import CloudEvent
 from monitoring.eventstore import (
     EventPage,
     EventQuery,
+    EventStoreUnavailable,
     RetentionMode,
     StoredEvent,
     cutoff,
@@ -86,8 +87,10 @@ class MongoEventStore:
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
             if any(error.get("code") != _DUPLICATE_KEY for error in errors):
-                raise
+                raise EventStoreUnavailable(f"MongoDB refused events: {errors[:1]}") from exc
             return int(exc.details.get("nInserted", 0))
+        except PyMongoError as exc:
+            raise EventStoreUnavailable(f"MongoDB unavailable: {type(exc).__name__}") from exc
         return len(result.inserted_ids)
 
     @staticmethod

@@ -15,6 +15,7 @@ from monitoring.eventstore import (
     EPOCH,
     EventPage,
     EventQuery,
+    EventStoreUnavailable,
     RetentionMode,
     StoredEvent,
     cutoff,
@@ -92,10 +93,13 @@ class SqliteEventStore:
     def append(self, events: Sequence[CloudEvent]) -> int:
         stored_at = self._now()
         rows = [self._row(StoredEvent.from_cloudevent(event, stored_at)) for event in events]
-        with self._connect() as conn:
-            before = conn.total_changes
-            conn.executemany(_INSERT, rows)
-            return conn.total_changes - before
+        try:
+            with self._connect() as conn:
+                before = conn.total_changes
+                conn.executemany(_INSERT, rows)
+                return conn.total_changes - before
+        except sqlite3.Error as exc:
+            raise EventStoreUnavailable(f"SQLite event store {self._path}: {exc}") from exc
 
     @staticmethod
     def _row(event: StoredEvent) -> tuple[Any, ...]:
