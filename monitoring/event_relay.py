@@ -9,14 +9,13 @@ offered again, never doubled in the store. The relay owns its threads: ``stop()`
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import structlog
 
 from monitoring.cloudevents import CloudEvent
-from monitoring.event_publisher import EventPublisher
 from monitoring.event_spool import Stage
 from monitoring.eventstore import EventStore, EventStoreUnavailable
 
@@ -27,6 +26,48 @@ class DomainEventOutbox(Protocol):
     def pending(self, stage: Stage, limit: int) -> list[CloudEvent]: ...
 
     def mark(self, stage: Stage, ids: Sequence[str]) -> None: ...
+
+
+class Publisher(Protocol):
+    """What the relay needs of a publisher; ``EventPublisher`` is the Kafka one."""
+
+    def submit(self, events: Iterable[CloudEvent]) -> int: ...
+
+    def poll(self, timeout: float) -> None: ...
+
+    def take_delivered(self) -> list[str]: ...
+
+    def take_failed(self) -> list[tuple[str, str]]: ...
+
+    def close(self, timeout: float = 10.0) -> int: ...
+
+
+class LogPublisher:
+    """The in-process stand-in when KAFKA_BROKERS is unset: each event is one log line."""
+
+    def __init__(self) -> None:
+        self._delivered: list[str] = []
+
+    def submit(self, events: Iterable[CloudEvent]) -> int:
+        count = 0
+        for event in events:
+            log.info("domain_event", id=event.id, type=event.type, source=event.source)
+            self._delivered.append(event.id)
+            count += 1
+        return count
+
+    def poll(self, timeout: float) -> None:
+        return None
+
+    def take_delivered(self) -> list[str]:
+        delivered, self._delivered = self._delivered, []
+        return delivered
+
+    def take_failed(self) -> list[tuple[str, str]]:
+        return []
+
+    def close(self, timeout: float = 10.0) -> int:
+        return 0
 
 
 @dataclass
@@ -41,7 +82,7 @@ class EventRelay:
     def __init__(
         self,
         outbox: DomainEventOutbox,
-        publisher: EventPublisher,
+        publisher: Publisher,
         store: EventStore,
         batch_size: int = 500,
         idle_wait: float = 0.2,
@@ -54,6 +95,7 @@ class EventRelay:
         self._idle_wait = idle_wait
         self._on_error = on_error
         self.counts = RelayCounts()
+        self._store_ready = False
         self._stopping = threading.Event()
         self._threads = [
             threading.Thread(target=self._loop, args=(self.publish_once,), name="event-relay-publish", daemon=True),
@@ -83,6 +125,9 @@ class EventRelay:
         if not pending:
             return
         try:
+            if not self._store_ready:  # indexes and retention, once the store is reachable
+                self._store.prepare()
+                self._store_ready = True
             self._store.append(pending)
         except EventStoreUnavailable as exc:  # keep the events, retry next round
             self.counts.store_failures += 1

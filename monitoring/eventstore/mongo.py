@@ -57,6 +57,12 @@ class MongoEventStore:
         return self._mode
 
     def prepare(self) -> None:
+        try:
+            self._prepare()
+        except PyMongoError as exc:
+            raise EventStoreUnavailable(f"MongoDB unavailable: {type(exc).__name__}") from exc
+
+    def _prepare(self) -> None:
         self._events.create_index("id", unique=True, name="id_unique")
         for field in ("type", "source", "aggregateid", "correlationid"):
             self._events.create_index([(field, pymongo.ASCENDING), ("time", pymongo.ASCENDING)], name=f"{field}_time")

@@ -84,11 +84,14 @@ class SqliteEventStore:
             conn.close()
 
     def prepare(self) -> None:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-            for statement in _SCHEMA:
-                conn.execute(statement)
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            with self._connect() as conn:
+                conn.execute("PRAGMA journal_mode=WAL")
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+        except (OSError, sqlite3.Error) as exc:
+            raise EventStoreUnavailable(f"SQLite event store {self._path}: {exc}") from exc
 
     def append(self, events: Sequence[CloudEvent]) -> int:
         stored_at = self._now()
