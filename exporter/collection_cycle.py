@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from exporter.schedule import IntervalScheduler
 from exporter.snapshots import SnapshotStore
-from monitoring.catalogue import MetricCollected
+from monitoring.catalogue import MetricCollected, SeriesValue
 
 log = structlog.get_logger(__name__)
 
@@ -94,7 +94,7 @@ class CollectionCycle:
             duration_seconds=max(0.0, (self._now() - started).total_seconds()),
             samples=len(values),
             errors=errors,
-            values=values,
+            values=[SeriesValue(series=series, value=value) for series, value in values.items()],
         )
         self._emit(record)
         return record

@@ -76,6 +76,7 @@ class RelayCounts:
     stored: int = 0
     publish_failures: int = 0
     store_failures: int = 0
+    rejected: int = 0
 
 
 class EventRelay:
@@ -128,15 +129,21 @@ class EventRelay:
             if not self._store_ready:  # indexes and retention, once the store is reachable
                 self._store.prepare()
                 self._store_ready = True
-            self._store.append(pending)
+            result = self._store.append(pending)
         except EventStoreUnavailable as exc:  # keep the events, retry next round
             self.counts.store_failures += 1
             self._on_error(Stage.STORED)
             log.warning("domain_event_store_failed", error=str(exc), pending=len(pending))
             self._stopping.wait(1.0)
             return
+        for event_id, reason in result.rejected.items():
+            # A document the store refuses would block the outbox forever: log it, count it
+            # and move on (it is still published to Kafka).
+            self.counts.rejected += 1
+            self._on_error(Stage.STORED)
+            log.error("domain_event_rejected_by_store", event_id=event_id, reason=reason)
         self._outbox.mark(Stage.STORED, [event.id for event in pending])
-        self.counts.stored += len(pending)
+        self.counts.stored += len(pending) - len(result.rejected)
 
     def _loop(self, stage: Callable[[], None]) -> None:
         while not self._stopping.is_set():

@@ -71,6 +71,14 @@ class StoredEvent:
 
 
 @dataclass(frozen=True)
+class AppendResult:
+    """How an append went: ``inserted`` new events; ``rejected`` ids the store refused, with why."""
+
+    inserted: int
+    rejected: dict[str, str]
+
+
+@dataclass(frozen=True)
 class EventQuery:
     type: str | None = None
     source: str | None = None
@@ -96,8 +104,9 @@ class EventStore(Protocol):
         """Create indexes (or tables) and detect how retention is enforced. Idempotent."""
         ...
 
-    def append(self, events: Sequence[CloudEvent]) -> int:
-        """Store events; an id already stored is skipped. Returns how many were new."""
+    def append(self, events: Sequence[CloudEvent]) -> AppendResult:
+        """Store events; an id already stored is skipped, a document the store refuses is
+        reported in ``rejected`` (and never blocks the others)."""
         ...
 
     def get(self, event_id: str) -> StoredEvent | None: ...

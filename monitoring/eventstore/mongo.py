@@ -19,6 +19,7 @@ from pymongo.errors import BulkWriteError, OperationFailure, PyMongoError
 
 from monitoring.cloudevents import CloudEvent
 from monitoring.eventstore import (
+    AppendResult,
     EventPage,
     EventQuery,
     EventStoreUnavailable,
@@ -83,21 +84,23 @@ class MongoEventStore:
             raise
         return RetentionMode.TTL
 
-    def append(self, events: Sequence[CloudEvent]) -> int:
+    def append(self, events: Sequence[CloudEvent]) -> AppendResult:
         if not events:
-            return 0
+            return AppendResult(0, {})
         stored_at = self._now()
         documents = [self._document(StoredEvent.from_cloudevent(event, stored_at)) for event in events]
         try:
             result = self._events.insert_many(documents, ordered=False)
         except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(error.get("code") != _DUPLICATE_KEY for error in errors):
-                raise EventStoreUnavailable(f"MongoDB refused events: {errors[:1]}") from exc
-            return int(exc.details.get("nInserted", 0))
+            rejected = {
+                documents[error["index"]]["id"]: f"code {error.get('code')}: {str(error.get('errmsg', ''))[:200]}"
+                for error in exc.details.get("writeErrors", [])
+                if error.get("code") != _DUPLICATE_KEY
+            }
+            return AppendResult(int(exc.details.get("nInserted", 0)), rejected)
         except PyMongoError as exc:
             raise EventStoreUnavailable(f"MongoDB unavailable: {type(exc).__name__}") from exc
-        return len(result.inserted_ids)
+        return AppendResult(len(result.inserted_ids), {})
 
     @staticmethod
     def _document(event: StoredEvent) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 from monitoring.cloudevents import CloudEvent
 from monitoring.eventstore import (
     EPOCH,
+    AppendResult,
     EventPage,
     EventQuery,
     EventStoreUnavailable,
@@ -93,14 +94,14 @@ class SqliteEventStore:
         except (OSError, sqlite3.Error) as exc:
             raise EventStoreUnavailable(f"SQLite event store {self._path}: {exc}") from exc
 
-    def append(self, events: Sequence[CloudEvent]) -> int:
+    def append(self, events: Sequence[CloudEvent]) -> AppendResult:
         stored_at = self._now()
         rows = [self._row(StoredEvent.from_cloudevent(event, stored_at)) for event in events]
         try:
             with self._connect() as conn:
                 before = conn.total_changes
                 conn.executemany(_INSERT, rows)
-                return conn.total_changes - before
+                return AppendResult(conn.total_changes - before, {})
         except sqlite3.Error as exc:
             raise EventStoreUnavailable(f"SQLite event store {self._path}: {exc}") from exc
 

@@ -93,7 +93,7 @@ def test_health_changes_and_cycle_summaries_are_published_stored_and_snapshotted
     collected = store.find(EventQuery(type="MetricCollected", limit=1000)).events
     assert {e.aggregateid for e in collected} == {f"{instance}/exporter"}
     assert all(e.data["collector"] == "exporter" and e.data["samples"] == len(e.data["values"]) for e in collected)
-    assert any(f'service_up{{service="{service}"}}' in e.data["values"] for e in collected)
+    assert any(v["series"] == f'service_up{{service="{service}"}}' for e in collected for v in e.data["values"])
 
     wanted = {e.id for e in health} | {e.id for e in collected}
     assert read_ids(kafka_brokers, wanted, timeout=30) == wanted  # each on the topic, once

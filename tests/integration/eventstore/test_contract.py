@@ -6,12 +6,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import msgspec
 import pymongo
 import pytest
 
 from monitoring import catalogue as c
 from monitoring.cloudevents import CloudEvent, new_event
-from monitoring.eventstore import EventQuery, EventStore, InvalidPageToken, RetentionMode, StoredEvent
+from monitoring.eventstore import AppendResult, EventQuery, EventStore, InvalidPageToken, RetentionMode, StoredEvent
 from monitoring.eventstore.mongo import MongoEventStore
 from monitoring.eventstore.sqlite import SqliteEventStore
 
@@ -61,7 +62,7 @@ def store(make_store: Callable[[], EventStore]) -> EventStore:
 
 def test_an_event_reads_back_as_stored(store: EventStore) -> None:
     original = event(1)
-    assert store.append([original]) == 1
+    assert store.append([original]).inserted == 1
     stored = store.get("e-0001")
     assert stored == StoredEvent.from_cloudevent(original, NOW)
     assert stored is not None
@@ -71,8 +72,8 @@ def test_an_event_reads_back_as_stored(store: EventStore) -> None:
 
 
 def test_an_id_is_stored_once_however_often_it_is_appended(store: EventStore) -> None:
-    assert store.append([event(1), event(2), event(1)]) == 2
-    assert store.append([event(2), event(3)]) == 1
+    assert store.append([event(1), event(2), event(1)]).inserted == 2
+    assert store.append([event(2), event(3)]) == AppendResult(1, {})
     assert [e.id for e in store.find(EventQuery()).events] == ["e-0001", "e-0002", "e-0003"]
 
 
@@ -147,3 +148,13 @@ def test_retention_mode_is_detected_from_the_server(request: pytest.FixtureReque
     client: pymongo.MongoClient[dict[str, object]] = request.getfixturevalue("mongo_client")
     is_ferretdb = "ferretdbVersion" in client.admin.command("buildInfo")
     assert store.retention_mode is (RetentionMode.PURGE if is_ferretdb else RetentionMode.TTL)
+
+
+def test_a_document_the_store_refuses_is_reported_and_never_blocks_the_others(store: EventStore) -> None:
+    dotted = msgspec.structs.replace(event(1), id="dotted", data=msgspec.Raw(b'{"a.b": 1, "$c": 2}'))
+    result = store.append([dotted, event(2)])
+    assert store.get("e-0002") is not None
+    assert result.inserted + len(result.rejected) == 2
+    if result.rejected:  # FerretDB refuses dots and dollars in field names; SQLite stores JSON text
+        assert set(result.rejected) == {"dotted"}
+        assert store.get("dotted") is None
