@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,12 @@ def parse_topics(raw: object) -> tuple[str, ...]:
     return topics
 
 
+def parse_instance(raw: object) -> str:
+    if not isinstance(raw, str) or not raw.strip() or len(raw.strip()) > 128:
+        raise ValueError("expected an instance name of 1-128 characters")
+    return raw.strip()
+
+
 def parse_group(raw: object) -> str:
     names = parse_names(raw)
     if len(names) != 1:
@@ -68,6 +75,12 @@ EXPORTER_OPTIONS: tuple[Option[Any], ...] = (
     Option("EXPORTER_CONSISTENCY_RULES", "exporter.consistency_rules", parse_path, None),
     Option("EXPORTER_QUERIES", "exporter.queries", parse_path, None),
     Option("EXPORTER_HEALTH_CHECKS", "exporter.health_checks", parse_path, None),
+    Option("EXPORTER_DOMAIN_EVENTS", "exporter.domain_events", parse_choice("on", "off"), "on"),
+    Option("EXPORTER_SPOOL_PATH", "exporter.spool_path", parse_path, None),
+    Option("EXPORTER_SPOOL_CAPACITY", "exporter.spool_capacity", parse_positive_int, 100_000),
+    Option("EXPORTER_EVENT_STORE_PATH", "exporter.event_store_path", parse_path, Path(".cache/events.sqlite3")),
+    Option("EXPORTER_SNAPSHOTS", "exporter.snapshots", parse_choice("on", "off"), "on"),
+    Option("EXPORTER_INSTANCE", "exporter.instance", parse_instance, ""),
 )
 
 
@@ -88,6 +101,22 @@ class ExporterConfig:
     consistency_rules: Path | None = None
     queries: Path | None = None
     health_checks: Path | None = None
+    domain_events: bool = True
+    spool_path: Path | None = None
+    spool_capacity: int = 100_000
+    event_store_path: Path = Path(".cache/events.sqlite3")
+    snapshots: bool = True
+    instance: str = ""
+
+    @property
+    def spool_file(self) -> Path:
+        """EXPORTER_SPOOL_PATH, else one file per exporter port: instances never share a spool."""
+        return self.spool_path or Path(f".cache/exporter-{self.shared.exporter_port}-spool.sqlite3")
+
+    @property
+    def instance_name(self) -> str:
+        """This exporter's name in MetricCollected events: EXPORTER_INSTANCE, else host:port."""
+        return self.instance or f"{socket.gethostname()}:{self.shared.exporter_port}"
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str]) -> ExporterConfig:
@@ -109,4 +138,10 @@ class ExporterConfig:
             consistency_rules=values["exporter.consistency_rules"],
             queries=values["exporter.queries"],
             health_checks=values["exporter.health_checks"],
+            domain_events=values["exporter.domain_events"] == "on",
+            spool_path=values["exporter.spool_path"],
+            spool_capacity=values["exporter.spool_capacity"],
+            event_store_path=values["exporter.event_store_path"],
+            snapshots=values["exporter.snapshots"] == "on",
+            instance=values["exporter.instance"],
         )

@@ -149,13 +149,15 @@ class HealthChecker(Collector):
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         clock: Callable[[], float] = time.monotonic,
         on_error: Callable[[], None] = lambda: None,
+        on_transition: Callable[[ServiceHealthChanged], None] = lambda record: None,
     ) -> None:
         self._checks = tuple(checks)
+        self._on_transition = on_transition
         self._session = session
         self._now = now
         self._health = {c.name: _Health() for c in self._checks}
         self._transitions: dict[tuple[str, str], int] = {}
-        self.records: list[ServiceHealthChanged] = []  # the latest transitions, for [M6] to publish
+        self.records: list[ServiceHealthChanged] = []  # the latest transitions
         self._lock = threading.Lock()
         jobs = [(c.interval_seconds, partial(self.check_once, c)) for c in self._checks]
         self._scheduler = IntervalScheduler(jobs, "health-checks", clock, on_error)
@@ -198,6 +200,7 @@ class HealthChecker(Collector):
             self._transitions[key] = self._transitions.get(key, 0) + 1
             self.records = [*self.records[-99:], record]
         log.info("ServiceHealthChanged", **msgspec.to_builtins(record))
+        self._on_transition(record)
 
     def collect(self) -> Iterable[Metric]:
         up = GaugeMetricFamily("service_up", "1 when the service is up after damping, 0 when down.", labels=["service"])

@@ -5,20 +5,24 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from functools import partial
 from types import FrameType
 from typing import Any, Protocol
 
+import pymongo
 import requests
 import structlog
 from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
+from exporter.collection_cycle import CollectionCycle
 from exporter.config import ExporterConfig
 from exporter.consistency import ConsistencyProcessor, load_rules
 from exporter.consumer import ConsumeLoop
 from exporter.consumer_groups import ConsumerGroupMonitor
 from exporter.dead_letters import KafkaDeadLetters
 from exporter.dedup import SeenIds
+from exporter.domain_events import DomainEvents
 from exporter.health_checks import HealthChecker, load_checks
 from exporter.http import HttpServer, create_app
 from exporter.kafka_status import KafkaStatus
@@ -27,7 +31,14 @@ from exporter.metrics import BusinessMetrics, ConsistencyMetrics, EventMetrics
 from exporter.processor import EventProcessor
 from exporter.queries import Backend, MongoBackend, PostgresBackend, QueryRunner, load_queries
 from exporter.records import ConsumedRecord
+from exporter.snapshots import SnapshotStore
 from exporter.sources import InProcessSource, KafkaSource
+from monitoring.event_publisher import EventPublisher
+from monitoring.event_relay import LogPublisher, Publisher
+from monitoring.event_spool import EventSpool
+from monitoring.eventstore import EventStore
+from monitoring.eventstore.mongo import MongoEventStore
+from monitoring.eventstore.sqlite import SqliteEventStore
 from monitoring.settings import ConfigError
 from simulator.platform import PlatformModel
 
@@ -191,14 +202,56 @@ def build(config: ExporterConfig, registry: CollectorRegistry | None = None, por
             tick=checker.expire,
             on_error=events.loop_errors.labels("consume").inc,
         )
-    components.extend(_business_data(config, registry, events))
+    domain = _domain_events(config, registry)
+    components.extend(_business_data(config, registry, events, domain))
     return Exporter(registry, loop, kafka, components, config.host, shared.exporter_port if port is None else port)
 
 
-def _business_data(config: ExporterConfig, registry: CollectorRegistry, events: EventMetrics) -> list[Component]:
-    """Business queries and health checks, when their YAML files are configured."""
+def _domain_events(config: ExporterConfig, registry: CollectorRegistry) -> DomainEvents | None:
+    """The spool and relay of ServiceHealthChanged and MetricCollected, unless switched off."""
+    if not config.domain_events:
+        return None
+    shared = config.shared
+    publisher: Publisher = EventPublisher(",".join(shared.kafka_brokers)) if shared.kafka_brokers else LogPublisher()
+    store: EventStore
+    if shared.mongodb_uri:
+        client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
+            shared.mongodb_uri.reveal(), serverSelectionTimeoutMS=5000
+        )
+        store = MongoEventStore(client.get_default_database("monitoring"), shared.retention.events_seconds)
+    else:
+        store = SqliteEventStore(config.event_store_path, shared.retention.events_seconds)
+    spool = EventSpool(config.spool_file, config.spool_capacity)
+    return DomainEvents(spool, publisher, store, registry)
+
+
+def _business_data(
+    config: ExporterConfig, registry: CollectorRegistry, events: EventMetrics, domain: DomainEvents | None
+) -> list[Component]:
+    """Domain events, the collection cycle, business queries and health checks.
+
+    The domain-event relay comes first so that it starts before, and stops after, what emits.
+    """
     shared = config.shared
     components: list[Component] = []
+    if domain is not None:
+        components.append(domain)
+        snapshots = (
+            SnapshotStore(
+                shared.postgres_uri.reveal(), shared.retention.metrics_seconds, shared.retention.alerts_seconds
+            )
+            if shared.postgres_uri and config.snapshots
+            else None
+        )
+        components.append(
+            CollectionCycle(
+                registry,
+                shared.collection.interval_seconds,
+                emit=partial(domain.metric_collected, config.instance_name),
+                snapshots=snapshots,
+                on_error=events.loop_errors.labels("collection").inc,
+            )
+        )
     if config.queries is not None:
         loaded = load_queries(config.queries)
         backends: dict[str, Backend] = {}
@@ -215,7 +268,10 @@ def _business_data(config: ExporterConfig, registry: CollectorRegistry, events: 
         components.append(runner)
     if config.health_checks is not None:
         checker = HealthChecker(
-            load_checks(config.health_checks), requests.Session(), on_error=events.loop_errors.labels("health").inc
+            load_checks(config.health_checks),
+            requests.Session(),
+            on_error=events.loop_errors.labels("health").inc,
+            on_transition=domain.health_changed if domain is not None else lambda record: None,
         )
         registry.register(checker)
         components.append(checker)

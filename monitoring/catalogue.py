@@ -135,15 +135,26 @@ Priority = Literal["critical", "high", "medium", "low"]
 HealthState = Literal["up", "down", "unknown"]
 
 
+class SeriesValue(msgspec.Struct, frozen=True, kw_only=True):
+    """One series' value, e.g. ``transactions_total{status="completed",type="buy"}`` = 42."""
+
+    series: Annotated[str, Meta(min_length=1, max_length=2048)]
+    value: float
+
+
 class MetricCollected(Payload, frozen=True, kw_only=True):
-    """One collection cycle of business-data queries and health checks, summarised."""
+    """One collection cycle of business-data queries and health checks, summarised.
+
+    ``values`` is a list, not a mapping: series names contain dots and braces, which
+    document stores refuse as field names.
+    """
 
     collector: Name
     started_at: datetime
     duration_seconds: Seconds
     samples: Annotated[int, Meta(ge=0)]
     errors: Annotated[int, Meta(ge=0)]
-    values: dict[str, float] = {}
+    values: list[SeriesValue] = []
 
 
 class ThresholdExceeded(Payload, frozen=True, kw_only=True):

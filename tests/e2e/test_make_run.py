@@ -25,6 +25,8 @@ def test_run_starts_both_services_prints_urls_and_stops_on_ctrl_c(tmp_path: Path
         "EXPORTER_PORT": str(exporter_port),
         "RECEIVER_PORT": str(receiver_port),
         "RECEIVER_SQLITE_PATH": str(tmp_path / "alerts.sqlite3"),
+        "EXPORTER_SPOOL_PATH": str(tmp_path / "spool.sqlite3"),
+        "EXPORTER_EVENT_STORE_PATH": str(tmp_path / "events.sqlite3"),
         "EXPORTER_INPROCESS_RATE": "200",
         "LOG_FORMAT": "json",
     }

@@ -15,7 +15,14 @@ from tests.services import free_port
 class ExporterProcess(ServerProcess):
     def __init__(self, name: str, log_dir: Path, env: dict[str, str]) -> None:
         base = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BROKERS", "POSTGRES_URI", "MONGODB_URI")}
-        full = {**base, "EXPORTER_PORT": str(free_port()), "LOG_FORMAT": "json", **env}
+        full = {
+            **base,
+            "EXPORTER_PORT": str(free_port()),
+            "LOG_FORMAT": "json",
+            "EXPORTER_SPOOL_PATH": str(log_dir / f"{name}-spool.sqlite3"),
+            "EXPORTER_EVENT_STORE_PATH": str(log_dir / f"{name}-events.sqlite3"),
+            **env,
+        }
         self.port = int(full["EXPORTER_PORT"])
         super().__init__(name, [sys.executable, "-m", "monitoring.cli", "exporter"], log_dir, full)
         self.wait_ready(f"{self.url}/healthz")
