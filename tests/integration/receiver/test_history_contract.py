@@ -206,7 +206,7 @@ def test_migrating_from_version_1_keeps_the_data_and_allows_acknowledge_jobs(
     fresh = SqlAlertHistory(database)
     assert fresh.migrate(target=1) == 1
     fresh.record([obs()], NOW)
-    assert fresh.migrate() == MIGRATIONS[-1].version == 2
+    assert fresh.migrate(target=2) == 2
     assert [(c, a, s) for c, a, s, _ in fresh.jobs_by_state()] == [
         ("pagerduty", "trigger", "pending"),
         ("slack", "trigger", "pending"),
