@@ -523,9 +523,12 @@ class SqlAlertHistory:
 
     def outbox_stats(self, now: float) -> OutboxStats:
         with self._tx() as conn:
+            # A digest job waits for its digest time by design: it is late only from then on.
             pending, oldest = self._run(
                 conn,
-                f"SELECT COUNT(*), MIN(created_at) FROM outbox WHERE state IN {_ACTIVE}",  # noqa: S608 - only constant fragments and placeholders are interpolated
+                f"SELECT COUNT(*), MIN(CASE WHEN channel <> '{DIGEST}' THEN created_at "  # noqa: S608 - only constant fragments and placeholders are interpolated
+                f"WHEN next_attempt_at <= %s THEN next_attempt_at END) FROM outbox WHERE state IN {_ACTIVE}",
+                (now,),
             ).fetchone()
             dead = self._run(conn, "SELECT COUNT(*) FROM outbox WHERE state = 'dead'").fetchone()[0]
             delivered = self._run(
