@@ -114,4 +114,3 @@ def test_migrating_from_version_2_adds_the_switch_and_keeps_the_alerts(
     assert fresh.migrate() == MIGRATIONS[-1].version == 3
     assert fresh.switch_state() == SwitchState(last_seen=None, episode_alert_id=None)
     assert [a.alertname for a in fresh.alerts(AlertFilter())] == [ALERTNAME]
-
