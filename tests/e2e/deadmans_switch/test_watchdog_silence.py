@@ -84,18 +84,21 @@ def test_watchdog_silence_pages_the_critical_channels_once_directly_and_its_retu
     postgres_uri: str, sinks: Sinks, tmp_path: Path
 ) -> None:
     env = receiver_env(postgres_uri, sinks, tmp_path, RECEIVER_DEADMANS_WINDOW=f"{WINDOW:g}s")
-    receiver = ReceiverProcess(env, tmp_path / "receiver.log", int(env["RECEIVER_PORT"])).start()
+    receiver = ReceiverProcess(env, tmp_path / "receiver.log", int(env["RECEIVER_PORT"]))
     am_port, prom_port = services.free_port(), services.free_port()
     prometheus_config, alertmanager_config = fast_configs(tmp_path, receiver, am_port)
     am_binary = services.binary("prometheus-alertmanager", "prometheus-alertmanager")
     (tmp_path / "am").mkdir()
     (tmp_path / "prom").mkdir()
     (tmp_path / "prom" / "rules").symlink_to(tmp_path / "rules")
-    alertmanager: ServerProcess | None = start_alertmanager(am_binary, alertmanager_config, tmp_path / "am", am_port)
-    prometheus = start_prometheus(
-        services.binary("prometheus", "prometheus"), prometheus_config, tmp_path / "prom", prom_port
-    )
+    alertmanager: ServerProcess | None = None
+    prometheus: ServerProcess | None = None
     try:
+        receiver.start()
+        alertmanager = start_alertmanager(am_binary, alertmanager_config, tmp_path / "am", am_port)
+        prometheus = start_prometheus(
+            services.binary("prometheus", "prometheus"), prometheus_config, tmp_path / "prom", prom_port
+        )
         # Watchdog arrives every second (repeat_interval 1m / 60); nothing is paged for it.
         wait_until(lambda: receiver.metric("receiver_watchdogs_received_total") >= 1, WINDOW, "the first Watchdog")
         steady_from = receiver.metric("receiver_watchdogs_received_total")
@@ -140,7 +143,8 @@ def test_watchdog_silence_pages_the_critical_channels_once_directly_and_its_retu
         with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
             history = json.loads(response.read())["alerts"]
     finally:
-        prometheus.stop()
+        if prometheus is not None:
+            prometheus.stop()
         if alertmanager is not None:
             alertmanager.stop()
         receiver.stop()
