@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -114,3 +115,40 @@ def test_migrating_from_version_2_adds_the_switch_and_keeps_the_alerts(
     assert fresh.migrate() == MIGRATIONS[-1].version == 3
     assert fresh.switch_state() == SwitchState(last_seen=None, episode_alert_id=None)
     assert [a.alertname for a in fresh.alerts(AlertFilter())] == [ALERTNAME]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_switches_of_four_instances_with_their_own_connections_open_one_episode(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    def connect() -> PostgresDatabase | SqliteDatabase:
+        if backend == "sqlite":
+            return SqliteDatabase(tmp_path / "shared.sqlite3")
+        return PostgresDatabase(request.getfixturevalue("postgres_uri"))
+
+    databases = [connect() for _ in range(4)]
+    try:
+        stores = [SqlAlertHistory(db) for db in databases]
+        stores[0].migrate()
+        stores[0].watchdog_seen(NOW)
+        switches = [DeadMansSwitch(s, RoutingPolicy(), CHANNELS, lambda: NOW + 301, 300.0) for s in stores]
+        for switch in switches:
+            switch.started = NOW  # every instance started before the last Watchdog
+        opened: list[int | None] = []
+        barrier = threading.Barrier(len(switches))
+
+        def check(switch: DeadMansSwitch) -> None:
+            barrier.wait(10)
+            opened.append(switch.check())
+
+        threads = [threading.Thread(target=check, args=(s,)) for s in switches]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert len(opened) == 4
+        assert len([o for o in opened if o is not None]) == 1
+        assert len(list(stores[1].jobs_by_state())) == 3
+    finally:
+        for db in databases:
+            db.close()
