@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from bench import deadmans_switch as deadmans_switch_bench
 from bench import decoding, receiver, simulator
 from bench import exporter as exporter_bench
 from bench.report import render, write
@@ -14,6 +15,7 @@ def main() -> int:
     results += simulator.run()
     results += exporter_bench.run()
     results += receiver.run()
+    results += deadmans_switch_bench.run()
     print(render(results))
     print(f"\nwritten to {write(results)}")
     return 0

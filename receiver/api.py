@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import structlog
 from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from receiver.config import ReceiverConfig
 from receiver.database import DatabaseUnavailable
+from receiver.deadmans_switch import DeadMansSwitch, is_watchdog
 from receiver.history import AlertFilter, AlertHistory, AlertNotFound, AlertRecord, NewJob, TimelineEntry
 from receiver.intake import observe
 from receiver.metrics import ReceiverMetrics
@@ -42,6 +44,7 @@ class Wiring:
     metrics: ReceiverMetrics
     clock: Callable[[], float]
     configured_channels: frozenset[str]
+    deadmans_switch: DeadMansSwitch | None = None
 
 
 def _wiring() -> Wiring:
@@ -118,14 +121,20 @@ def alertmanager_webhook() -> Response:
         log.warning("webhook rejected", reason="invalid", error=str(exc))
         return _error(400, f"invalid Alertmanager payload: {exc}")
     now = wiring.clock()
+    # Watchdog is the dead man's switch's heartbeat: recorded, never stored as an alert nor routed.
+    watchdogs = sum(1 for a in payload.alerts if is_watchdog(a.labels) and a.status == "firing")
+    payload = msgspec.structs.replace(payload, alerts=[a for a in payload.alerts if not is_watchdog(a.labels)])
     observations = observe(payload, wiring.policy, wiring.configured_channels, now, wiring.config.digest_interval)
     try:
         outcome = _history(wiring).record(observations, now)
+        if watchdogs and wiring.deadmans_switch is not None:
+            wiring.deadmans_switch.heartbeat()
     except DatabaseUnavailable as exc:
         wiring.metrics.webhooks_rejected.labels("storage").inc()
         log.error("webhook not stored", reason=str(exc), alerts=len(observations))
         return _error(503, "alert history unavailable; retry later", **{"Retry-After": "5"})
     wiring.metrics.webhooks_received.inc()
+    wiring.metrics.watchdogs_received.inc(watchdogs)
     for obs in observations:
         wiring.metrics.alerts_received.labels(obs.status).inc()
         if obs.priority_defaulted:
@@ -137,6 +146,7 @@ def alertmanager_webhook() -> Response:
         new=outcome.new,
         updated=outcome.updated,
         jobs=outcome.jobs,
+        watchdogs=watchdogs,
         duration_ms=round((time.perf_counter() - started) * 1000, 2),
     )
     response = jsonify({"new": outcome.new, "updated": outcome.updated, "jobs": outcome.jobs})

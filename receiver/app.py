@@ -23,6 +23,7 @@ from receiver.channels.sms import SmsChannel
 from receiver.channels.webhook import WebhookChannel
 from receiver.config import ChannelConfig, ReceiverConfig
 from receiver.database import Database, DatabaseUnavailable, PostgresDatabase, SqliteDatabase
+from receiver.deadmans_switch import DeadMansSwitch, DeadMansSwitchCollector
 from receiver.history import AlertHistory
 from receiver.metrics import OutboxCollector, ReceiverMetrics
 from receiver.outbox import Backoff, DeliveryWorker
@@ -58,7 +59,13 @@ def create_app(
     metrics = ReceiverMetrics(registry)
     policy = RoutingPolicy.from_file(config.routing_file) if config.routing_file else RoutingPolicy()
     channels = dict(channels) if channels is not None else build_channels(config.channels, config.send_timeout)
-    app.extensions["receiver"] = api.Wiring(config, history, policy, metrics, clock, frozenset(channels))
+    switch = None
+    if config.deadmans_switch and history is not None:
+        switch = DeadMansSwitch(
+            history, policy, frozenset(channels), clock, config.deadmans_window, check_interval=config.poll_interval
+        )
+    app.extensions["deadmans_switch"] = switch
+    app.extensions["receiver"] = api.Wiring(config, history, policy, metrics, clock, frozenset(channels), switch)
     if history is not None:
         app.extensions["delivery"] = DeliveryWorker(
             history,
@@ -71,6 +78,7 @@ def create_app(
             batch=DELIVERY_BATCH,
             # a claimed batch must be sent before its lease ends; a worker that dies frees its jobs then
             lease=DELIVERY_BATCH * config.send_timeout + 5.0,
+            deadmans_switch=switch,
         )
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
@@ -89,6 +97,7 @@ def create_app(
         multiprocess.MultiProcessCollector(scrape, path=multiprocess_dir)  # type: ignore[no-untyped-call]
     if history is not None:
         scrape.register(OutboxCollector(history, clock))
+        scrape.register(DeadMansSwitchCollector(history))
 
     @app.get("/metrics")
     def metrics_endpoint() -> Response:

@@ -92,6 +92,9 @@ RECEIVER_OPTIONS: tuple[Option[Any], ...] = (
     Option("RECEIVER_RETRY_MAX", "receiver.retry_max", parse_duration, 300.0),
     Option("RECEIVER_SEND_TIMEOUT", "receiver.send_timeout", parse_duration, 10.0),
     Option("RECEIVER_DIGEST_INTERVAL", "receiver.digest_interval", parse_duration, 3600.0),
+    # Dead man's switch: page directly when no Watchdog has arrived from Alertmanager for the window.
+    Option("RECEIVER_DEADMANS_SWITCH", "receiver.deadmans_switch", parse_bool, True),
+    Option("RECEIVER_DEADMANS_WINDOW", "receiver.deadmans_window", parse_duration, 300.0),
     # Channel destinations: configuration only, never alert labels.
     Option("RECEIVER_SLACK_WEBHOOK_URL", "receiver.slack_webhook_url", _http_url, None, True),
     Option("RECEIVER_WEBHOOK_URL", "receiver.webhook_url", _http_url, None, True),
@@ -167,6 +170,8 @@ class ReceiverConfig:
     retry_max: float = 300.0
     send_timeout: float = 10.0
     digest_interval: float = 3600.0
+    deadmans_switch: bool = True
+    deadmans_window: float = 300.0
     channels: ChannelConfig = field(default_factory=ChannelConfig)
 
     @classmethod
@@ -191,6 +196,8 @@ class ReceiverConfig:
             retry_max=v["receiver.retry_max"],
             send_timeout=v["receiver.send_timeout"],
             digest_interval=v["receiver.digest_interval"],
+            deadmans_switch=v["receiver.deadmans_switch"],
+            deadmans_window=v["receiver.deadmans_window"],
             channels=_channels(v),
         )
 

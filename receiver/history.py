@@ -127,7 +127,27 @@ class OutboxStats:
     delivered_by_channel: dict[str, int]
 
 
-class AlertHistory(Protocol):
+@dataclass(frozen=True)
+class SwitchState:
+    last_seen: float | None  # the last Watchdog arrival, None before the first one ever
+    episode_alert_id: int | None  # the open silence episode's alert, None when Watchdog is arriving
+
+
+class SwitchStore(Protocol):
+    def switch_state(self) -> SwitchState: ...
+
+    def watchdog_seen(self, now: float) -> int | None:
+        """Record a Watchdog arrival; close the open episode (resolve jobs on the trigger's channels)
+        in the same transaction and return its alert id, or None when none was open."""
+        ...
+
+    def open_silence(self, episode: Observation, expected_last_seen: float | None, now: float) -> int | None:
+        """Store ``episode`` with its jobs and mark it open, unless an episode is already open or a
+        Watchdog arrived since ``expected_last_seen`` was read; return the alert id, or None."""
+        ...
+
+
+class AlertHistory(SwitchStore, Protocol):
     def migrate(self, target: int | None = None) -> int:
         """Apply pending schema migrations (up to ``target``); return the schema version."""
         ...

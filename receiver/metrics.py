@@ -48,6 +48,11 @@ class ReceiverMetrics:
         self.escalations = Counter(
             "receiver_escalations_total", "Unacknowledged alerts escalated past their deadline", registry=registry
         )
+        self.watchdogs_received = Counter(
+            "receiver_watchdogs_received_total",
+            "Watchdog alerts from Alertmanager (dead man's switch heartbeats; never routed)",
+            registry=registry,
+        )
         self.worker_errors = Counter(
             "receiver_worker_errors_total", "Unexpected errors in the delivery loop", registry=registry
         )

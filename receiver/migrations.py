@@ -113,4 +113,16 @@ MIGRATIONS: tuple[Migration, ...] = (
             *_OUTBOX_INDEXES,
         ),
     ),
+    Migration(
+        3,
+        "dead man's switch: the last Watchdog and the open silence episode (one row, claimed atomically)",
+        (
+            """CREATE TABLE deadmans_switch (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                last_seen DOUBLE PRECISION,
+                episode_alert_id BIGINT REFERENCES alerts (id)
+            )""",
+            "INSERT INTO deadmans_switch (id) VALUES (1)",
+        ),
+    ),
 )

@@ -15,6 +15,7 @@ import structlog
 
 from receiver.channels import Channel, DeliveryFailed, DigestChannel, Notification
 from receiver.database import DatabaseUnavailable
+from receiver.deadmans_switch import DeadMansSwitch
 from receiver.history import AlertHistory, Job, NewJob
 from receiver.metrics import ReceiverMetrics
 from receiver.routing import DIGEST, Priority, RoutingPolicy
@@ -50,6 +51,7 @@ class DeliveryWorker:
         poll_interval: float = 1.0,
         lease: float = 120.0,
         batch: int = 20,
+        deadmans_switch: DeadMansSwitch | None = None,
     ) -> None:
         self._history = history
         self._channels = channels
@@ -60,13 +62,17 @@ class DeliveryWorker:
         self._poll = poll_interval
         self._lease = lease
         self._batch = batch
+        self._deadmans_switch = deadmans_switch
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
     # --- one pass, used by the thread and directly by tests ---
 
     def run_once(self) -> int:
-        """Escalate what is due, then deliver one batch of due jobs; return the number of jobs handled."""
+        """Check the dead man's switch, escalate what is due, then deliver one batch of due jobs;
+        return the number of jobs handled."""
+        if self._deadmans_switch is not None:
+            self._deadmans_switch.check()
         self.escalate_due()
         jobs = self._history.claim(self._clock(), self._lease, self._batch)
         for job in jobs:

@@ -24,6 +24,7 @@ from receiver.history import (
     Observation,
     OutboxStats,
     RecordOutcome,
+    SwitchState,
     TimelineEntry,
 )
 from receiver.migrations import MIGRATIONS
@@ -421,6 +422,66 @@ class SqlAlertHistory:
             self._jobs(conn, [(due.alert.id, j) for j in jobs], now)
         return True
 
+    # --- the dead man's switch (one row, see receiver/deadmans_switch.py) ---
+
+    def switch_state(self) -> SwitchState:
+        with self._tx() as conn:
+            row = self._run(conn, "SELECT last_seen, episode_alert_id FROM deadmans_switch WHERE id = 1").fetchone()
+        return SwitchState(
+            last_seen=None if row[0] is None else float(row[0]),
+            episode_alert_id=None if row[1] is None else int(row[1]),
+        )
+
+    def watchdog_seen(self, now: float) -> int | None:
+        with self._tx() as conn:
+            row = self._run(
+                conn,
+                f"SELECT episode_alert_id FROM deadmans_switch WHERE id = 1{self._for_update}",  # noqa: S608 - constant fragments
+            ).fetchone()
+            episode = None if row[0] is None else int(row[0])
+            self._run(
+                conn,
+                "UPDATE deadmans_switch SET episode_alert_id = NULL, "
+                "last_seen = CASE WHEN last_seen IS NULL OR last_seen < %s THEN %s ELSE last_seen END WHERE id = 1",
+                (now, now),
+            )
+            if episode is None:
+                return None
+            self._run(
+                conn,
+                "UPDATE alerts SET status = 'resolved', resolved_at = %s, last_seen = %s, escalate_at = NULL "
+                "WHERE id = %s",
+                (now, now, episode),
+            )
+            self._timeline(conn, [(episode, now, "resolved", None, None, "Watchdog arrived again")])
+            self._run(
+                conn,
+                "INSERT INTO outbox (alert_id, channel, action, state, attempts, max_attempts, fallback, created_at, "
+                "next_attempt_at) SELECT alert_id, channel, 'resolve', 'pending', 0, max_attempts, fallback, %s, %s "
+                "FROM outbox WHERE alert_id = %s AND action = 'trigger' ORDER BY id",
+                (now, now, episode),
+            )
+        return episode
+
+    def open_silence(self, episode: Observation, expected_last_seen: float | None, now: float) -> int | None:
+        with self._tx() as conn:
+            # The compare-and-set: PostgreSQL's row lock makes a concurrent claim wait, then see ours.
+            claimed = self._run(
+                conn,
+                "UPDATE deadmans_switch SET episode_alert_id = NULL WHERE id = 1 AND episode_alert_id IS NULL "
+                "AND COALESCE(last_seen, -1) = %s",
+                (-1.0 if expected_last_seen is None else expected_last_seen,),
+            )
+            if claimed.rowcount != 1:
+                return None
+            inserted = self._insert(conn, [episode], now)
+            alert_id = inserted[(episode.fingerprint, episode.starts_at)]
+            if not self._postgres:  # PostgreSQL wrote them in the same statement as the alert
+                self._timeline(conn, [(alert_id, now, "received", None, None, _received(episode))])
+                self._jobs(conn, [(alert_id, _job(episode, c, "trigger")) for c in episode.channels], now)
+            self._run(conn, "UPDATE deadmans_switch SET episode_alert_id = %s WHERE id = 1", (alert_id,))
+        return alert_id
+
     # --- queries ---
 
     def alerts(self, query: AlertFilter) -> list[AlertRecord]:
@@ -462,9 +523,12 @@ class SqlAlertHistory:
 
     def outbox_stats(self, now: float) -> OutboxStats:
         with self._tx() as conn:
+            # A digest job waits for its digest time by design: it is late only from then on.
             pending, oldest = self._run(
                 conn,
-                f"SELECT COUNT(*), MIN(created_at) FROM outbox WHERE state IN {_ACTIVE}",  # noqa: S608 - only constant fragments and placeholders are interpolated
+                f"SELECT COUNT(*), MIN(CASE WHEN channel <> '{DIGEST}' THEN created_at "  # noqa: S608 - only constant fragments and placeholders are interpolated
+                f"WHEN next_attempt_at <= %s THEN next_attempt_at END) FROM outbox WHERE state IN {_ACTIVE}",
+                (now,),
             ).fetchone()
             dead = self._run(conn, "SELECT COUNT(*) FROM outbox WHERE state = 'dead'").fetchone()[0]
             delivered = self._run(

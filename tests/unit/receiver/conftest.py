@@ -43,7 +43,13 @@ def build_receiver(
     overrides: Mapping[str, Channel] | None = None,
 ) -> Receiver:
     config = ReceiverConfig.from_environ(
-        {"RECEIVER_SQLITE_PATH": str(tmp_path / "alerts.sqlite3"), "RECEIVER_RETRY_BASE": "10s", **(env or {})}
+        {
+            "RECEIVER_SQLITE_PATH": str(tmp_path / "alerts.sqlite3"),
+            "RECEIVER_RETRY_BASE": "10s",
+            # off unless a test is about it: other tests move the clock past its window
+            "RECEIVER_DEADMANS_SWITCH": "off",
+            **(env or {}),
+        }
     )
     clock = FakeClock()
     fakes = fake_channels(*channels)

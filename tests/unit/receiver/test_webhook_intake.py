@@ -105,6 +105,9 @@ class BrokenHistory:
     def outbox_stats(self, now: float) -> object:
         raise DatabaseUnavailable("PostgreSQL unreachable: OperationalError")
 
+    def switch_state(self) -> object:
+        raise DatabaseUnavailable("PostgreSQL unreachable: OperationalError")
+
 
 def test_a_storage_failure_answers_503_so_that_alertmanager_retries(tmp_path: Path) -> None:
     config = ReceiverConfig.from_environ({"RECEIVER_SQLITE_PATH": str(tmp_path / "a.sqlite3")})
