@@ -32,8 +32,9 @@ build() {
 }
 
 start() {
-  if ready; then say "ferretdb: already listening on :$PORT"; echo "mongodb://127.0.0.1:$PORT/"; return 0; fi
+  # The binary is needed even when a server already runs: tests start private servers from it.
   build
+  if ready; then say "ferretdb: already listening on :$PORT"; echo "mongodb://127.0.0.1:$PORT/"; return 0; fi
   mkdir -p "$DATA"
   say "ferretdb: starting on 127.0.0.1:$PORT with SQLite in $DATA (log: $LOG)"
   nohup "$FERRETDB" --handler=sqlite --sqlite-url="file:$DATA/" \

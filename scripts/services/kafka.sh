@@ -57,10 +57,11 @@ PROPS
 }
 
 start() {
+  # The jars are needed even when a broker already runs: tests start private brokers from them.
+  fetch_jars
   if ready; then say "kafka: already serving on :$PORT"; echo "127.0.0.1:$PORT"; return 0; fi
   pid_alive kafka && die "kafka: process $(cat "$RUN/kafka.pid") runs but :$PORT does not answer, see $LOG"
   need_command kcat kcat
-  fetch_jars
   write_config
   local cp="$LIBS/*"
   if [[ ! -f "$DATA/meta.properties" ]]; then
