@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench import decoding, receiver, simulator
+from bench import alert_latency, decoding, receiver, simulator
 from bench import exporter as exporter_bench
 from bench.report import render, write
 
@@ -14,6 +14,7 @@ def main() -> int:
     results += simulator.run()
     results += exporter_bench.run()
     results += receiver.run()
+    results += alert_latency.run()
     print(render(results))
     print(f"\nwritten to {write(results)}")
     return 0
