@@ -1,0 +1,202 @@
+"""From a fault on the platform to the right people, through every real component, and back.
+
+Each scenario injects one fault, then checks that the right alert fires with the right
+priority, reaches exactly the channels the receiver's default policy routes that priority to
+(the receiver's timeline and the channel sinks agree), is in the alert history, and resolves
+once the fault clears. The scenarios share one pipeline and run in file order.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from tests.e2e.pipeline.conftest import ASSET_DOWN_AT, ASSET_UP_AT, STEP_AT, STEP_END
+from tests.e2e.pipeline.harness import CHANNELS, Pipeline, delivered_for, wait_for
+
+ROUTES = {
+    "critical": {"pagerduty", "slack", "sms"},
+    "high": {"pagerduty", "slack"},
+    "medium": {"slack", "email"},
+}
+
+
+def epoch(iso: str | None) -> float:
+    assert iso is not None
+    return datetime.fromisoformat(iso).timestamp()
+
+
+def matching(
+    pipeline: Pipeline, alertname: str, service: str, priority: str, since: float, labels: dict[str, str]
+) -> list[dict[str, Any]]:
+    return [
+        a
+        for a in pipeline.history()
+        if a["alertname"] == alertname
+        and a["service"] == service
+        and a["priority"] == priority
+        and epoch(a["firstSeen"]) >= since
+        and all(a["labels"].get(k) == v for k, v in labels.items())
+    ]
+
+
+def channels(pipeline: Pipeline, alert: dict[str, Any], action: str) -> set[str]:
+    return {d.channel for d in delivered_for(alert, pipeline.deliveries()) if d.action == action}
+
+
+def reached(pipeline: Pipeline, alert: dict[str, Any], action: str, expected: set[str]) -> bool:
+    """The sinks got ``action`` on every expected channel (and, for triggers, the timeline says so)."""
+    at_sinks = channels(pipeline, alert, action) >= expected
+    return at_sinks and (action != "trigger" or notified_in_timeline(pipeline, alert) >= expected)
+
+
+def notified_in_timeline(pipeline: Pipeline, alert: dict[str, Any]) -> set[str]:
+    timeline = pipeline.alert_detail(alert["id"])["timeline"]
+    return {entry["channel"] for entry in timeline if entry["kind"] == "notified"}
+
+
+def assert_paged(
+    pipeline: Pipeline,
+    alertname: str,
+    service: str,
+    priority: str,
+    *,
+    since: float,
+    count: int = 1,
+    labels: dict[str, str] | None = None,
+    timeout: float = 40,
+) -> list[dict[str, Any]]:
+    """Wait for ``count`` new alerts and their pages; check priority, channels and history."""
+    labels = labels or {}
+
+    def arrived() -> list[dict[str, Any]] | None:
+        found = matching(pipeline, alertname, service, priority, since, labels)
+        return found if len(found) >= count else None
+
+    alerts = wait_for(
+        arrived,
+        timeout,
+        f"{count} {priority} {alertname} for {service} {labels} in the receiver's history\n{pipeline.diagnostics()}",
+    )
+    expected = ROUTES[priority]
+    for alert in alerts:
+        assert alert["status"] == "firing"
+        assert alert["priorityDefaulted"] is False
+        assert alert["labels"]["priority"] == priority
+        assert alert["annotations"]["runbook_url"].startswith("docs/alerting.md#")
+        try:
+            wait_for(partial(reached, pipeline, alert, "trigger", expected), 20, f"pages on {sorted(expected)}")
+        except AssertionError as exc:
+            sinks, timeline = channels(pipeline, alert, "trigger"), notified_in_timeline(pipeline, alert)
+            raise AssertionError(f"{exc}: {alert['labels']} reached sinks {sinks}, timeline {timeline}") from None
+        assert channels(pipeline, alert, "trigger") == expected
+        assert notified_in_timeline(pipeline, alert) == expected
+    others = set(CHANNELS) - expected
+    assert not {d.channel for a in alerts for d in delivered_for(a, pipeline.deliveries())} & others
+    return alerts
+
+
+def assert_resolved(
+    pipeline: Pipeline, alerts: list[dict[str, Any]], *, cleared_at: float, timeout: float = 40
+) -> None:
+    """Each alert resolves (not before ``cleared_at``) and the resolve reaches the same channels."""
+    ids = {a["id"] for a in alerts}
+
+    def resolved() -> list[dict[str, Any]] | None:
+        now = [a for a in pipeline.history() if a["id"] in ids]
+        return now if all(a["status"] == "resolved" for a in now) else None
+
+    final = wait_for(resolved, timeout, f"{[a['alertname'] for a in alerts]} resolved\n{pipeline.diagnostics()}")
+    for alert in final:
+        # Alertmanager's endsAt is the evaluation that found the condition false; allow one interval.
+        assert epoch(alert["resolvedAt"]) >= cleared_at - 1.0
+        expected = ROUTES[alert["priority"]]
+        wait_for(partial(reached, pipeline, alert, "resolve", expected), 20, f"resolves on {sorted(expected)}")
+        assert channels(pipeline, alert, "resolve") == expected
+
+
+def wall_clock_of(pipeline: Pipeline, fake_seconds: float) -> float:
+    """The wall-clock time of a point on the fake services' timeline."""
+    return time.time() - (pipeline.fake_time() - fake_seconds)
+
+
+def test_a_platform_service_going_down_pages_critical_and_resolves_when_it_is_back(pipeline: Pipeline) -> None:
+    wait_for(lambda: pipeline.fake_time() >= ASSET_DOWN_AT, ASSET_DOWN_AT + 5, "asset-service going down")
+    down_since = wall_clock_of(pipeline, ASSET_DOWN_AT)
+    # Two signals see it: Prometheus's failed scrape (up == 0) and the exporter's health check.
+    alerts = assert_paged(pipeline, "ServiceDown", "asset-service", "critical", since=down_since, count=2)
+    assert {a["labels"]["job"] for a in alerts} == {"platform", "exporter"}
+    wait_for(lambda: pipeline.fake_time() >= ASSET_UP_AT, ASSET_UP_AT, "asset-service coming back")
+    assert_resolved(pipeline, alerts, cleared_at=wall_clock_of(pipeline, ASSET_UP_AT))
+
+
+def test_a_transaction_failure_burst_pages_critical_and_resolves_when_transactions_succeed_again(
+    pipeline: Pipeline,
+) -> None:
+    since = time.time()
+    pipeline.set_faults(failure_burst=0.8)
+    try:
+        alerts = assert_paged(pipeline, "TransactionSuccessRateDrop", "transaction-service", "critical", since=since)
+    finally:
+        pipeline.clear_faults()
+    cleared = time.time()
+    assert_resolved(pipeline, alerts, cleared_at=cleared)
+    # The 95% (high) copy of the rule is inhibited by the critical one while both fire; if
+    # Alertmanager sent it in the moment between their resolutions, it went to high's channels.
+    for alert in matching(pipeline, "TransactionSuccessRateDrop", "transaction-service", "high", since, {}):
+        assert channels(pipeline, alert, "trigger") <= ROUTES["high"]
+
+
+def test_a_stalled_consumer_group_pages_critical_and_resolves_when_it_commits_again(pipeline: Pipeline) -> None:
+    since = time.time()
+    pipeline.set_faults(consumer="stall")
+    try:
+        group = {"group": pipeline.consumer_group}
+        alerts = assert_paged(pipeline, "ConsumerGroupStalled", "kafka", "critical", since=since, labels=group)
+        assert alerts[0]["labels"]["status"] in ("stall", "stop")
+    finally:
+        pipeline.clear_faults()
+    assert_resolved(pipeline, alerts, cleared_at=time.time())
+
+
+def test_a_missing_follow_up_event_pages_high_and_resolves_once_follow_ups_arrive_again(pipeline: Pipeline) -> None:
+    since = time.time()
+    pipeline.set_faults(drop_followup=0.5)
+    try:
+        alerts = assert_paged(
+            pipeline,
+            "ConsistencyViolation",
+            "transaction-service",
+            "high",
+            since=since,
+            labels={"violation": "missing_followup"},
+        )
+    finally:
+        pipeline.clear_faults()
+    # Follow-ups dropped just before the clear are only declared missing `within` (2s) later,
+    # and the alert looks back over a 10s window: it resolves after those.
+    assert_resolved(pipeline, alerts, cleared_at=time.time(), timeout=60)
+
+
+def test_a_request_rate_step_after_a_steady_baseline_is_a_medium_anomaly_that_resolves_when_traffic_settles(
+    pipeline: Pipeline,
+) -> None:
+    assert pipeline.fake_time() < STEP_AT, "the earlier scenarios ran past the request step; see conftest timeline"
+    wait_for(lambda: pipeline.fake_time() >= STEP_AT, STEP_AT, "the request-rate step")
+    since = wall_clock_of(pipeline, STEP_AT)
+    alerts = assert_paged(
+        pipeline,
+        "PerformanceAnomaly",
+        "asset-service",
+        "medium",
+        since=since,
+        labels={"metric": "request_rate", "kind": "anomaly"},
+    )
+    for service in ("portfolio-service", "transaction-service"):
+        alerts += assert_paged(
+            pipeline, "PerformanceAnomaly", service, "medium", since=since, labels={"metric": "request_rate"}
+        )
+    wait_for(lambda: pipeline.fake_time() >= STEP_END, STEP_END, "the end of the step")
+    assert_resolved(pipeline, alerts, cleared_at=wall_clock_of(pipeline, STEP_END))
