@@ -33,11 +33,14 @@ log = structlog.get_logger(__name__)
 
 
 class EventPattern(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    type: str
+    """An event type (or any of several) and, optionally, its source."""
+
+    type: str | tuple[str, ...]
     source: str | None = None
 
     def matches(self, event: CloudEvent) -> bool:
-        return event.type == self.type and (self.source is None or event.source == self.source)
+        types = (self.type,) if isinstance(self.type, str) else self.type
+        return event.type in types and (self.source is None or event.source == self.source)
 
 
 class FollowupRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -59,7 +62,8 @@ DEFAULT_RULES = (
     FollowupRule(
         name="transaction_completed_updates_portfolio",
         cause=EventPattern("TransactionCompleted", "transaction-service"),
-        followup=EventPattern("PortfolioPerformanceUpdated", "portfolio-service"),
+        # The portfolio service answers a completed transaction with either event.
+        followup=EventPattern(("PortfolioPerformanceUpdated", "PortfolioRebalanced"), "portfolio-service"),
         within="30s",
     ),
 )

@@ -49,7 +49,8 @@ ROUTES: dict[str, tuple[tuple[str, str, float], ...]] = {
     "transaction-service": (("/transactions", "POST", 0.6), ("/transactions/{id}", "GET", 0.4)),
 }
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-BASE_ERROR_RATIO = 0.01
+# A healthy service within a 99.9% SLO (the 6x burn threshold is 0.6%): 0.05% server errors.
+BASE_ERROR_RATIO = 0.0005
 CLIENT_ERROR_RATIO = 0.02
 MEDIAN_LATENCY = 0.04
 BASE_USERS = 120

@@ -180,3 +180,25 @@ def test_rules_load_from_yaml_and_a_bad_file_names_itself(tmp_path: Path) -> Non
     with pytest.raises(ConfigError, match=r"bad\.yaml.*duration"):
         load_rules(bad)
     assert msgspec.structs.asdict(load_rules(None)[0])["within"] == "30s"
+
+
+def test_the_default_rule_accepts_either_portfolio_answer_to_a_completed_transaction() -> None:
+    from datetime import UTC, datetime
+
+    from exporter.consistency import DEFAULT_RULES
+    from monitoring import catalogue as cat
+    from monitoring.cloudevents import new_event
+
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    rule = DEFAULT_RULES[0]
+    rebalanced = new_event(
+        id="r", type="PortfolioRebalanced", source="portfolio-service", time=at,
+        data=cat.PortfolioRebalanced(portfolio_id="p", trades=1, reason="drift"),
+    )  # fmt: skip
+    updated = new_event(
+        id="u", type="PortfolioPerformanceUpdated", source="portfolio-service", time=at,
+        data=cat.PortfolioPerformanceUpdated(portfolio_id="p", return_ratio=0.01, period="1d"),
+    )  # fmt: skip
+    assert rule.followup.matches(rebalanced)
+    assert rule.followup.matches(updated)
+    assert not rule.cause.matches(updated)
