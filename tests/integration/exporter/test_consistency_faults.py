@@ -21,7 +21,7 @@ def test_each_fault_injected_into_the_stream_is_reported_exactly_once(
         "  - name: txn\n"
         "    cause: {type: TransactionCompleted, source: transaction-service}\n"
         "    followup: {type: PortfolioPerformanceUpdated, source: portfolio-service}\n"
-        "    within: 1s\n"
+        "    within: 10s\n"  # cause and follow-up are on different topics: allow for load
     )
     events = list(platform_events(seed=31, steps=200, start=datetime.now(UTC)))
     asset = next(e for e in events if e.type == "AssetValuationChanged")  # version 2 of its asset
