@@ -9,15 +9,17 @@ offered again, never doubled in the store. The relay owns its threads: ``stop()`
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Protocol
 
 import structlog
 
 from monitoring.cloudevents import CloudEvent
 from monitoring.event_spool import Stage
-from monitoring.eventstore import EventStore, EventStoreUnavailable
+from monitoring.eventstore import EventStore, EventStoreUnavailable, RetentionMode
 
 log = structlog.get_logger(__name__)
 
@@ -77,6 +79,7 @@ class RelayCounts:
     publish_failures: int = 0
     store_failures: int = 0
     rejected: int = 0
+    purged: int = 0
 
 
 class EventRelay:
@@ -88,6 +91,9 @@ class EventRelay:
         batch_size: int = 500,
         idle_wait: float = 0.2,
         on_error: Callable[[Stage], None] = lambda stage: None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], float] = time.monotonic,
+        purge_every: float = 3600.0,
     ) -> None:
         self._outbox = outbox
         self._publisher = publisher
@@ -97,6 +103,10 @@ class EventRelay:
         self._on_error = on_error
         self.counts = RelayCounts()
         self._store_ready = False
+        self._now = now
+        self._clock = clock
+        self._purge_every = purge_every
+        self._next_purge = clock()
         self._stopping = threading.Event()
         self._threads = [
             threading.Thread(target=self._loop, args=(self.publish_once,), name="event-relay-publish", daemon=True),
@@ -121,7 +131,27 @@ class EventRelay:
             log.warning("domain_event_publish_failed", event_id=event_id, error=error)
 
     def store_once(self) -> None:
-        """Append pending events to the event store."""
+        """Append pending events to the event store; purge old ones when it is time."""
+        self._purge_when_due()
+        self._append_pending()
+
+    def _purge_when_due(self) -> None:
+        """Without a TTL index, delete events past the retention once per ``purge_every``."""
+        if not self._store_ready or self._clock() < self._next_purge:
+            return
+        self._next_purge = self._clock() + self._purge_every
+        if self._store.retention_mode is RetentionMode.PURGE:
+            try:
+                purged = self._store.purge(self._now())
+            except EventStoreUnavailable as exc:
+                self._on_error(Stage.STORED)
+                log.warning("event_store_purge_failed", error=str(exc))
+                return
+            self.counts.purged += purged
+            if purged:
+                log.info("event_store_purged", events=purged)
+
+    def _append_pending(self) -> None:
         pending = self._outbox.pending(Stage.STORED, self._batch)
         if not pending:
             return

@@ -156,6 +156,12 @@ class MongoEventStore:
 
     def purge(self, now: datetime, batch_size: int = 1000) -> int:
         """Delete events older than the retention in batches of ``batch_size`` (either mode)."""
+        try:
+            return self._purge(now, batch_size)
+        except PyMongoError as exc:
+            raise EventStoreUnavailable(f"MongoDB unavailable: {type(exc).__name__}") from exc
+
+    def _purge(self, now: datetime, batch_size: int) -> int:
         limit = cutoff(now, self._retention)
         total = 0
         while True:

@@ -155,6 +155,12 @@ class SqliteEventStore:
         return EventPage(events, token)
 
     def purge(self, now: datetime, batch_size: int = 1000) -> int:
+        try:
+            return self._purge(now, batch_size)
+        except sqlite3.Error as exc:
+            raise EventStoreUnavailable(f"SQLite event store {self._path}: {exc}") from exc
+
+    def _purge(self, now: datetime, batch_size: int) -> int:
         limit = _ms(cutoff(now, self._retention))
         total = 0
         while True:

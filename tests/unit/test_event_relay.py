@@ -81,3 +81,30 @@ def test_a_store_outage_keeps_events_spooled_until_it_recovers(tmp_path: Path) -
     relay.store_once()
     assert store.stored == ["h-1"]
     assert store.prepared == 1
+
+
+class PurgingStore(FakeStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.purges: list[datetime] = []
+
+    def purge(self, now: datetime, batch_size: int = 1000) -> int:
+        self.purges.append(now)
+        return 7
+
+
+def test_without_a_ttl_index_the_relay_purges_old_events_once_per_period(tmp_path: Path) -> None:
+    spool = EventSpool(tmp_path / "spool.sqlite3", capacity=100)
+    store = PurgingStore()
+    ticks = [0.0]
+    now = datetime(2026, 11, 26, tzinfo=UTC)
+    relay = EventRelay(spool, LogPublisher(), store, now=lambda: now, clock=lambda: ticks[0], purge_every=3600)
+    spool.add([health(1)])
+    relay.store_once()  # prepares the store; the first purge is due at once after that
+    relay.store_once()
+    relay.store_once()
+    assert store.purges == [now]
+    ticks[0] = 3601.0
+    relay.store_once()
+    assert store.purges == [now, now]
+    assert relay.counts.purged == 14
