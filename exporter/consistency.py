@@ -237,6 +237,8 @@ class ConsistencyProcessor:
                 aggregateid=event.aggregateid,
                 version=event.aggregateversion,
             )
+        if kind == "duplicate":
+            return  # the same business fact again: it expects no second follow-up
         self._followups.observe(event)
 
     def expire(self) -> None:

@@ -202,3 +202,14 @@ def test_the_default_rule_accepts_either_portfolio_answer_to_a_completed_transac
     assert rule.followup.matches(rebalanced)
     assert rule.followup.matches(updated)
     assert not rule.cause.matches(updated)
+
+
+def test_a_duplicate_cause_expects_no_second_followup() -> None:
+    harness = Harness()
+    original = msgspec.structs.replace(completed("k1"), aggregateid="t-1", aggregateversion=2)
+    duplicate = msgspec.structs.replace(original, id="c-k1-again")  # same version, new id
+    harness.feed(original, updated("k1", T0), duplicate)
+    harness.clock.now += 31
+    harness.checker.expire()
+    assert harness.violations("duplicate", "transaction-service") == 1
+    assert harness.violations("missing_followup", "transaction-service") == 0
