@@ -122,6 +122,8 @@ def test_a_kill_mid_stream_loses_nothing_and_recounts_at_most_the_uncommitted_wi
     producer.start()
     try:
         assert wait_for(lambda: total(scrape(first.metrics_url), "monitoring_events_consumed_total") > 1500, 30)
+        # Kill only after a periodic commit, so the test measures a real uncommitted window.
+        assert wait_for(lambda: committed(kafka_brokers, group_id, platform_topics) > 0, 30)
         counted_before_kill = total(scrape(first.metrics_url), "monitoring_events_consumed_total")
         first.kill()
         at_kill = committed(kafka_brokers, group_id, platform_topics)

@@ -36,8 +36,8 @@ def consecutive_free_ports(n: int) -> int:
         try:
             for port in range(base, base + n):
                 sock = socket.socket()
+                sockets.append(sock)  # before bind: a port in use must still close its socket
                 sock.bind(("127.0.0.1", port))
-                sockets.append(sock)
             return base
         except OSError:
             continue
