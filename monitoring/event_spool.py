@@ -9,15 +9,14 @@ must keep running, and newer summaries are worth more than older ones.
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
 
 import msgspec
 
 from monitoring.cloudevents import CloudEvent
+from monitoring.sqlite_connection import transaction
 
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(CloudEvent)
@@ -34,7 +33,7 @@ class EventSpool:
         self._capacity = capacity
         self.dropped = 0
         path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as conn:
+        with transaction(self._path) as conn:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(
                 """CREATE TABLE IF NOT EXISTS spool (
@@ -46,18 +45,9 @@ class EventSpool:
                 )"""
             )
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self._path, timeout=10.0)
-        try:
-            with conn:
-                yield conn
-        finally:
-            conn.close()
-
     def add(self, events: Sequence[CloudEvent]) -> int:
         """Spool events (an id already spooled is ignored); returns how many were dropped to fit."""
-        with self._connect() as conn:
+        with transaction(self._path) as conn:
             conn.executemany(
                 "INSERT OR IGNORE INTO spool (id, event) VALUES (?, ?)",
                 [(event.id, _ENCODER.encode(event)) for event in events],
@@ -71,7 +61,7 @@ class EventSpool:
 
     def pending(self, stage: Stage, limit: int) -> list[CloudEvent]:
         column = _column(stage)
-        with self._connect() as conn:
+        with transaction(self._path) as conn:
             rows = conn.execute(
                 f"SELECT event FROM spool WHERE {column} = 0 ORDER BY seq LIMIT ?",  # noqa: S608 - fixed column
                 (limit,),
@@ -82,12 +72,12 @@ class EventSpool:
         if not ids:
             return
         column = _column(stage)
-        with self._connect() as conn:
+        with transaction(self._path) as conn:
             conn.executemany(f"UPDATE spool SET {column} = 1 WHERE id = ?", [(i,) for i in ids])  # noqa: S608
             conn.execute("DELETE FROM spool WHERE published = 1 AND stored = 1")
 
     def depth(self) -> dict[Stage, int]:
-        with self._connect() as conn:
+        with transaction(self._path) as conn:
             published, stored = conn.execute(
                 "SELECT coalesce(sum(published = 0), 0), coalesce(sum(stored = 0), 0) FROM spool"
             ).fetchone()

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from monitoring.eventstore import (
     page_limit,
     to_millis,
 )
+from monitoring.sqlite_connection import transaction
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS events (
@@ -75,19 +75,10 @@ class SqliteEventStore:
     def retention_mode(self) -> RetentionMode:
         return RetentionMode.PURGE
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self._path, timeout=10.0)
-        try:
-            with conn:
-                yield conn
-        finally:
-            conn.close()
-
     def prepare(self) -> None:
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connect() as conn:
+            with transaction(self._path) as conn:
                 conn.execute("PRAGMA journal_mode=WAL")
                 for statement in _SCHEMA:
                     conn.execute(statement)
@@ -98,7 +89,7 @@ class SqliteEventStore:
         stored_at = self._now()
         rows = [self._row(StoredEvent.from_cloudevent(event, stored_at)) for event in events]
         try:
-            with self._connect() as conn:
+            with transaction(self._path) as conn:
                 before = conn.total_changes
                 conn.executemany(_INSERT, rows)
                 return AppendResult(conn.total_changes - before, {})
@@ -121,7 +112,7 @@ class SqliteEventStore:
         )  # fmt: skip
 
     def get(self, event_id: str) -> StoredEvent | None:
-        with self._connect() as conn:
+        with transaction(self._path) as conn:
             row = conn.execute(_SELECT + " WHERE id = ?", (event_id,)).fetchone()
         return None if row is None else self._event(row)
 
@@ -148,7 +139,7 @@ class SqliteEventStore:
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY time_ms, id LIMIT ?"
-        with self._connect() as conn:
+        with transaction(self._path) as conn:
             rows = conn.execute(sql, (*params, limit + 1)).fetchall()
         events = [self._event(row) for row in rows[:limit]]
         token = encode_page_token(events[-1]) if len(rows) > limit else None
@@ -164,7 +155,7 @@ class SqliteEventStore:
         limit = _ms(cutoff(now, self._retention))
         total = 0
         while True:
-            with self._connect() as conn:  # one short transaction per batch
+            with transaction(self._path) as conn:  # one short transaction per batch
                 deleted = conn.execute(
                     "DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE time_ms < ? LIMIT ?)",
                     (limit, batch_size),
