@@ -43,12 +43,15 @@ def test_active_alerts_are_grouped_by_priority_with_age_and_deadline(tmp_path: P
     assert "in 23h 57m" in medium  # medium: a day
 
 
-def test_an_overdue_alert_is_marked_overdue(tmp_path: Path) -> None:
+def test_an_overdue_alert_is_marked_overdue_with_its_escalations(tmp_path: Path) -> None:
     r = build_receiver(tmp_path)
     fire(r, alert("DiskFull", "critical"))
     r.clock.advance(420)
     page = r.client.get("/console/").get_data(as_text=True)
     assert "overdue 2m</span>" in page
+    r.worker.drain()  # the receiver escalates it
+    page = r.client.get("/console/").get_data(as_text=True)
+    assert "overdue 2m (escalated 1&times;)</span>" in page
 
 
 def test_a_label_with_a_script_tag_renders_escaped(tmp_path: Path) -> None:
