@@ -29,6 +29,7 @@ import re
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -114,6 +115,33 @@ def _install_tools() -> int:
 
 def _can_install() -> bool:
     return os.geteuid() == 0 and shutil.which("apt-get") is not None and TOOLS_SCRIPT.exists()
+
+
+def busy_ports(wanted: Mapping[str, int]) -> dict[str, int]:
+    """The ports in ``wanted`` that something already listens on (0 means any port: never busy)."""
+    busy = {}
+    for name, port in wanted.items():
+        if port == 0:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                busy[name] = port
+    return busy
+
+
+def check_ports(wanted: Mapping[str, int]) -> None:
+    busy = busy_ports(wanted)
+    if busy:
+        listed = ", ".join(f"{name} {port}" for name, port in busy.items())
+        raise StackFailed(
+            f"ports already in use: {listed}. Stop what listens there (after `apt-get install`, Debian starts "
+            "its own prometheus, prometheus-alertmanager and prometheus-node-exporter services: "
+            "`systemctl stop` them) or choose other ports: EXPORTER_PORT, RECEIVER_PORT, PROMETHEUS_PORT, "
+            "ALERTMANAGER_PORT, --node-exporter-port, --platform-port (0: any free ports)."
+        )
 
 
 # --- configuration -----------------------------------------------------------------------------
@@ -399,6 +427,17 @@ def run(args: argparse.Namespace, env: Mapping[str, str], out: IO[str] = sys.std
     ExporterConfig.from_environ(env)  # fail fast on bad configuration, naming the variable
     ReceiverConfig.from_environ(env)
     tools = ensure_tools(can_install=_can_install(), install=_install_tools)
+    platform = args.platform_port
+    check_ports(
+        {
+            "receiver": settings.receiver_port,
+            "exporter": settings.exporter_port,
+            "prometheus": settings.prometheus_port,
+            "alertmanager": settings.alertmanager_port,
+            "node-exporter": args.node_exporter_port,
+            **({f"platform {platform + i}": platform + i for i in range(3)} if platform else {}),
+        }
+    )
     layout = Layout(args.run_dir.resolve())
     layout.prepare()
     stopping = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from monitoring.local_stack import (
     NotificationTail,
     Ports,
     StackFailed,
+    check_ports,
     ensure_tools,
     routing_document,
     write_demo_config,
@@ -116,3 +118,15 @@ def test_the_tail_prints_each_complete_notification_once(tmp_path: Path) -> None
         "notification: [CRITICAL] FIRING: ServiceDown (alert 3)",
         "notification (unreadable line): b'not json'",
     ]
+
+
+def test_a_port_in_use_is_named_with_how_to_free_it() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        with pytest.raises(StackFailed) as failure:
+            check_ports({"prometheus": port, "platform": 0})
+    assert f"ports already in use: prometheus {port}" in str(failure.value)
+    assert "PROMETHEUS_PORT" in str(failure.value)
+    check_ports({"prometheus": port})  # free again once closed
