@@ -5,12 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,7 +24,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("exporter", help="run the Prometheus exporter")
     sub.add_parser("receiver", help="run the alert receiver under gunicorn")
-    sub.add_parser("run", help="run the exporter and the receiver together, print their URLs")
+    run = sub.add_parser("run", help="run the whole pipeline locally with a demo fault, print the URLs")
+    from monitoring import local_stack
+
+    local_stack.add_arguments(run)
     sub.add_parser("config", help="print the effective configuration (secrets masked)")
     schemas = sub.add_parser("schemas", help="JSON Schemas of the event catalogue")
     schemas.add_argument("--write", action="store_true", help=f"write them to {SCHEMA_DIR}")
@@ -42,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             case "receiver":
                 return _receiver()
             case "run":
-                return _run()
+                return _run(args)
             case "config":
                 print(Settings.from_environ(os.environ))
                 return 0
@@ -82,66 +80,15 @@ def _receiver() -> int:
     )
 
 
-def _run() -> int:
-    """Start the exporter and receiver as child processes; stop both on Ctrl-C or SIGTERM."""
-    settings = Settings.from_environ(os.environ)
-    from exporter.config import ExporterConfig
-    from receiver.config import ReceiverConfig
+def _run(args: argparse.Namespace) -> int:
+    """The whole pipeline on this machine (see monitoring.local_stack); Ctrl-C or SIGTERM stops it."""
+    from monitoring import local_stack
 
-    ExporterConfig.from_environ(os.environ)
-    receiver_config = ReceiverConfig.from_environ(os.environ)
-    children = {
-        name: subprocess.Popen([sys.executable, "-m", "monitoring.cli", name]) for name in ("exporter", "receiver")
-    }
-    stopping = False
-
-    def stop(_signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    urls = {
-        "exporter metrics": f"http://127.0.0.1:{settings.exporter_port}/metrics",
-        "exporter health": f"http://127.0.0.1:{settings.exporter_port}/healthz",
-        "receiver health": f"http://127.0.0.1:{settings.receiver_port}/healthz",
-        "receiver readiness": f"http://127.0.0.1:{settings.receiver_port}/readyz",
-    }
-    healthy = _wait_healthy([urls["exporter health"], urls["receiver health"]], children, 30.0)
-    if healthy:
-        print("monitoring stack running (Ctrl-C to stop):", flush=True)
-        for name, url in urls.items():
-            print(f"  {name:20} {url}", flush=True)
-        print(f"  alert history        {receiver_config.database_label}", flush=True)
-    while healthy and not stopping and all(p.poll() is None for p in children.values()):
-        time.sleep(0.2)
-    for proc in children.values():
-        if proc.poll() is None:
-            proc.terminate()
-    codes = {name: proc.wait(timeout=30) for name, proc in children.items()}
-    failed = {name: code for name, code in codes.items() if code not in (0, -signal.SIGTERM)}
-    if failed or not healthy:
-        print(f"monitoring run: stopped with failures: {failed or 'not healthy in 30s'}", file=sys.stderr)
+    try:
+        return local_stack.run(args, os.environ)
+    except local_stack.StackFailed as exc:
+        print(f"monitoring run: {exc}", file=sys.stderr)
         return 1
-    print("monitoring stack stopped", flush=True)
-    return 0
-
-
-def _wait_healthy(urls: list[str], children: dict[str, subprocess.Popen[bytes]], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    pending = list(urls)
-    while pending and time.monotonic() < deadline:
-        if any(p.poll() is not None for p in children.values()):
-            return False
-        try:
-            with urllib.request.urlopen(pending[0], timeout=1) as response:  # noqa: S310 - our own URL
-                if response.status == 200:
-                    pending.pop(0)
-                    continue
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.2)
-    return not pending
 
 
 def generated_schemas() -> dict[str, str]:

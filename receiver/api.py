@@ -154,6 +154,12 @@ def alertmanager_webhook() -> Response:
     return response
 
 
+def acknowledge_alert(wiring: Wiring, alert_id: int, who: str, comment: str) -> AlertRecord:
+    """Record an acknowledgement (API and console alike); PagerDuty's incident is acknowledged too."""
+    pages = NewJob("pagerduty", "acknowledge", ACK_BUDGET) if "pagerduty" in wiring.configured_channels else None
+    return _history(wiring).acknowledge(alert_id, who.strip()[:200], comment[:2000], wiring.clock(), pages)
+
+
 @bp.post("/alerts/<int:alert_id>/ack")
 def acknowledge(alert_id: int) -> Response:
     wiring = _wiring()
@@ -164,8 +170,7 @@ def acknowledge(alert_id: int) -> Response:
     if not isinstance(comment, str):
         return _error(400, "field 'comment' must be a string")
     try:
-        pages = NewJob("pagerduty", "acknowledge", ACK_BUDGET) if "pagerduty" in wiring.configured_channels else None
-        alert = _history(wiring).acknowledge(alert_id, body["who"].strip()[:200], comment[:2000], wiring.clock(), pages)
+        alert = acknowledge_alert(wiring, alert_id, body["who"], comment)
     except AlertNotFound:
         return _error(404, f"no alert with id {alert_id}")
     except DatabaseUnavailable:

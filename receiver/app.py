@@ -13,10 +13,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from monitoring.logs import configure_logging
-from receiver import api, health
+from receiver import api, console, health
 from receiver.channels import Channel
 from receiver.channels.email import EmailChannel
 from receiver.channels.email_digest import EmailDigestChannel
+from receiver.channels.file import ConsoleChannel, FileChannel
 from receiver.channels.pagerduty import PagerDutyChannel
 from receiver.channels.slack import SlackChannel
 from receiver.channels.sms import SmsChannel
@@ -82,6 +83,7 @@ def create_app(
         )
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(console.bp)
 
     if not migrated:  # the database was down at start: retry before requests until it works
 
@@ -141,6 +143,10 @@ def build_channels(config: ChannelConfig, timeout: float) -> dict[str, Channel]:
         email = EmailChannel(config.smtp, timeout)
         channels["email"] = email
         channels["email_digest"] = EmailDigestChannel(email)
+    if config.file_path is not None:
+        channels["file"] = FileChannel(config.file_path, time.time)
+    if config.console:
+        channels["console"] = ConsoleChannel()
     return channels
 
 

@@ -116,6 +116,9 @@ RECEIVER_OPTIONS: tuple[Option[Any], ...] = (
     Option("RECEIVER_SMTP_PASSWORD", "receiver.smtp_password", parse_secret, None, True),
     Option("RECEIVER_EMAIL_FROM", "receiver.email_from", parse_addresses, None),
     Option("RECEIVER_EMAIL_TO", "receiver.email_to", parse_addresses, None),
+    # Local channels (`make run`, machines without paid services): a JSON-lines file, standard output.
+    Option("RECEIVER_FILE_CHANNEL_PATH", "receiver.file_channel_path", parse_path, None),
+    Option("RECEIVER_CONSOLE_CHANNEL", "receiver.console_channel", parse_bool, False),
 )
 
 
@@ -151,6 +154,8 @@ class ChannelConfig:
     pagerduty_ca_file: Path | None = None
     sms: SmsConfig | None = None
     smtp: SmtpConfig | None = None
+    file_path: Path | None = None
+    console: bool = False
 
 
 @dataclass(frozen=True)
@@ -249,4 +254,6 @@ def _channels(v: Mapping[str, Any]) -> ChannelConfig:
         pagerduty_ca_file=v["receiver.pagerduty_ca_file"],
         sms=sms,
         smtp=smtp,
+        file_path=v["receiver.file_channel_path"],
+        console=v["receiver.console_channel"],
     )

@@ -31,7 +31,7 @@ class Priority(StrEnum):
 
 
 DIGEST = "email_digest"  # e-mail, batched: one message per digest interval
-CHANNELS = ("pagerduty", "slack", "sms", "email", "webhook", DIGEST)
+CHANNELS = ("pagerduty", "slack", "sms", "email", "webhook", DIGEST, "file", "console")
 
 
 def priority_from_labels(labels: Mapping[str, str]) -> tuple[Priority, bool]:
