@@ -153,7 +153,7 @@ def dashboard() -> Dashboard:
             [
                 prom("sum(receiver_outbox_pending_jobs)", "pending"),
                 prom("max(receiver_outbox_oldest_pending_age_seconds)", "oldest pending (s)"),
-                prom("sum(receiver_dead_letters)", "dead letters"),
+                prom("sum(receiver_dead_letters_total)", "dead letters (total)"),
             ],
             "short",
             links=[

@@ -140,9 +140,13 @@ def dashboard() -> Dashboard:
         ),
         graph(
             "Retries and redeliveries",
-            "Retries of transient failures (dead-letter produce, offset commit) and redelivered events.",
+            "Retries of transient failures (dead-letter produce, offset commit; 0 until the first) and redeliveries.",
             [
-                prom("topic:monitoring_event_retries:rate5m", "retries {{topic}}"),
+                # A retry counter appears with the first retry: show 0 for the topics being consumed.
+                prom(
+                    "topic:monitoring_event_retries:rate5m or 0 * topic:monitoring_events_consumed:rate1m",
+                    "retries {{topic}}",
+                ),
                 prom(
                     "sum by (topic) (rate(monitoring_events_duplicate_total[$__rate_interval]))", "duplicates {{topic}}"
                 ),

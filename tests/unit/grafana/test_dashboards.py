@@ -173,3 +173,18 @@ def test_panels_do_not_overlap_on_the_grid(name: str) -> None:
         cells = {(x, y) for x in range(pos["x"], pos["x"] + pos["w"]) for y in range(pos["y"], pos["y"] + pos["h"])}
         assert not cells & taken, f"{panel['title']} overlaps another panel"
         taken |= cells
+
+
+def test_every_recording_rule_a_panel_reads_is_defined_in_the_shipped_rules() -> None:
+    groups = yaml.safe_load((REPO / "prometheus" / "rules" / "recording.yml").read_text())["groups"]
+    recorded = {rule["record"] for group in groups for rule in group["rules"]}
+    used = {
+        name
+        for board in DASHBOARDS
+        for panel in panels(load(board))
+        for target in panel["targets"]
+        if "expr" in target
+        for name in re.findall(r"(?<![\w:])([a-z_]*:[a-z0-9_]+:[a-z0-9_]+)", target["expr"])
+    }
+    assert len(used) >= 30
+    assert used <= recorded, sorted(used - recorded)
