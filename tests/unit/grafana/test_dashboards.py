@@ -15,6 +15,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import prometheus
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
+from grafana.__main__ import main as generate
 from grafana.catalogue import DASHBOARD_DIR, DASHBOARDS, rendered
 from grafana.datasources import JAEGER_UID, POSTGRES_UID, PROMETHEUS_UID, SqlQuery, register_models
 
@@ -188,3 +189,15 @@ def test_every_recording_rule_a_panel_reads_is_defined_in_the_shipped_rules() ->
     }
     assert len(used) >= 30
     assert used <= recorded, sorted(used - recorded)
+
+
+def test_the_generator_writes_the_dashboards_and_its_check_fails_on_a_stale_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert generate(["--check", "--dir", str(tmp_path)]) == 1
+    assert generate(["--dir", str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(DASHBOARDS)
+    assert generate(["--check", "--dir", str(tmp_path)]) == 0
+    (tmp_path / "alerts.json").write_text("{}")
+    assert generate(["--check", "--dir", str(tmp_path)]) == 1
+    assert "stale dashboards (run `python -m grafana`): alerts.json" in capsys.readouterr().err
