@@ -15,8 +15,8 @@ COPY receiver receiver
 COPY simulator simulator
 RUN pip install . \
     && useradd --system --uid 10001 --home-dir /app monitoring \
-    && mkdir -p /app/.cache \
-    && chown monitoring /app/.cache
+    && mkdir -p /app/.cache /var/lib/monitoring \
+    && chown monitoring /app/.cache /var/lib/monitoring
 
 USER monitoring
 ENTRYPOINT ["monitoring"]

@@ -98,6 +98,14 @@ def test_the_dockerfile_copies_what_exists_and_installs_the_monitoring_command()
         for source in sources.split():
             assert (REPO / source).exists(), source
     assert 'ENTRYPOINT ["monitoring"]' in dockerfile
+    chown = re.search(r"chown monitoring ([^\n\\]+)", dockerfile)
+    assert chown is not None
+    owned = set(chown.group(1).split())
+    for name in OURS:
+        for mount in SERVICES[name].get("volumes", []):
+            source, target = mount.split(":")[:2]
+            if not source.startswith((".", "/")):
+                assert target in owned, f"{name}: the image user cannot write the volume at {target}"
 
 
 def test_our_services_run_monitoring_subcommands_the_cli_has() -> None:
