@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,8 +37,22 @@ def postgres_uri(postgres_server_uri: str) -> Iterator[str]:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     base, _, _ = postgres_server_uri.rpartition("/")
     yield f"{base}/{name}"
-    with psycopg.connect(postgres_server_uri, autocommit=True) as admin:
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    drop_database(postgres_server_uri, name)
+
+
+def drop_database(server_uri: str, name: str, attempts: int = 20) -> None:
+    """DROP ... WITH (FORCE) ends our own sessions, but a background process of another role
+    (autovacuum) on the database makes it fail with InsufficientPrivilege: try again shortly."""
+    statement = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+    for attempt in range(attempts):
+        try:
+            with psycopg.connect(server_uri, autocommit=True) as admin:
+                admin.execute(statement)
+            return
+        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.25)
 
 
 @pytest.fixture(scope="session")
