@@ -1,7 +1,11 @@
 """The dead-letter topic: records that cannot be processed go to ``<topic>.dlq`` with their origin.
 
 Headers added to the original ones: ``dlq-reason``, ``dlq-detail``, ``dlq-origin-topic``,
-``dlq-origin-partition`` and ``dlq-origin-offset``. Produce failures are transient
+``dlq-origin-partition`` and ``dlq-origin-offset``. A value larger than ``max_value_bytes`` (an
+oversized record is itself a reason to dead-letter) is cut to that size and marked with
+``dlq-truncated-from`` (its original length), so the dead letter always fits the broker's limit
+and never holds back the partition; the full record stays in the source topic for its retention.
+Produce failures are transient
 (a full local queue, a broker that is away): they are retried with exponential backoff
 and each retry is counted in ``monitoring_event_retries_total``.
 """
@@ -22,6 +26,7 @@ from exporter.records import ConsumedRecord
 log = structlog.get_logger(__name__)
 
 DLQ_SUFFIX = ".dlq"
+MAX_VALUE_BYTES = 256 * 1024  # well under Kafka's default 1 MB message limit, headers included
 
 
 class DeadLetterUnavailable(Exception):
@@ -41,8 +46,12 @@ class KafkaDeadLetters:
         attempts: int = 5,
         backoff: float = 0.1,
         sleep: Callable[[float], None] = time.sleep,
+        max_value_bytes: int = MAX_VALUE_BYTES,
     ) -> None:
-        self._producer = Producer({"enable.idempotence": True, "linger.ms": 5, **producer_config})
+        self._producer = Producer(
+            {"enable.idempotence": True, "linger.ms": 5, "compression.type": "lz4", **producer_config}
+        )
+        self._max_value = max_value_bytes
         self._metrics = metrics
         self._attempts = attempts
         self._backoff = backoff
@@ -59,6 +68,10 @@ class KafkaDeadLetters:
             ("dlq-origin-partition", str(record.partition).encode()),
             ("dlq-origin-offset", str(record.offset).encode()),
         ]
+        value = record.value
+        if value is not None and len(value) > self._max_value:
+            headers.append(("dlq-truncated-from", str(len(value)).encode()))
+            value = value[: self._max_value]
 
         def delivered(err: KafkaError | None, _msg: Message) -> None:
             if err is not None:
@@ -71,7 +84,7 @@ class KafkaDeadLetters:
             try:
                 self._producer.produce(
                     dead_letter_topic(record.topic),
-                    value=record.value,
+                    value=value,
                     key=record.key,
                     headers=headers,
                     on_delivery=delivered,

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import time
+import uuid
+
 import pytest
+from confluent_kafka import Consumer, Message
 from prometheus_client import CollectorRegistry
 
-from exporter.dead_letters import DeadLetterUnavailable, KafkaDeadLetters
+from exporter.dead_letters import DeadLetterUnavailable, KafkaDeadLetters, dead_letter_topic
 from exporter.metrics import EventMetrics
 from exporter.records import Record
 from tests.services import free_port
@@ -36,3 +41,33 @@ def test_dead_letters_reach_the_broker_when_it_is_there(kafka_brokers: str, kafk
     dead.flush(timeout=10)
     dead.close()
     assert registry.get_sample_value("monitoring_event_retries_total", {"topic": kafka_topic}) is None
+
+
+def test_an_oversized_record_is_dead_lettered_cut_to_size_and_marked(kafka_brokers: str, kafka_topic: str) -> None:
+    registry = CollectorRegistry()
+    dead = KafkaDeadLetters({"bootstrap.servers": kafka_brokers}, EventMetrics(registry), max_value_bytes=4096)
+    huge = b'{"padding": "' + os.urandom(2 * 1024 * 1024).hex().encode() + b'"}'  # incompressible, 4 MiB
+    dead.send(Record(kafka_topic, 0, 9, huge, []), "oversized", "record of 4 MiB")
+    dead.send(Record(kafka_topic, 0, 10, b"{}", []), "invalid_schema", "next to it")
+    dead.flush(timeout=10)  # raises DeadLetterUnavailable if the broker refused either one
+    dead.close()
+
+    consumer = Consumer(
+        {"bootstrap.servers": kafka_brokers, "group.id": f"dlq-{uuid.uuid4().hex}", "auto.offset.reset": "earliest"}
+    )
+    consumer.subscribe([dead_letter_topic(kafka_topic)])
+    received: list[Message] = []
+    deadline = time.monotonic() + 20
+    while len(received) < 2 and time.monotonic() < deadline:
+        message = consumer.poll(0.5)
+        if message is not None and message.error() is None:
+            received.append(message)
+    consumer.close()
+    assert len(received) == 2
+    first, second = sorted(received, key=lambda m: m.offset() or 0)
+    first_headers = dict(first.headers() or [])
+    assert first.value() == huge[:4096]
+    assert first_headers["dlq-truncated-from"] == str(len(huge)).encode()
+    assert first_headers["dlq-reason"] == b"oversized"
+    assert second.value() == b"{}"
+    assert "dlq-truncated-from" not in dict(second.headers() or [])
