@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 PYTEST := $(BIN)/pytest
 
 .PHONY: help venv services services-down services-status run run-monitoring lint typecheck \
-        test test-monitoring test-unit test-integration test-e2e test-rules bench schemas clean
+        test test-monitoring test-unit test-integration test-e2e test-rules bench schemas dashboards clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -65,6 +65,9 @@ bench: venv services ## benchmarks; numbers and ratios against same-run baseline
 
 schemas: venv ## regenerate monitoring/schemas/*.json from the event catalogue
 	$(BIN)/monitoring schemas --write
+
+dashboards: venv ## regenerate grafana/dashboards/*.json from the dashboards' code in grafana/*.py
+	$(BIN)/python -m grafana
 
 clean: services-down ## stop services and remove caches (downloads are kept in ~/.m2 and Go's cache)
 	rm -rf .cache .venv .mypy_cache .ruff_cache .pytest_cache
