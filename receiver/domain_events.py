@@ -183,11 +183,20 @@ def build_domain_events(
 
     if shared.mongodb_uri is None:
         store = SqliteEventStore(config.event_store_path, shared.retention.events_seconds)
-        return ReceiverDomainEvents(outbox, store, publisher, registry, shared.retention.events_seconds, clock)
+        return ReceiverDomainEvents(
+            outbox, store, publisher, registry, shared.retention.events_seconds, clock, idle_wait=config.poll_interval
+        )
     client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
         shared.mongodb_uri.reveal(), serverSelectionTimeoutMS=5000, connect=False
     )
     mongo = MongoEventStore(client.get_default_database("monitoring"), shared.retention.events_seconds)
     return ReceiverDomainEvents(
-        outbox, mongo, publisher, registry, shared.retention.events_seconds, clock, close_store=client.close
+        outbox,
+        mongo,
+        publisher,
+        registry,
+        shared.retention.events_seconds,
+        clock,
+        close_store=client.close,
+        idle_wait=config.poll_interval,
     )

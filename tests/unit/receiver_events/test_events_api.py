@@ -171,3 +171,15 @@ def test_the_outbox_backlog_and_relayed_counts_are_metrics(tmp_path: Path) -> No
     assert 'receiver_domain_events_oldest_pending_age_seconds{stage="stored"} 0.0' in text
     assert r.metric("receiver_domain_events_relayed_total", stage="published") == 2
     assert r.metric("receiver_domain_events_relayed_total", stage="stored") == 2
+
+
+def test_a_store_that_fails_is_counted_and_its_events_stay_pending(tmp_path: Path) -> None:
+    (tmp_path / "store-is-a-directory").mkdir()
+    r = build_receiver(tmp_path, {"RECEIVER_EVENT_STORE_PATH": str(tmp_path / "store-is-a-directory")})
+    assert r.client.post(WEBHOOK, data=body(kinded("DiskFull", "anomaly"))).status_code == 200
+    relay(r).relay().publish_once()
+    relay(r).relay().store_once()
+    assert r.metric("receiver_domain_event_relay_failures_total", stage="stored") == 1
+    assert r.metric("receiver_domain_events_relayed_total", stage="published") == 2
+    text = r.client.get("/metrics").get_data(as_text=True)
+    assert 'receiver_domain_events_pending{stage="stored"} 2.0' in text
