@@ -71,11 +71,17 @@ class SqlEventOutbox:
         rows = [
             (e.id, e.type, e.aggregateid or e.source, _ENCODER.encode(e).decode(), e.traceparent, now) for e in events
         ]
-        conn.cursor().executemany(
-            self._sql(
+        if self._postgres:  # one statement, one array per column: one round trip for the webhook's events
+            conn.cursor().execute(
                 "INSERT INTO domain_event_outbox (id, type, aggregate, event, traceparent, created_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING"
-            ),
+                "SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::float8[]) "
+                "ON CONFLICT (id) DO NOTHING",  # binary parameters (%b): the JSON goes unescaped
+                [list(column) for column in zip(*rows, strict=True)],
+            )
+            return
+        conn.cursor().executemany(
+            "INSERT INTO domain_event_outbox (id, type, aggregate, event, traceparent, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
             rows,
         )
 

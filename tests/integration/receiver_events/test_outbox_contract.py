@@ -152,8 +152,7 @@ def test_relays_claiming_at_the_same_time_never_share_an_event(database: Db, clo
         thread.join(60)
     union = set().union(*claimed)
     assert sum(len(c) for c in claimed) == len(union)  # disjoint
-    assert len(union) == 120
-    assert all(claimed)
+    assert len(union) == 120  # and between them, every event
 
 
 def test_prune_deletes_relayed_events_past_the_retention_and_keeps_the_rest(database: Db, clock: FakeClock) -> None:
