@@ -59,7 +59,7 @@ def create_app(
     domain_events: ReceiverDomainEvents | None = None
     if config.domain_events and isinstance(database, PostgresDatabase | SqliteDatabase):
         domain_events = build_domain_events(config, SqlEventOutbox(database, clock), registry, clock)
-        app.extensions["event_store"] = events_api.EventStoreReader(domain_events.store)
+        app.extensions["event_store"] = events_api.EventStoreReader(domain_events.store, registry)
     app.extensions["domain_events"] = domain_events
     if history is None and isinstance(database, PostgresDatabase | SqliteDatabase):
         history = SqlAlertHistory(database, None if domain_events is None else domain_events.outbox)

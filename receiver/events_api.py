@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from prometheus_client import CollectorRegistry, Counter
 
 from monitoring.catalogue import CATALOGUE
 from monitoring.eventstore import (
@@ -30,11 +31,18 @@ MAX_TEXT = 1024  # the envelope's attribute limit
 
 
 class EventStoreReader:
-    """The event store for queries: its tables and indexes are prepared before the first one."""
+    """The event store for queries: its tables and indexes are prepared before the first one.
+    Refused queries are counted by the parameter at fault."""
 
-    def __init__(self, store: EventStore) -> None:
+    def __init__(self, store: EventStore, registry: CollectorRegistry) -> None:
         self._store = store
         self._prepared = False
+        self.rejected = Counter(
+            "receiver_event_queries_rejected_total",
+            "GET /api/v1/events requests refused with 400, by the parameter at fault",
+            ["parameter"],
+            registry=registry,
+        )
 
     def find(self, query: EventQuery) -> tuple[list[StoredEvent], str | None]:
         if not self._prepared:
@@ -47,25 +55,31 @@ class EventStoreReader:
 class BadParameter(ValueError):
     """A query parameter that cannot be used; the message names it and what is expected."""
 
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter  # one of PARAMETERS, or "unknown": a bounded metric label
+
 
 def parse_query(args: dict[str, str]) -> EventQuery:
     """The query string as an ``EventQuery``; ``BadParameter`` names what is wrong."""
     unknown = sorted(set(args) - set(PARAMETERS))
     if unknown:
-        raise BadParameter(f"unknown query parameters: {', '.join(unknown)}; expected {', '.join(PARAMETERS)}")
+        raise BadParameter(
+            "unknown", f"unknown query parameters: {', '.join(unknown)}; expected {', '.join(PARAMETERS)}"
+        )
     event_type = _text(args, "type")
     if event_type is not None and event_type not in CATALOGUE:
-        raise BadParameter(f"type: {event_type!r} is not in the event catalogue (docs/events.md)")
+        raise BadParameter("type", f"type: {event_type!r} is not in the event catalogue (docs/events.md)")
     since, until = _time(args, "from"), _time(args, "to")
     if since is not None and until is not None and since >= until:
-        raise BadParameter("from must be earlier than to")
+        raise BadParameter("from", "from must be earlier than to")
     limit = _limit(args.get("limit", "100"))
     token = args.get("page_token")
     if token is not None:
         try:
             decode_page_token(token)
         except InvalidPageToken as exc:
-            raise BadParameter(f"page_token: {exc}; use next_page_token from a previous page") from None
+            raise BadParameter("page_token", f"page_token: {exc}; use next_page_token from a previous page") from None
     return EventQuery(
         type=event_type,
         source=_text(args, "source"),
@@ -83,7 +97,7 @@ def _text(args: dict[str, str], name: str) -> str | None:
     if value is None:
         return None
     if not value.strip() or len(value) > MAX_TEXT:
-        raise BadParameter(f"{name}: expected a non-empty string of at most {MAX_TEXT} characters")
+        raise BadParameter(name, f"{name}: expected a non-empty string of at most {MAX_TEXT} characters")
     return value
 
 
@@ -95,9 +109,9 @@ def _time(args: dict[str, str], name: str) -> datetime | None:
     try:
         when = datetime.fromisoformat(raw)
     except ValueError:
-        raise BadParameter(f"{name}: {raw[:64]!r} is not an RFC 3339 time, {example}") from None
+        raise BadParameter(name, f"{name}: {raw[:64]!r} is not an RFC 3339 time, {example}") from None
     if when.tzinfo is None:
-        raise BadParameter(f"{name}: {raw[:64]!r} has no time zone; RFC 3339 needs one, {example}")
+        raise BadParameter(name, f"{name}: {raw[:64]!r} has no time zone; RFC 3339 needs one, {example}")
     return when
 
 
@@ -105,9 +119,9 @@ def _limit(raw: str) -> int:
     try:
         limit = int(raw)
     except ValueError:
-        raise BadParameter(f"limit: {raw[:32]!r} is not an integer; expected 1..{MAX_PAGE}") from None
+        raise BadParameter("limit", f"limit: {raw[:32]!r} is not an integer; expected 1..{MAX_PAGE}") from None
     if not 1 <= limit <= MAX_PAGE:
-        raise BadParameter(f"limit: {limit} is out of range; expected 1..{MAX_PAGE}")
+        raise BadParameter("limit", f"limit: {limit} is out of range; expected 1..{MAX_PAGE}")
     return limit
 
 
@@ -144,10 +158,12 @@ def list_events() -> Response:
     try:
         query = parse_query(request.args.to_dict())
     except BadParameter as exc:
+        reader.rejected.labels(exc.parameter).inc()
         return _error(400, str(exc))
     try:
         events, token = reader.find(query)
-    except InvalidPageToken as exc:
+    except InvalidPageToken as exc:  # a well-formed token this store did not issue
+        reader.rejected.labels("page_token").inc()
         return _error(400, f"page_token: {exc}")
     except EventStoreUnavailable:
         response = _error(503, "event store unavailable; retry later")

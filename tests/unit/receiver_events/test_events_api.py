@@ -113,26 +113,29 @@ def test_pages_follow_the_token_and_cover_every_event_once(populated: Receiver) 
 
 
 @pytest.mark.parametrize(
-    ("params", "message"),
+    ("params", "parameter", "message"),
     [
-        ({"kind": "x"}, "unknown query parameters: kind"),
-        ({"type": "AlertExploded"}, "type: 'AlertExploded' is not in the event catalogue"),
-        ({"from": "yesterday"}, "from: 'yesterday' is not an RFC 3339 time"),
-        ({"to": "2026-03-02T08:00:00"}, "to: '2026-03-02T08:00:00' has no time zone"),
-        ({"from": "2026-03-02T09:00:00Z", "to": "2026-03-02T08:00:00Z"}, "from must be earlier than to"),
-        ({"limit": "ten"}, "limit: 'ten' is not an integer"),
-        ({"limit": "0"}, "limit: 0 is out of range; expected 1..1000"),
-        ({"limit": "1001"}, "limit: 1001 is out of range"),
-        ({"page_token": "%%%"}, "page_token: invalid page token"),
-        ({"aggregate": ""}, "aggregate: expected a non-empty string"),
-        ({"source": "x" * 2000}, "source: expected a non-empty string of at most 1024 characters"),
+        ({"kind": "x"}, "unknown", "unknown query parameters: kind"),
+        ({"type": "AlertExploded"}, "type", "type: 'AlertExploded' is not in the event catalogue"),
+        ({"from": "yesterday"}, "from", "from: 'yesterday' is not an RFC 3339 time"),
+        ({"to": "2026-03-02T08:00:00"}, "to", "to: '2026-03-02T08:00:00' has no time zone"),
+        ({"from": "2026-03-02T09:00:00Z", "to": "2026-03-02T08:00:00Z"}, "from", "from must be earlier than to"),
+        ({"limit": "ten"}, "limit", "limit: 'ten' is not an integer"),
+        ({"limit": "0"}, "limit", "limit: 0 is out of range; expected 1..1000"),
+        ({"limit": "1001"}, "limit", "limit: 1001 is out of range"),
+        ({"page_token": "%%%"}, "page_token", "page_token: invalid page token"),
+        ({"aggregate": ""}, "aggregate", "aggregate: expected a non-empty string"),
+        ({"source": "x" * 2000}, "source", "source: expected a non-empty string of at most 1024 characters"),
     ],
 )
-def test_a_bad_parameter_is_a_400_that_names_it(tmp_path: Path, params: dict[str, str], message: str) -> None:
+def test_a_bad_parameter_is_a_400_that_names_it_and_is_counted(
+    tmp_path: Path, params: dict[str, str], parameter: str, message: str
+) -> None:
     r = receiver_with_events(tmp_path)
     response = r.client.get(URL, query_string=params)
     assert response.status_code == 400
     assert message in document(response)["error"]
+    assert r.metric("receiver_event_queries_rejected_total", parameter=parameter) == 1
 
 
 def test_with_no_events_yet_the_list_is_empty(tmp_path: Path) -> None:
