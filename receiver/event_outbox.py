@@ -8,8 +8,8 @@ published to Kafka, appended to the event store.
 Several relays (one per gunicorn worker, per instance) share the table. ``pending`` claims
 rows for this outbox's owner with a lease: on PostgreSQL with ``FOR UPDATE SKIP LOCKED``, on
 SQLite under its single writer. A relay asks again every round; its own rows come back to it
-(the publisher skips those still in flight, retries those that failed) and their lease is
-renewed once half of it has run, so while the owner lives no other relay takes them. A worker
+(the publisher skips those still in flight, retries those that failed) and every row it holds
+has its lease renewed once half of it has run, so while the owner lives no other relay takes them. A worker
 that dies frees its rows when the lease ends; only then can an event go out twice, and the
 event store and consumers skip a repeated id.
 """
@@ -93,26 +93,35 @@ class SqlEventOutbox:
         now = self._clock()
         renew_at = now + self._lease / 2
         with self._tx() as conn:
-            # This owner's rows whose lease has time left: read, not rewritten.
+            # 1. This owner's rows past half their lease get a new one (rarely: once per half lease),
+            #    all of them, however many: no row it may still be publishing can lapse meanwhile.
+            conn.execute(
+                self._sql(
+                    "UPDATE domain_event_outbox SET lease_until = %s WHERE claimed_by = %s "  # noqa: S608 - fixed column names
+                    f"AND {done} IS NULL AND lease_until > %s AND lease_until <= %s"
+                ),
+                (now + self._lease, self.owner, now, renew_at),
+            )
+            # 2. This owner's rows, oldest first: read, not rewritten.
             held = conn.execute(
                 self._sql(
                     f"SELECT seq, event FROM domain_event_outbox WHERE {done} IS NULL AND claimed_by = %s "  # noqa: S608 - fixed column names
                     "AND lease_until > %s ORDER BY seq LIMIT %s"
                 ),
-                (self.owner, renew_at, limit),
+                (self.owner, now, limit),
             ).fetchall()
             claimed: list[Any] = []
             if len(held) < limit:
+                # 3. Rows nobody holds (new, or their lease ended) for this owner.
                 claimed = conn.execute(
                     self._sql(
                         "UPDATE domain_event_outbox SET lease_until = %s, "  # noqa: S608 - fixed column names
                         "attempts = attempts + CASE WHEN claimed_by = %s THEN 0 ELSE 1 END, claimed_by = %s "
                         "WHERE seq IN (SELECT seq FROM domain_event_outbox "
-                        f"WHERE {done} IS NULL AND (lease_until IS NULL OR lease_until <= %s "
-                        "OR (claimed_by = %s AND lease_until <= %s)) "
+                        f"WHERE {done} IS NULL AND (lease_until IS NULL OR lease_until <= %s) "
                         f"ORDER BY seq LIMIT %s{self._skip_locked}) RETURNING seq, event"
                     ),
-                    (now + self._lease, self.owner, self.owner, now, self.owner, renew_at, limit - len(held)),
+                    (now + self._lease, self.owner, self.owner, now, limit - len(held)),
                 ).fetchall()
         rows = sorted([*held, *claimed], key=lambda row: int(row[0]))
         return [_DECODER.decode(row[1]) for row in rows]

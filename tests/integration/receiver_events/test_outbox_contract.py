@@ -119,6 +119,19 @@ def test_a_second_relay_does_not_get_events_claimed_by_the_first(database: Db, c
     assert {attempts for (_, _, attempts) in first.states().values()} == {1}
 
 
+def test_a_relay_renews_every_event_it_holds_even_beyond_one_batch(database: Db, clock: FakeClock) -> None:
+    first, second = SqlEventOutbox(database, clock, lease=30), SqlEventOutbox(database, clock, lease=30)
+    history_with(database, first).record([observation(n) for n in range(10)], clock())  # 20 events
+    held = {e.id for e in first.pending(Stage.PUBLISHED, 4)} | {e.id for e in first.pending(Stage.PUBLISHED, 8)}
+    assert len(held) == 8  # e.g. still in flight in its producer while Kafka is down
+    clock.advance(20)
+    assert len(first.pending(Stage.PUBLISHED, 2)) == 2  # a small batch, yet all 8 leases renewed
+    clock.advance(20)
+    taken = {e.id for e in second.pending(Stage.PUBLISHED, 100)}
+    assert len(taken) == 12
+    assert not taken & held
+
+
 def test_events_of_a_relay_that_died_are_taken_over_when_its_lease_ends(database: Db, clock: FakeClock) -> None:
     dead, alive = SqlEventOutbox(database, clock, lease=30), SqlEventOutbox(database, clock, lease=30)
     history_with(database, dead).record([observation(1)], clock())
