@@ -177,14 +177,15 @@ class SqlAlertHistory:
             seen: list[tuple[float, int]] = []
             new_jobs = 0
             fresh_jobs: list[tuple[int, NewJob]] = []
-            events: list[CloudEvent] = []
-            trace = self._traceparent() if self._events is not None else None
+            events: list[CloudEvent] = []  # the domain events of what this webhook changed
+            emit = self._events is not None
+            trace = self._traceparent() if emit else None
             for key, obs in unique.items():
                 if key in inserted:
                     new_jobs += len(obs.channels)
-                    if obs.status == "firing":
+                    if emit and obs.status == "firing":
                         events.extend(alert_events.fired(inserted[key], obs, trace))
-                    else:
+                    elif emit:
                         resolved_at = obs.ends_at if obs.ends_at is not None else now
                         events.append(alert_events.resolved(inserted[key], obs, resolved_at, trace))
                     if not self._postgres:  # PostgreSQL wrote them in the same statement as the alert
@@ -203,7 +204,8 @@ class SqlAlertHistory:
                     )
                     timeline.append((alert_id, now, "resolved", None, None, "resolved by Alertmanager"))
                     jobs.extend((alert_id, _job(obs, c, "resolve")) for c in obs.channels)
-                    events.append(alert_events.resolved(alert_id, obs, resolved_at, trace))
+                    if emit:
+                        events.append(alert_events.resolved(alert_id, obs, resolved_at, trace))
                 elif obs.status == "firing" and (status == "resolved" or content_hash != obs.content_hash):
                     self._run(
                         conn,
