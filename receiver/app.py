@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from monitoring.logs import configure_logging
-from receiver import api, console, health
+from receiver import api, console, events_api, health
 from receiver.channels import Channel
 from receiver.channels.email import EmailChannel
 from receiver.channels.email_digest import EmailDigestChannel
@@ -25,6 +25,8 @@ from receiver.channels.webhook import WebhookChannel
 from receiver.config import ChannelConfig, ReceiverConfig
 from receiver.database import Database, DatabaseUnavailable, PostgresDatabase, SqliteDatabase
 from receiver.deadmans_switch import DeadMansSwitch, DeadMansSwitchCollector
+from receiver.domain_events import OutboxBacklogCollector, ReceiverDomainEvents, build_domain_events
+from receiver.event_outbox import SqlEventOutbox
 from receiver.history import AlertHistory
 from receiver.metrics import OutboxCollector, ReceiverMetrics
 from receiver.outbox import Backoff, DeliveryWorker
@@ -45,18 +47,24 @@ def create_app(
     registry: CollectorRegistry | None = None,
     multiprocess_dir: str | None = None,
 ) -> Flask:
-    """Build the app. ``app.extensions["delivery"]`` is the outbox worker; its owner starts it
-    (gunicorn's ``post_worker_init``) and stops it (``worker_exit``); tests drive it directly."""
+    """Build the app. ``app.extensions["delivery"]`` is the outbox worker and
+    ``app.extensions["domain_events"]`` the domain-event relay; their owner starts them
+    (gunicorn's ``post_worker_init``) and stops them (``worker_exit``); tests drive them directly."""
     app = Flask(__name__)
     app.config["RECEIVER"] = config
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes  # also bounds bodies sent without Content-Length
     database = database or open_database(config)
     app.extensions["database"] = database
-    if history is None and isinstance(database, PostgresDatabase | SqliteDatabase):
-        history = SqlAlertHistory(database)
-    migrated = history is None or _migrate(history)
     registry = registry or CollectorRegistry()
     app.extensions["registry"] = registry
+    domain_events: ReceiverDomainEvents | None = None
+    if config.domain_events and isinstance(database, PostgresDatabase | SqliteDatabase):
+        domain_events = build_domain_events(config, SqlEventOutbox(database, clock), registry, clock)
+        app.extensions["event_store"] = events_api.EventStoreReader(domain_events.store, registry)
+    app.extensions["domain_events"] = domain_events
+    if history is None and isinstance(database, PostgresDatabase | SqliteDatabase):
+        history = SqlAlertHistory(database, None if domain_events is None else domain_events.outbox)
+    migrated = history is None or _migrate(history)
     metrics = ReceiverMetrics(registry)
     policy = RoutingPolicy.from_file(config.routing_file) if config.routing_file else RoutingPolicy()
     channels = dict(channels) if channels is not None else build_channels(config.channels, config.send_timeout)
@@ -84,6 +92,7 @@ def create_app(
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(console.bp)
+    app.register_blueprint(events_api.bp)
 
     if not migrated:  # the database was down at start: retry before requests until it works
 
@@ -100,6 +109,8 @@ def create_app(
     if history is not None:
         scrape.register(OutboxCollector(history, clock))
         scrape.register(DeadMansSwitchCollector(history))
+    if domain_events is not None:
+        scrape.register(OutboxBacklogCollector(domain_events.outbox))
 
     @app.get("/metrics")
     def metrics_endpoint() -> Response:

@@ -95,6 +95,10 @@ RECEIVER_OPTIONS: tuple[Option[Any], ...] = (
     # Dead man's switch: page directly when no Watchdog has arrived from Alertmanager for the window.
     Option("RECEIVER_DEADMANS_SWITCH", "receiver.deadmans_switch", parse_bool, True),
     Option("RECEIVER_DEADMANS_WINDOW", "receiver.deadmans_window", parse_duration, 300.0),
+    # Domain events (AlertCreated, ThresholdExceeded, PerformanceAnomaly, AlertResolved): written to
+    # an outbox table in the alert's transaction, relayed to Kafka and the event store.
+    Option("RECEIVER_DOMAIN_EVENTS", "receiver.domain_events", parse_bool, True),
+    Option("RECEIVER_EVENT_STORE_PATH", "receiver.event_store_path", parse_path, Path(".cache/events.sqlite3")),
     # Channel destinations: configuration only, never alert labels.
     Option("RECEIVER_SLACK_WEBHOOK_URL", "receiver.slack_webhook_url", _http_url, None, True),
     Option("RECEIVER_WEBHOOK_URL", "receiver.webhook_url", _http_url, None, True),
@@ -177,6 +181,8 @@ class ReceiverConfig:
     digest_interval: float = 3600.0
     deadmans_switch: bool = True
     deadmans_window: float = 300.0
+    domain_events: bool = True
+    event_store_path: Path = Path(".cache/events.sqlite3")
     channels: ChannelConfig = field(default_factory=ChannelConfig)
 
     @classmethod
@@ -203,6 +209,8 @@ class ReceiverConfig:
             digest_interval=v["receiver.digest_interval"],
             deadmans_switch=v["receiver.deadmans_switch"],
             deadmans_window=v["receiver.deadmans_window"],
+            domain_events=v["receiver.domain_events"],
+            event_store_path=v["receiver.event_store_path"],
             channels=_channels(v),
         )
 

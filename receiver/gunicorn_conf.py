@@ -60,6 +60,9 @@ def post_worker_init(worker: Any) -> None:
         delivery = worker.wsgi.extensions.get("delivery")
         if delivery is not None:
             delivery.start()
+    domain_events = worker.wsgi.extensions.get("domain_events")
+    if domain_events is not None:  # relays domain events from the outbox; claims are leased per worker
+        domain_events.start()
 
 
 def worker_exit(server: Any, worker: Any) -> None:
@@ -69,6 +72,9 @@ def worker_exit(server: Any, worker: Any) -> None:
     delivery = app.extensions.get("delivery")
     if delivery is not None:
         delivery.stop()  # waits for the send in flight; unsent jobs stay in the outbox
+    domain_events = app.extensions.get("domain_events")
+    if domain_events is not None:
+        domain_events.close()  # flushes the producer; unrelayed events stay in the outbox
     database = app.extensions.get("database")
     if hasattr(database, "close"):
         database.close()

@@ -125,4 +125,27 @@ MIGRATIONS: tuple[Migration, ...] = (
             "INSERT INTO deadmans_switch (id) VALUES (1)",
         ),
     ),
+    Migration(
+        4,
+        "the domain-event outbox: events written in the alert's transaction, relayed to Kafka and the event store",
+        (
+            """CREATE TABLE domain_event_outbox (
+                seq {id},
+                id TEXT NOT NULL UNIQUE,
+                type TEXT NOT NULL,
+                aggregate TEXT NOT NULL,
+                event TEXT NOT NULL,
+                traceparent TEXT,
+                created_at DOUBLE PRECISION NOT NULL,
+                published_at DOUBLE PRECISION,
+                stored_at DOUBLE PRECISION,
+                claimed_by TEXT,
+                lease_until DOUBLE PRECISION,
+                attempts INTEGER NOT NULL DEFAULT 0
+            )""",
+            "CREATE INDEX domain_event_outbox_unpublished ON domain_event_outbox (seq) WHERE published_at IS NULL",
+            "CREATE INDEX domain_event_outbox_unstored ON domain_event_outbox (seq) WHERE stored_at IS NULL",
+            "CREATE INDEX domain_event_outbox_created ON domain_event_outbox (created_at)",
+        ),
+    ),
 )

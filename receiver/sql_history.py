@@ -9,11 +9,14 @@ guarantee for the processes sharing the file.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
 
+from monitoring.cloudevents import CloudEvent
+from receiver import alert_events
 from receiver.database import PostgresDatabase, SqliteDatabase
+from receiver.event_outbox import SqlEventOutbox
 from receiver.history import (
     AlertFilter,
     AlertNotFound,
@@ -73,8 +76,18 @@ def _received(obs: Observation) -> str:
 
 
 class SqlAlertHistory:
-    def __init__(self, database: PostgresDatabase | SqliteDatabase) -> None:
+    """``events``: the domain-event outbox that ``record`` writes to in the alert's own
+    transaction (None: no domain events); ``traceparent`` gives the trace context they carry."""
+
+    def __init__(
+        self,
+        database: PostgresDatabase | SqliteDatabase,
+        events: SqlEventOutbox | None = None,
+        traceparent: Callable[[], str | None] = alert_events.current_traceparent,
+    ) -> None:
         self._db = database
+        self._events = events
+        self._traceparent = traceparent
         self._postgres = isinstance(database, PostgresDatabase)
         self._skip_locked = " FOR UPDATE SKIP LOCKED" if self._postgres else ""
         self._for_update = " FOR UPDATE" if self._postgres else ""
@@ -164,9 +177,17 @@ class SqlAlertHistory:
             seen: list[tuple[float, int]] = []
             new_jobs = 0
             fresh_jobs: list[tuple[int, NewJob]] = []
+            events: list[CloudEvent] = []  # the domain events of what this webhook changed
+            emit = self._events is not None
+            trace = self._traceparent() if emit else None
             for key, obs in unique.items():
                 if key in inserted:
                     new_jobs += len(obs.channels)
+                    if emit and obs.status == "firing":
+                        events.extend(alert_events.fired(inserted[key], obs, trace))
+                    elif emit:
+                        resolved_at = obs.ends_at if obs.ends_at is not None else now
+                        events.append(alert_events.resolved(inserted[key], obs, resolved_at, trace))
                     if not self._postgres:  # PostgreSQL wrote them in the same statement as the alert
                         alert_id = inserted[key]
                         timeline.append((alert_id, now, "received", None, None, _received(obs)))
@@ -183,6 +204,8 @@ class SqlAlertHistory:
                     )
                     timeline.append((alert_id, now, "resolved", None, None, "resolved by Alertmanager"))
                     jobs.extend((alert_id, _job(obs, c, "resolve")) for c in obs.channels)
+                    if emit:
+                        events.append(alert_events.resolved(alert_id, obs, resolved_at, trace))
                 elif obs.status == "firing" and (status == "resolved" or content_hash != obs.content_hash):
                     self._run(
                         conn,
@@ -206,6 +229,8 @@ class SqlAlertHistory:
             self._many(conn, "UPDATE alerts SET last_seen = %s WHERE id = %s", seen)
             self._timeline(conn, timeline)
             self._jobs(conn, fresh_jobs + jobs, now)
+            if self._events is not None:
+                self._events.add(conn, events, now)
         return RecordOutcome(new=len(inserted), updated=len(unique) - len(inserted), jobs=new_jobs + len(jobs))
 
     def _existing(

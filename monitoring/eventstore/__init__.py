@@ -112,7 +112,8 @@ class EventStore(Protocol):
     def get(self, event_id: str) -> StoredEvent | None: ...
 
     def find(self, query: EventQuery) -> EventPage:
-        """Events matching ``query`` in (time, id) order, one page at a time."""
+        """Events matching ``query`` in (time, id) order, one page at a time. Raises
+        ``InvalidPageToken`` for a foreign token, ``EventStoreUnavailable`` when unreachable."""
         ...
 
     def purge(self, now: datetime, batch_size: int = 1000) -> int:

@@ -131,6 +131,12 @@ class MongoEventStore:
         return None if document is None else self._event(document)
 
     def find(self, query: EventQuery) -> EventPage:
+        try:
+            return self._find(query)
+        except PyMongoError as exc:
+            raise EventStoreUnavailable(f"MongoDB unavailable: {type(exc).__name__}") from exc
+
+    def _find(self, query: EventQuery) -> EventPage:
         conditions: list[dict[str, Any]] = []
         for field in ("type", "source", "aggregateid", "correlationid"):
             value = getattr(query, field)

@@ -117,6 +117,12 @@ class SqliteEventStore:
         return None if row is None else self._event(row)
 
     def find(self, query: EventQuery) -> EventPage:
+        try:
+            return self._find(query)
+        except sqlite3.Error as exc:
+            raise EventStoreUnavailable(f"SQLite event store {self._path}: {exc}") from exc
+
+    def _find(self, query: EventQuery) -> EventPage:
         where: list[str] = []
         params: list[Any] = []
         for column in ("type", "source", "aggregateid", "correlationid"):

@@ -1,0 +1,152 @@
+"""Mapping alerts to domain events: which events, what they carry, and ids that never change."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+
+from monitoring import catalogue as c
+from monitoring.cloudevents import decode, decode_data, encode_structured
+from receiver import alert_events
+from receiver.history import Observation
+
+STARTS = datetime(2026, 11, 26, 8, 0, tzinfo=UTC).timestamp()
+
+
+def observation(kind: str | None = None, **changes: object) -> Observation:
+    labels = {"alertname": "HighLatency", "service": "portfolio-service", "priority": "high"}
+    if kind is not None:
+        labels["kind"] = kind
+    obs = Observation(
+        fingerprint="a1b2c3d4e5f60718",
+        starts_at=STARTS,
+        alertname="HighLatency",
+        status="firing",
+        priority="high",
+        priority_defaulted=False,
+        service="portfolio-service",
+        labels=labels,
+        annotations={"summary": "slow", "runbook_url": "docs/alerting.md#highlatency", "value": "0.93"},
+        generator_url="http://prometheus:9090/graph?g0.expr=x",
+        ends_at=None,
+        content_hash="h",
+        channels=("slack",),
+        retry_budget=3,
+        ack_deadline=None,
+    )
+    return dataclasses.replace(obs, **changes)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kind", "types"),
+    [
+        ("threshold", ["AlertCreated", "ThresholdExceeded"]),
+        ("anomaly", ["AlertCreated", "PerformanceAnomaly"]),
+        ("slo", ["AlertCreated"]),
+        ("meta", ["AlertCreated"]),
+        (None, ["AlertCreated"]),
+    ],
+)
+def test_a_firing_alert_becomes_alert_created_plus_one_event_for_its_kind(kind: str | None, types: list[str]) -> None:
+    events = alert_events.fired(7, observation(kind), traceparent=None)
+    assert [e.type for e in events] == types
+    for event in events:
+        assert event.source == "monitoring-receiver"
+        assert event.aggregateid == "a1b2c3d4e5f60718"
+        assert event.time == datetime.fromtimestamp(STARTS, UTC)
+        # every event survives the Kafka codec and validates against the catalogue
+        value, headers = encode_structured(event)
+        assert decode_data(decode(value, headers)) is not None
+
+
+def test_a_threshold_alert_carries_its_labels_value_and_links() -> None:
+    _, exceeded = alert_events.fired(7, observation("threshold"), traceparent=None)
+    data = decode_data(exceeded)
+    assert data == c.ThresholdExceeded(
+        alert_id="7",
+        alertname="HighLatency",
+        priority="high",
+        service="portfolio-service",
+        labels={"alertname": "HighLatency", "service": "portfolio-service", "priority": "high", "kind": "threshold"},
+        value="0.93",
+        links={"generator": "http://prometheus:9090/graph?g0.expr=x", "runbook": "docs/alerting.md#highlatency"},
+    )
+
+
+def test_an_anomaly_names_its_metric_from_the_metric_label_else_the_alertname() -> None:
+    labelled = observation("anomaly", labels={"alertname": "PerformanceAnomaly", "kind": "anomaly", "metric": "rps"})
+    anomaly = decode_data(alert_events.fired(1, labelled, None)[1])
+    assert isinstance(anomaly, c.PerformanceAnomaly)
+    assert anomaly.metric == "rps"
+    unlabelled = decode_data(alert_events.fired(1, observation("anomaly"), None)[1])
+    assert isinstance(unlabelled, c.PerformanceAnomaly)
+    assert unlabelled.metric == "HighLatency"
+
+
+def test_dashboard_and_other_url_annotations_become_links_and_empty_ones_are_left_out() -> None:
+    obs = observation(
+        annotations={"dashboard": "http://grafana/d/x", "logs_url": "http://logs/q", "silence_url": "", "summary": "s"},
+        generator_url="",
+    )
+    assert alert_events.links(obs) == {"dashboard": "http://grafana/d/x", "logs": "http://logs/q"}
+
+
+def test_an_alert_without_name_or_service_still_gives_valid_events() -> None:
+    obs = observation("threshold", alertname="", service="", labels={"kind": "threshold"})
+    for event in alert_events.fired(3, obs, None):
+        value, headers = encode_structured(event)
+        decode_data(decode(value, headers))  # raises on an empty catalogue Name
+
+
+def test_ids_are_stable_per_fingerprint_starts_at_and_type() -> None:
+    first = [e.id for e in alert_events.fired(7, observation("threshold"), None)]
+    # a resend (another alert id in a fresh database, another trace) is the same event
+    again = [e.id for e in alert_events.fired(99, observation("threshold"), "00-" + "1" * 32 + "-" + "2" * 16 + "-01")]
+    assert first == again
+    assert len(set(first)) == 2
+    later = [e.id for e in alert_events.fired(7, observation("threshold", starts_at=STARTS + 60), None)]
+    other = [e.id for e in alert_events.fired(7, observation("threshold", fingerprint="ffff"), None)]
+    assert not set(first) & set(later)
+    assert not set(first) & set(other)
+    assert first[0] == alert_events.event_id("a1b2c3d4e5f60718", STARTS, "AlertCreated")
+
+
+def test_a_resolved_alert_becomes_alert_resolved_with_its_duration() -> None:
+    obs = observation("threshold", status="resolved")
+    event = alert_events.resolved(7, obs, STARTS + 90.5, traceparent=None)
+    assert event.type == "AlertResolved"
+    assert event.time == datetime.fromtimestamp(STARTS + 90.5, UTC)
+    assert decode_data(event) == c.AlertResolved(
+        alert_id="7",
+        fingerprint="a1b2c3d4e5f60718",
+        alertname="HighLatency",
+        priority="high",
+        service="portfolio-service",
+        resolved_at=datetime.fromtimestamp(STARTS + 90.5, UTC),
+        duration_seconds=90.5,
+    )
+    created = alert_events.fired(7, obs, None)[0]
+    assert event.correlationid == created.correlationid  # one firing, one correlation
+    assert event.id != created.id
+
+
+def test_the_trace_context_travels_on_every_event() -> None:
+    trace = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    events = alert_events.fired(1, observation("anomaly"), trace)
+    events.append(alert_events.resolved(1, observation(), 1.0, trace))
+    assert {e.traceparent for e in events} == {trace}
+
+
+def test_without_a_tracer_there_is_no_traceparent() -> None:
+    assert alert_events.current_traceparent() is None
+
+
+def test_inside_a_span_the_traceparent_is_the_spans() -> None:
+    tracer = TracerProvider().get_tracer("test")
+    with tracer.start_as_current_span("webhook") as span:
+        traceparent = alert_events.current_traceparent()
+    context = span.get_span_context()
+    assert traceparent == f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
