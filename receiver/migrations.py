@@ -38,6 +38,8 @@ _OUTBOX_INDEXES = (
 )
 
 
+TRACEPARENT_SCHEMA = 5  # from this version on, outbox jobs store the traceparent they were queued in
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -124,5 +126,10 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
             "INSERT INTO deadmans_switch (id) VALUES (1)",
         ),
+    ),
+    Migration(
+        TRACEPARENT_SCHEMA,
+        "outbox jobs keep the W3C traceparent of what queued them (the delivery span's parent)",
+        ("ALTER TABLE outbox ADD COLUMN traceparent TEXT",),
     ),
 )
