@@ -13,6 +13,7 @@ from monitoring.tracing import (
     parse_traceparent,
     service_resource,
 )
+from tests.services import free_port
 from tests.spans import SAMPLED_PARENT, UNSAMPLED_PARENT
 
 
@@ -101,3 +102,14 @@ def test_only_a_traceparent_with_the_sampled_flag_counts_as_sampled() -> None:
     assert not is_sampled(UNSAMPLED_PARENT)
     assert not is_sampled(None)
     assert not is_sampled("garbage-01")
+
+
+def test_an_unreachable_collector_costs_nothing_but_a_failed_export(monkeypatch: pytest.MonkeyPatch) -> None:
+    closed = free_port()  # nothing listens there
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{closed}")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "1")
+    tracing = configure_tracing({"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{closed}"}, "monitoring-test")
+    assert tracing.enabled
+    with tracing.tracer("test").start_as_current_span("work") as span:
+        assert span.is_recording()
+    tracing.shutdown()  # flushes: the export fails, is logged, and nothing raises
