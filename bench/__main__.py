@@ -7,6 +7,7 @@ import sys
 from bench import alert_latency, decoding, receiver, simulator
 from bench import deadmans_switch as deadmans_switch_bench
 from bench import exporter as exporter_bench
+from bench import tracing as tracing_bench
 from bench.report import render, write
 
 
@@ -14,6 +15,7 @@ def main() -> int:
     results = [*decoding.run()]
     results += simulator.run()
     results += exporter_bench.run()
+    results += tracing_bench.run()
     results += receiver.run()
     results += deadmans_switch_bench.run()
     results += alert_latency.run()

@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+
 import pytest
+import structlog
 from opentelemetry.trace import NoOpTracer
 
+from monitoring.cli import main
 from monitoring.settings import ConfigError
 from monitoring.tracing import (
     configure_tracing,
@@ -113,3 +118,26 @@ def test_an_unreachable_collector_costs_nothing_but_a_failed_export(monkeypatch:
     with tracing.tracer("test").start_as_current_span("work") as span:
         assert span.is_recording()
     tracing.shutdown()  # flushes: the export fails, is logged, and nothing raises
+
+
+@pytest.fixture
+def restored_logging() -> Iterator[None]:
+    """``monitoring exporter`` configures logging before it reads the tracing variables: undo it."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    structlog.reset_defaults()
+
+
+@pytest.mark.usefixtures("restored_logging")
+@pytest.mark.parametrize("command", ["exporter", "receiver"])
+def test_a_bad_otel_variable_stops_either_service_at_start_naming_it(
+    command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "jaeger")
+    monkeypatch.setenv("EXPORTER_PORT", str(free_port()))
+    monkeypatch.delenv("KAFKA_BROKERS", raising=False)
+    assert main([command]) == 2
+    assert "OTEL_TRACES_EXPORTER: unsupported jaeger" in capsys.readouterr().err
