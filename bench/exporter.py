@@ -37,6 +37,7 @@ from exporter.kafka_status import KafkaStatus
 from exporter.metrics import BusinessMetrics, EventMetrics
 from exporter.processor import EventProcessor
 from exporter.sources import KafkaSource
+from exporter.span_budget import SpanBudget
 from monitoring.cloudevents import encode_binary, encode_structured
 from simulator.platform import PlatformModel
 from tests.services import free_port, kafka_brokers
@@ -87,7 +88,12 @@ def _bare_loop(brokers: str, topic: str, count: int) -> float:
 
 
 def _exporter_loop(
-    brokers: str, topic: str, count: int, scrape_every: float | None, tracer: Tracer | None = None
+    brokers: str,
+    topic: str,
+    count: int,
+    scrape_every: float | None,
+    tracer: Tracer | None = None,
+    span_budget: SpanBudget | None = None,
 ) -> tuple[float, float]:
     """Events/s through the exporter path, and the mean scrape time (0 without a scraper)."""
     registry = CollectorRegistry()
@@ -103,6 +109,7 @@ def _exporter_loop(
         dead_letters=dead_letters,
         wall_clock=time.time,
         tracer=tracer,
+        span_budget=span_budget,
     )
     source = KafkaSource(
         (brokers,),

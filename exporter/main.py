@@ -34,6 +34,7 @@ from exporter.queries import Backend, MongoBackend, PostgresBackend, QueryRunner
 from exporter.records import ConsumedRecord
 from exporter.snapshots import SnapshotStore
 from exporter.sources import InProcessSource, KafkaSource
+from exporter.span_budget import SpanBudget
 from monitoring.event_publisher import EventPublisher
 from monitoring.event_relay import LogPublisher, Publisher
 from monitoring.event_spool import EventSpool
@@ -129,6 +130,7 @@ def build(
             wall_clock=time.time,
             label_limit=config.label_limit,
             tracer=tracer,
+            span_budget=SpanBudget(config.trace_rate),
         )
         source = KafkaSource(
             shared.kafka_brokers,
@@ -199,6 +201,7 @@ def build(
             wall_clock=time.time,
             label_limit=config.label_limit,
             tracer=tracer,
+            span_budget=SpanBudget(config.trace_rate),
         )
         checker = consistency_processor()
         consistency_metrics.active.set(1)

@@ -15,6 +15,7 @@ from exporter.http import create_app
 from exporter.metrics import BusinessMetrics, EventMetrics
 from exporter.processor import EventProcessor
 from exporter.records import Record
+from exporter.span_budget import SpanBudget
 from monitoring.cloudevents import CloudEvent, encode_binary, encode_structured
 from simulator.platform import PlatformModel
 from tests.spans import PARENT_SPAN_ID, SAMPLED_PARENT, TRACE_ID, UNSAMPLED_PARENT, MemoryTracing
@@ -137,3 +138,27 @@ def test_the_prometheus_text_format_is_unchanged_by_exemplars() -> None:
     assert content_type.startswith("text/plain")
     assert text == _scrape(without, None)[1]
     assert "trace_id" not in text
+
+
+def test_beyond_the_span_budget_sampled_events_are_processed_untraced(memory_tracing: MemoryTracing) -> None:
+    now = [0.0]
+    registry = CollectorRegistry()
+    traced = EventProcessor(
+        EventMetrics(registry),
+        time.perf_counter,
+        tracer=memory_tracing.tracing.tracer("exporter"),
+        span_budget=SpanBudget(2, clock=lambda: now[0]),
+    )
+    batch = [msgspec.structs.replace(e, id=f"{e.id}-{i}") for i, e in enumerate(events(6, SAMPLED_PARENT))]
+    for offset, event in enumerate(batch[:4]):
+        traced.process(record(event, offset))
+    now[0] += 0.5  # half a second: one more span
+    for offset, event in enumerate(batch[4:], start=4):
+        traced.process(record(event, offset))
+
+    spans = memory_tracing.named(f"process {TOPIC}")
+    assert [(s.attributes or {})["messaging.kafka.offset"] for s in spans] == [0, 1, 4]
+    consumed = sum(
+        s.value for f in registry.collect() for s in f.samples if s.name == "monitoring_events_consumed_total"
+    )
+    assert consumed == len(batch)
