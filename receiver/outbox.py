@@ -209,7 +209,19 @@ class DeliveryWorker:
             if policy.ack_deadline is None:
                 continue
             jobs = [NewJob(c, "escalate", policy.retry_budget) for c in policy.escalation if c in self._channels]
-            if self._history.escalate(due, jobs, now + policy.ack_deadline, now):
+            # Its own trace: the escalation's jobs keep this span's context, their deliveries continue it.
+            with self._tracer.start_as_current_span(
+                "escalate",
+                attributes={
+                    "alert.id": due.alert.id,
+                    "alert.name": due.alert.alertname,
+                    "notification.priority": due.alert.priority,
+                    "escalation": due.escalations + 1,
+                },
+            ) as span:
+                done = self._history.escalate(due, jobs, now + policy.ack_deadline, now)
+                span.set_attribute("escalated", done)
+            if done:
                 escalated += 1
                 self._metrics.escalations.inc()
                 log.warning("alert escalated", alert_id=due.alert.id, escalation=due.escalations + 1)

@@ -106,3 +106,27 @@ def test_a_webhook_without_traceparent_starts_a_new_trace_and_probes_are_not_tra
     assert server.parent is None
     assert server.context is not None
     assert server.context.trace_id != TRACE_ID
+
+
+def test_an_escalation_is_a_trace_of_its_own_that_its_deliveries_continue(
+    tmp_path: Path, memory_tracing: MemoryTracing
+) -> None:
+    clock = FakeClock()
+    client, worker = receiver(tmp_path, memory_tracing, fake_channels("pagerduty", "slack", "sms"), clock)
+    client.post(
+        "/api/v1/alerts/alertmanager", json=webhook(alert(priority="high")), headers={"traceparent": SAMPLED_PARENT}
+    )
+    worker.drain()
+    clock.advance(3601)  # past the acknowledgement deadline of a high alert
+    worker.drain()
+
+    (escalate,) = memory_tracing.named("escalate")
+    assert escalate.context is not None
+    assert escalate.context.trace_id != TRACE_ID
+    assert escalate.attributes is not None
+    assert escalate.attributes["escalation"] == 1
+    escalations = [s for s in memory_tracing.spans() if (s.attributes or {}).get("notification.action") == "escalate"]
+    assert sorted(s.name for s in escalations) == ["deliver slack", "deliver sms"]
+    for span in escalations:
+        assert span.parent is not None
+        assert span.parent.span_id == escalate.context.span_id
