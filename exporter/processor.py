@@ -75,7 +75,7 @@ class EventProcessor:
     ) -> None:
         self._metrics = metrics
         self._tracer = tracer  # None: tracing off, and not a single call per event for it
-        self._span_budget = span_budget or SpanBudget(float("inf"))
+        self._span_budget = span_budget  # None: no cap
         self._clock = clock
         self._wall_clock = wall_clock
         self._seen = seen
@@ -132,7 +132,11 @@ class EventProcessor:
         series = self._series.get(key)
         if series is None:
             series = self._series[key] = self._new_series(key)
-        if self._tracer is not None and is_sampled(event.traceparent) and self._span_budget.take():
+        if (
+            self._tracer is not None
+            and is_sampled(event.traceparent)
+            and (self._span_budget is None or self._span_budget.take())
+        ):
             parent = context_from_traceparent(event.traceparent)
             if parent is not None:
                 self._process_traced(self._tracer, parent, record, event, payload, series, started)
