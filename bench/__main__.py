@@ -8,6 +8,7 @@ from bench import alert_latency, decoding, receiver, simulator
 from bench import deadmans_switch as deadmans_switch_bench
 from bench import exporter as exporter_bench
 from bench import receiver_events as receiver_events_bench
+from bench import tracing as tracing_bench
 from bench.report import render, write
 
 
@@ -15,6 +16,7 @@ def main() -> int:
     results = [*decoding.run()]
     results += simulator.run()
     results += exporter_bench.run()
+    results += tracing_bench.run()
     results += receiver.run()
     results += deadmans_switch_bench.run()
     results += receiver_events_bench.run()

@@ -25,6 +25,7 @@ import msgspec
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
+from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -36,6 +37,7 @@ from exporter.kafka_status import KafkaStatus
 from exporter.metrics import BusinessMetrics, EventMetrics
 from exporter.processor import EventProcessor
 from exporter.sources import KafkaSource
+from exporter.span_budget import SpanBudget
 from monitoring.cloudevents import encode_binary, encode_structured
 from simulator.platform import PlatformModel
 from tests.services import free_port, kafka_brokers
@@ -85,7 +87,14 @@ def _bare_loop(brokers: str, topic: str, count: int) -> float:
     return got / (time.perf_counter() - started)
 
 
-def _exporter_loop(brokers: str, topic: str, count: int, scrape_every: float | None) -> tuple[float, float]:
+def _exporter_loop(
+    brokers: str,
+    topic: str,
+    count: int,
+    scrape_every: float | None,
+    tracer: Tracer | None = None,
+    span_budget: SpanBudget | None = None,
+) -> tuple[float, float]:
     """Events/s through the exporter path, and the mean scrape time (0 without a scraper)."""
     registry = CollectorRegistry()
     events = EventMetrics(registry)
@@ -99,6 +108,8 @@ def _exporter_loop(brokers: str, topic: str, count: int, scrape_every: float | N
         seen=SeenIds(10_000),
         dead_letters=dead_letters,
         wall_clock=time.time,
+        tracer=tracer,
+        span_budget=span_budget,
     )
     source = KafkaSource(
         (brokers,),

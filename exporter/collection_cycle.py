@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 
 import psycopg
 import structlog
+from opentelemetry import trace
+from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry
 
 from exporter.schedule import IntervalScheduler
@@ -63,8 +65,10 @@ class CollectionCycle:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         clock: Callable[[], float] = time.monotonic,
         on_error: Callable[[], None] = lambda: None,
+        tracer: Tracer | None = None,
     ) -> None:
         self._registry = registry
+        self._tracer = tracer or trace.NoOpTracer()
         self._emit = emit
         self._snapshots = snapshots
         self._now = now
@@ -78,6 +82,16 @@ class CollectionCycle:
         self.run_once()
 
     def run_once(self) -> MetricCollected:
+        """One cycle, in a "collection cycle" span: the MetricCollected it emits carries its traceparent."""
+        with self._tracer.start_as_current_span(
+            "collection cycle", attributes={"monitoring.collector": COLLECTOR}
+        ) as span:
+            record = self._cycle()
+            span.set_attribute("monitoring.samples", record.samples)
+            span.set_attribute("monitoring.errors", record.errors)
+            return record
+
+    def _cycle(self) -> MetricCollected:
         started = self._now()
         values = summarise(self._registry)
         errors = 0

@@ -81,6 +81,7 @@ EXPORTER_OPTIONS: tuple[Option[Any], ...] = (
     Option("EXPORTER_EVENT_STORE_PATH", "exporter.event_store_path", parse_path, Path(".cache/events.sqlite3")),
     Option("EXPORTER_SNAPSHOTS", "exporter.snapshots", parse_choice("on", "off"), "on"),
     Option("EXPORTER_INSTANCE", "exporter.instance", parse_instance, ""),
+    Option("EXPORTER_TRACE_RATE", "exporter.trace_rate", parse_positive_int, 100),
 )
 
 
@@ -107,6 +108,7 @@ class ExporterConfig:
     event_store_path: Path = Path(".cache/events.sqlite3")
     snapshots: bool = True
     instance: str = ""
+    trace_rate: int = 100  # processing spans per second at most (with tracing on)
 
     @property
     def spool_file(self) -> Path:
@@ -144,4 +146,5 @@ class ExporterConfig:
             event_store_path=values["exporter.event_store_path"],
             snapshots=values["exporter.snapshots"] == "on",
             instance=values["exporter.instance"],
+            trace_rate=values["exporter.trace_rate"],
         )

@@ -22,6 +22,7 @@ from monitoring.cloudevents import CloudEvent, new_event
 from monitoring.event_relay import EventRelay, Publisher
 from monitoring.event_spool import EventSpool, Stage
 from monitoring.eventstore import EventStore
+from monitoring.tracing import current_traceparent
 
 # Namespace of the ids of the monitoring stack's own events (uuid5 of a natural key).
 EVENT_ID_NAMESPACE = uuid.UUID("6b1f3f4e-3d9a-4e0b-9a0e-5c2d7a4f1b10")
@@ -69,7 +70,15 @@ class DomainEvents(Collector):
         self._emit(key, "MetricCollected", aggregate, record.started_at, record)
 
     def _emit(self, event_id: str, type_: str, aggregate: str, at: datetime, data: Payload) -> None:
-        event = new_event(id=event_id, type=type_, source=PUBLISHER[type_], time=at, data=data, aggregateid=aggregate)
+        event = new_event(
+            id=event_id,
+            type=type_,
+            source=PUBLISHER[type_],
+            time=at,
+            data=data,
+            aggregateid=aggregate,
+            traceparent=current_traceparent(),  # the span that emits it: consumers continue its trace
+        )
         self.add([event])
 
     def add(self, events: list[CloudEvent]) -> None:

@@ -35,6 +35,8 @@ import msgspec
 import requests
 import structlog
 import yaml
+from opentelemetry import trace
+from opentelemetry.trace import Tracer
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -150,8 +152,10 @@ class HealthChecker(Collector):
         clock: Callable[[], float] = time.monotonic,
         on_error: Callable[[], None] = lambda: None,
         on_transition: Callable[[ServiceHealthChanged], None] = lambda record: None,
+        tracer: Tracer | None = None,
     ) -> None:
         self._checks = tuple(checks)
+        self._tracer = tracer or trace.NoOpTracer()
         self._on_transition = on_transition
         self._session = session
         self._now = now
@@ -169,6 +173,11 @@ class HealthChecker(Collector):
         self._scheduler.stop(timeout)
 
     def check_once(self, check: ServiceCheck) -> None:
+        """One check, in a "health check" span: a ServiceHealthChanged it emits carries its traceparent."""
+        with self._tracer.start_as_current_span("health check", attributes={"monitoring.service": check.name}):
+            self._check(check)
+
+    def _check(self, check: ServiceCheck) -> None:
         started = time.perf_counter()
         reason = "ok"
         try:

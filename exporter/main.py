@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -33,6 +34,7 @@ from exporter.queries import Backend, MongoBackend, PostgresBackend, QueryRunner
 from exporter.records import ConsumedRecord
 from exporter.snapshots import SnapshotStore
 from exporter.sources import InProcessSource, KafkaSource
+from exporter.span_budget import SpanBudget
 from monitoring.event_publisher import EventPublisher
 from monitoring.event_relay import LogPublisher, Publisher
 from monitoring.event_spool import EventSpool
@@ -40,9 +42,11 @@ from monitoring.eventstore import EventStore
 from monitoring.eventstore.mongo import MongoEventStore
 from monitoring.eventstore.sqlite import SqliteEventStore
 from monitoring.settings import ConfigError
+from monitoring.tracing import Tracing, configure_tracing
 from simulator.platform import PlatformModel
 
 log = structlog.get_logger(__name__)
+SERVICE_NAME = "monitoring-exporter"  # the tracing resource's service.name unless OTEL_SERVICE_NAME says otherwise
 
 
 class Component(Protocol):
@@ -86,8 +90,15 @@ class Exporter:
         self.server.stop()
 
 
-def build(config: ExporterConfig, registry: CollectorRegistry | None = None, port: int | None = None) -> Exporter:
+def build(
+    config: ExporterConfig,
+    registry: CollectorRegistry | None = None,
+    port: int | None = None,
+    tracing: Tracing | None = None,
+) -> Exporter:
     registry = registry or CollectorRegistry()
+    tracing = tracing or Tracing()
+    tracer = tracing.tracer("exporter") if tracing.enabled else None
     shared = config.shared
     events = EventMetrics(registry)
     business = BusinessMetrics(registry)
@@ -118,6 +129,8 @@ def build(config: ExporterConfig, registry: CollectorRegistry | None = None, por
             dead_letters=dead_letters,
             wall_clock=time.time,
             label_limit=config.label_limit,
+            tracer=tracer,
+            span_budget=SpanBudget(config.trace_rate),
         )
         source = KafkaSource(
             shared.kafka_brokers,
@@ -187,6 +200,8 @@ def build(config: ExporterConfig, registry: CollectorRegistry | None = None, por
             seen=SeenIds(buffer),
             wall_clock=time.time,
             label_limit=config.label_limit,
+            tracer=tracer,
+            span_budget=SpanBudget(config.trace_rate),
         )
         checker = consistency_processor()
         consistency_metrics.active.set(1)
@@ -203,7 +218,7 @@ def build(config: ExporterConfig, registry: CollectorRegistry | None = None, por
             on_error=events.loop_errors.labels("consume").inc,
         )
     domain = _domain_events(config, registry)
-    components.extend(_business_data(config, registry, events, domain))
+    components.extend(_business_data(config, registry, events, domain, tracing))
     return Exporter(registry, loop, kafka, components, config.host, shared.exporter_port if port is None else port)
 
 
@@ -226,7 +241,11 @@ def _domain_events(config: ExporterConfig, registry: CollectorRegistry) -> Domai
 
 
 def _business_data(
-    config: ExporterConfig, registry: CollectorRegistry, events: EventMetrics, domain: DomainEvents | None
+    config: ExporterConfig,
+    registry: CollectorRegistry,
+    events: EventMetrics,
+    domain: DomainEvents | None,
+    tracing: Tracing,
 ) -> list[Component]:
     """Domain events, the collection cycle, business queries and health checks.
 
@@ -250,6 +269,7 @@ def _business_data(
                 emit=partial(domain.metric_collected, config.instance_name),
                 snapshots=snapshots,
                 on_error=events.loop_errors.labels("collection").inc,
+                tracer=tracing.tracer("exporter.collection"),
             )
         )
     if config.queries is not None:
@@ -272,6 +292,7 @@ def _business_data(
             requests.Session(),
             on_error=events.loop_errors.labels("health").inc,
             on_transition=domain.health_changed if domain is not None else lambda record: None,
+            tracer=tracing.tracer("exporter.health"),
         )
         registry.register(checker)
         components.append(checker)
@@ -282,7 +303,8 @@ def run(config: ExporterConfig) -> int:
     registry = CollectorRegistry()
     for collector in (ProcessCollector, PlatformCollector, GCCollector):
         collector(registry=registry)
-    exporter = build(config, registry)
+    tracing = configure_tracing(os.environ, SERVICE_NAME)
+    exporter = build(config, registry, tracing=tracing)
     stopping = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -299,5 +321,6 @@ def run(config: ExporterConfig) -> int:
     )
     stopping.wait()
     exporter.stop()
+    tracing.shutdown()  # flush the last spans
     log.info("exporter_stopped")
     return 0

@@ -1,18 +1,30 @@
-"""Turns records into metric updates. Pure with respect to I/O: clocks and the dead-letter sink are passed in."""
+"""Turns records into metric updates. Pure with respect to I/O: clocks and the dead-letter sink are passed in.
+
+With a tracer, an event whose ``traceparent`` is sampled is processed inside a child span of
+it ("process <topic>"), and that span is the exemplar of its lag and processing observations.
+Events of unsampled traces, or without one, take the untraced path: the producer's sampling
+decision is followed, so the cost is paid only for the traces that will be kept, and a
+``SpanBudget`` caps the spans per second whatever the producers sample.
+"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
 import structlog
+from opentelemetry.context import Context
+from opentelemetry.trace import SpanKind, Tracer
 
 from exporter.cardinality import BoundedLabel
 from exporter.dedup import SeenIds
 from exporter.metrics import BusinessMetrics, EventMetrics
 from exporter.records import ConsumedRecord
+from exporter.span_budget import SpanBudget
 from monitoring import catalogue as c
 from monitoring.cloudevents import CloudEvent, EventDecodeError, decode, decode_data, is_known_type
+from monitoring.tracing import context_from_traceparent, is_sampled
 
 log = structlog.get_logger(__name__)
 
@@ -58,8 +70,12 @@ class EventProcessor:
         dead_letters: DeadLetters | None = None,
         wall_clock: Callable[[], float] | None = None,
         label_limit: int = 20,
+        tracer: Tracer | None = None,
+        span_budget: SpanBudget | None = None,
     ) -> None:
         self._metrics = metrics
+        self._tracer = tracer  # None: tracing off, and not a single call per event for it
+        self._span_budget = span_budget  # None: no cap
         self._clock = clock
         self._wall_clock = wall_clock
         self._seen = seen
@@ -116,6 +132,15 @@ class EventProcessor:
         series = self._series.get(key)
         if series is None:
             series = self._series[key] = self._new_series(key)
+        if (
+            self._tracer is not None
+            and is_sampled(event.traceparent)
+            and (self._span_budget is None or self._span_budget.take())
+        ):
+            parent = context_from_traceparent(event.traceparent)
+            if parent is not None:
+                self._process_traced(self._tracer, parent, record, event, payload, series, started)
+                return event
         consumed, lag, processing, handler = series
         if self._wall_clock is not None:
             lag.observe(max(self._wall_clock() - event.time.timestamp(), 0.0))
@@ -125,6 +150,54 @@ class EventProcessor:
         # Last, so that a scrape seeing an event consumed also sees all of its other updates.
         consumed.inc()
         return event
+
+    def _process_traced(
+        self,
+        tracer: Tracer,
+        parent: Context,
+        record: ConsumedRecord,
+        event: CloudEvent,
+        payload: Any,
+        series: tuple[Any, Any, Any, Callable[[Any], None] | None],
+        started: float,
+    ) -> None:
+        """``process`` for an event of a sampled trace: the same updates, inside a child span of the
+        event's ``traceparent``, with the span as the histograms' exemplar."""
+        consumed, lag, processing, handler = series
+        span = tracer.start_span(
+            f"process {record.topic}",
+            context=parent,
+            kind=SpanKind.CONSUMER,
+            start_time=time.time_ns() - int((self._clock() - started) * 1e9),  # decoding is part of it
+            attributes={  # few: each one costs on the hot path and again in the export
+                "messaging.system": "kafka",
+                "messaging.destination.name": record.topic,
+                "messaging.destination.partition.id": str(record.partition),
+                "messaging.kafka.offset": record.offset,
+                "cloudevents.event_id": event.id,
+                "cloudevents.event_type": event.type,
+            },
+        )
+        # Not made current: the handlers only update metrics, and attaching a context costs.
+        try:
+            if not span.is_recording():  # a sampler that drops it: no exemplar pointing at nothing
+                if self._wall_clock is not None:
+                    lag.observe(max(self._wall_clock() - event.time.timestamp(), 0.0))
+                if handler is not None:
+                    handler(payload)
+                processing.observe(self._clock() - started)
+                consumed.inc()
+                return
+            span_context = span.get_span_context()
+            trace_id, span_id = f"{span_context.trace_id:032x}", f"{span_context.span_id:016x}"
+            if self._wall_clock is not None:
+                lag.observe_with_exemplar(max(self._wall_clock() - event.time.timestamp(), 0.0), trace_id, span_id)
+            if handler is not None:
+                handler(payload)
+            processing.observe_with_exemplar(self._clock() - started, trace_id, span_id)
+            consumed.inc()
+        finally:
+            span.end()
 
     def _new_series(self, key: tuple[str, str, str]) -> tuple[Any, Any, Any, Callable[[Any], None] | None]:
         """The label children one (topic, source, type) updates, created once; ``source`` bounded here."""

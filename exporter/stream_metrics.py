@@ -7,6 +7,10 @@ label child: the consume loop is the only writer, a scrape reads a snapshot unde
 A histogram's buckets and count always come from one snapshot of its bucket list, so they
 agree; its ``_sum`` may include one observation more or less than its ``_count``.
 
+A histogram keeps, per bucket, the latest observation made with ``observe_with_exemplar``
+(the trace and span of a traced event): the OpenMetrics exposition shows it as the bucket's
+exemplar, the Prometheus text format leaves it out.
+
 Use them only for metrics updated by exactly one thread; everything else uses
 prometheus_client's own types.
 """
@@ -14,6 +18,7 @@ prometheus_client's own types.
 from __future__ import annotations
 
 import math
+import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from typing import cast
@@ -21,7 +26,7 @@ from typing import cast
 from prometheus_client import CollectorRegistry, utils
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
-from prometheus_client.samples import Sample
+from prometheus_client.samples import Exemplar, Sample
 
 # The bucket label format prometheus_client uses ("0.1", "1.0", "+Inf"); untyped upstream.
 float_to_go_string = cast(Callable[[float], str], utils.floatToGoString)
@@ -40,16 +45,26 @@ class CounterChild:
 
 
 class HistogramChild:
-    __slots__ = ("_bounds", "counts", "sum")
+    __slots__ = ("_bounds", "counts", "exemplars", "sum")
 
     def __init__(self, bounds: tuple[float, ...]) -> None:
         self._bounds = bounds
         self.counts = [0] * (len(bounds) + 1)  # the last is +Inf
         self.sum = 0.0
+        self.exemplars: list[Exemplar | None] | None = None  # the latest per bucket, once there is one
 
     def observe(self, amount: float) -> None:
         self.counts[bisect_left(self._bounds, amount)] += 1
         self.sum += amount
+
+    def observe_with_exemplar(self, amount: float, trace_id: str, span_id: str) -> None:
+        """``observe``, and make this observation its bucket's exemplar (OpenMetrics exposition only)."""
+        index = bisect_left(self._bounds, amount)
+        self.counts[index] += 1
+        self.sum += amount
+        if self.exemplars is None:
+            self.exemplars = [None] * len(self.counts)
+        self.exemplars[index] = Exemplar({"trace_id": trace_id, "span_id": span_id}, amount, time.time())
 
 
 class StreamCounter(Collector):
@@ -117,10 +132,12 @@ class StreamHistogram(Collector):
         names = [float_to_go_string(b) for b in self._bounds] + ["+Inf"]
         for values, child in list(self._children.items()):
             counts, total = list(child.counts), child.sum
-            cumulative, running = [], 0
-            for name, count in zip(names, counts, strict=True):
+            exemplars = list(child.exemplars) if child.exemplars is not None else [None] * len(counts)
+            cumulative: list[tuple[str, float] | tuple[str, float, Exemplar]] = []
+            running = 0
+            for name, count, exemplar in zip(names, counts, exemplars, strict=True):
                 running += count
-                cumulative.append((name, float(running)))
+                cumulative.append((name, float(running)) if exemplar is None else (name, float(running), exemplar))
             family.add_metric(list(values), cumulative, total)
             if self._bounds and self._bounds[0] < 0:
                 # With a negative bucket, add_metric leaves out _count and _sum (a sum that can fall is

@@ -64,9 +64,11 @@ def _exporter() -> int:
 
 
 def _receiver() -> int:
+    from monitoring.tracing import exporters_from
     from receiver.config import ReceiverConfig
 
     ReceiverConfig.from_environ(os.environ)  # fail fast, before gunicorn forks workers
+    exporters_from(os.environ)  # the OTEL_* tracing choice too
     os.execvp(  # noqa: S606 - replace this process with gunicorn, arguments are fixed
         sys.executable,
         [

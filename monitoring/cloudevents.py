@@ -5,6 +5,9 @@
 - binary mode: attributes travel as ``ce_<name>`` headers, the record value is the data
   and the ``content-type`` header is its ``datacontenttype``.
 
+In either mode a plain ``traceparent`` header stands in for a missing ``traceparent`` attribute
+(the CloudEvents distributed-tracing extension; see docs/tracing.md).
+
 ``decode`` turns a Kafka record into a validated ``CloudEvent`` or raises
 ``EventDecodeError`` whose ``reason`` is one of a small fixed set, usable as a
 metric label. ``decode_data`` then validates the payload against the catalogue.
@@ -25,6 +28,10 @@ from monitoring.catalogue import CATALOGUE, Payload
 STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
 JSON_CONTENT_TYPE = "application/json"
 DEFAULT_MAX_BYTES = 1024 * 1024
+# The distributed-tracing extension: W3C trace context as the ``traceparent`` attribute and, on
+# the wire, also as the plain ``traceparent`` header that OpenTelemetry's Kafka propagation uses.
+TRACEPARENT_HEADER = "traceparent"
+TRACEPARENT_MAX = 55
 
 Headers = Sequence[tuple[str, bytes | str | None]]
 
@@ -67,7 +74,7 @@ class CloudEvent(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     aggregateid: Attribute | None = None
     aggregateversion: Annotated[int, Meta(ge=0)] | None = None
     correlationid: Attribute | None = None
-    traceparent: Annotated[str, Meta(max_length=55)] | None = None
+    traceparent: Annotated[str, Meta(max_length=TRACEPARENT_MAX)] | None = None
     data: msgspec.Raw = msgspec.Raw(b"null")
 
 
@@ -95,7 +102,12 @@ def decode(value: bytes | None, headers: Headers | None, *, max_bytes: int = DEF
             DecodeFailure.UNSUPPORTED_CONTENT_TYPE,
             f"content-type {content_type!r} without ce_ headers is neither structured nor binary mode",
         )
-    return _decode_structured(value)
+    event = _decode_structured(value)
+    if event.traceparent is None:
+        traceparent = header_map.get(TRACEPARENT_HEADER)
+        if traceparent is not None and len(traceparent) <= TRACEPARENT_MAX:
+            return msgspec.structs.replace(event, traceparent=traceparent)
+    return event
 
 
 def _header_map(headers: Headers) -> dict[str, str]:
@@ -131,6 +143,8 @@ def _decode_binary(value: bytes | None, headers: dict[str, str]) -> CloudEvent:
         raw = headers.get(_HEADER_PREFIX + name)
         if raw is not None:
             attributes[name] = raw
+    if "traceparent" not in attributes and TRACEPARENT_HEADER in headers:
+        attributes["traceparent"] = headers[TRACEPARENT_HEADER]  # the distributed-tracing extension's header
     content_type = headers.get("content-type")
     if content_type is not None:
         attributes["datacontenttype"] = content_type

@@ -5,6 +5,9 @@ stay in order on one partition. The publisher never produces an event that is st
 flight: while Kafka is down, librdkafka keeps (and retries) what it was given, and the relay
 asks again only for events whose delivery has definitely failed. That is what keeps an
 outage from turning into duplicates on the topic.
+
+An event's ``traceparent`` also goes out as a ``traceparent`` header, so consumers continue
+the trace whichever way they read it.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from monitoring.cloudevents import CloudEvent, encode_structured
+from monitoring.cloudevents import TRACEPARENT_HEADER, CloudEvent, encode_structured
 
 TOPIC = "monitoring.events"
 
@@ -48,6 +51,8 @@ class EventPublisher:
                 self._in_flight.add(event.id)
             value, encoded_headers = encode_structured(event)
             headers: list[tuple[str, str | bytes | None]] = list(encoded_headers)
+            if event.traceparent is not None:  # for consumers that read trace context from headers
+                headers.append((TRACEPARENT_HEADER, event.traceparent.encode()))
             key = (event.aggregateid or event.source).encode()
             try:
                 self._producer.produce(

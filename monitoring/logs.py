@@ -7,6 +7,17 @@ import sys
 from typing import TextIO
 
 import structlog
+from opentelemetry import trace
+from structlog.types import EventDict, WrappedLogger
+
+
+def add_trace_context(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
+    """Add ``trace_id`` and ``span_id`` (hex, as tracing backends show them) while a span is active."""
+    span_context = trace.get_current_span().get_span_context()
+    if span_context.is_valid:
+        event["trace_id"] = f"{span_context.trace_id:032x}"
+        event["span_id"] = f"{span_context.span_id:016x}"
+    return event
 
 
 def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | None = None) -> None:
@@ -22,6 +33,7 @@ def configure_logging(fmt: str = "auto", level: str = "info", stream: TextIO | N
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
+        add_trace_context,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     formatter = structlog.stdlib.ProcessorFormatter(

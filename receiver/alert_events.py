@@ -15,8 +15,6 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from opentelemetry import propagate
-
 from monitoring.catalogue import (
     PUBLISHER,
     AlertCreated,
@@ -48,13 +46,6 @@ def event_id(fingerprint: str, starts_at: float, event_type: str) -> str:
 def correlation_id(fingerprint: str, starts_at: float) -> str:
     """One firing of one alert: shared by its AlertCreated, ThresholdExceeded and AlertResolved."""
     return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{fingerprint}|{_iso(starts_at)}"))
-
-
-def current_traceparent() -> str | None:
-    """The W3C traceparent of the current OpenTelemetry context; None when nothing traces."""
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    return carrier.get("traceparent")
 
 
 def links(obs: Observation) -> dict[str, str]:

@@ -11,13 +11,15 @@ import binascii
 import hmac
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 import structlog
 from flask import Blueprint, Response, current_app, jsonify, request
+from opentelemetry import trace
+from opentelemetry.trace import Tracer
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from receiver.config import ReceiverConfig
@@ -45,6 +47,7 @@ class Wiring:
     clock: Callable[[], float]
     configured_channels: frozenset[str]
     deadmans_switch: DeadMansSwitch | None = None
+    tracer: Tracer = field(default_factory=trace.NoOpTracer)
 
 
 def _wiring() -> Wiring:
@@ -124,9 +127,13 @@ def alertmanager_webhook() -> Response:
     # Watchdog is the dead man's switch's heartbeat: recorded, never stored as an alert nor routed.
     watchdogs = sum(1 for a in payload.alerts if is_watchdog(a.labels) and a.status == "firing")
     payload = msgspec.structs.replace(payload, alerts=[a for a in payload.alerts if not is_watchdog(a.labels)])
-    observations = observe(payload, wiring.policy, wiring.configured_channels, now, wiring.config.digest_interval)
+    with wiring.tracer.start_as_current_span("intake", attributes={"alerts": len(payload.alerts)}):
+        observations = observe(payload, wiring.policy, wiring.configured_channels, now, wiring.config.digest_interval)
     try:
-        outcome = _history(wiring).record(observations, now)
+        # The jobs written here keep this span's traceparent: their delivery spans are its children.
+        with wiring.tracer.start_as_current_span("history write", attributes={"db.operation.name": "record"}) as span:
+            outcome = _history(wiring).record(observations, now)
+            span.set_attributes({"alerts.new": outcome.new, "alerts.updated": outcome.updated, "jobs": outcome.jobs})
         if watchdogs and wiring.deadmans_switch is not None:
             wiring.deadmans_switch.heartbeat()
     except DatabaseUnavailable as exc:

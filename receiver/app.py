@@ -8,11 +8,14 @@ from collections.abc import Callable, Mapping
 
 import requests
 import structlog
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, g, jsonify, request
+from opentelemetry import context, trace
+from opentelemetry.trace import SpanKind, StatusCode, Tracer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from monitoring.logs import configure_logging
+from monitoring.tracing import Tracing, configure_tracing, context_from_traceparent
 from receiver import api, console, events_api, health
 from receiver.channels import Channel
 from receiver.channels.email import EmailChannel
@@ -35,6 +38,8 @@ from receiver.sql_history import SqlAlertHistory
 
 log = structlog.get_logger("receiver")
 DELIVERY_BATCH = 5
+SERVICE_NAME = "monitoring-receiver"  # the tracing resource's service.name unless OTEL_SERVICE_NAME says otherwise
+UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 def create_app(
@@ -46,6 +51,7 @@ def create_app(
     clock: Callable[[], float] = time.time,
     registry: CollectorRegistry | None = None,
     multiprocess_dir: str | None = None,
+    tracing: Tracing | None = None,
 ) -> Flask:
     """Build the app. ``app.extensions["delivery"]`` is the outbox worker and
     ``app.extensions["domain_events"]`` the domain-event relay; their owner starts them
@@ -74,7 +80,12 @@ def create_app(
             history, policy, frozenset(channels), clock, config.deadmans_window, check_interval=config.poll_interval
         )
     app.extensions["deadmans_switch"] = switch
-    app.extensions["receiver"] = api.Wiring(config, history, policy, metrics, clock, frozenset(channels), switch)
+    tracing = tracing or Tracing()
+    app.extensions["tracing"] = tracing
+    tracer = tracing.tracer("receiver")
+    app.extensions["receiver"] = api.Wiring(
+        config, history, policy, metrics, clock, frozenset(channels), switch, tracer=tracer
+    )
     if history is not None:
         app.extensions["delivery"] = DeliveryWorker(
             history,
@@ -88,11 +99,14 @@ def create_app(
             # a claimed batch must be sent before its lease ends; a worker that dies frees its jobs then
             lease=DELIVERY_BATCH * config.send_timeout + 5.0,
             deadmans_switch=switch,
+            tracer=tracer,
         )
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(events_api.bp)
+    if tracing.enabled:
+        server_spans(app, tracer)
 
     if not migrated:  # the database was down at start: retry before requests until it works
 
@@ -124,6 +138,48 @@ def create_app(
         return response
 
     return app
+
+
+def server_spans(app: Flask, tracer: Tracer) -> None:
+    """A SERVER span around every API request, continuing the caller's ``traceparent`` header.
+
+    Probes and scrapes (/healthz, /readyz, /metrics) are left out: a trace every few seconds
+    from Prometheus and the orchestrator would bury the ones worth reading.
+    """
+
+    @app.before_request
+    def start_span() -> None:
+        if request.path in UNTRACED_PATHS:
+            return
+        route = request.url_rule.rule if request.url_rule is not None else request.path
+        span = tracer.start_span(
+            f"{request.method} {route}",
+            context=context_from_traceparent(request.headers.get("traceparent")),
+            kind=SpanKind.SERVER,
+            attributes={"http.request.method": request.method, "http.route": route, "url.path": request.path},
+        )
+        g.trace_span = span
+        g.trace_token = context.attach(trace.set_span_in_context(span))
+
+    @app.after_request
+    def record_status(response: Response) -> Response:
+        span = g.get("trace_span")
+        if span is not None:
+            span.set_attribute("http.response.status_code", response.status_code)
+            if response.status_code >= 500:
+                span.set_status(StatusCode.ERROR)
+        return response
+
+    @app.teardown_request
+    def end_span(error: BaseException | None) -> None:
+        span = g.pop("trace_span", None)
+        if span is None:
+            return
+        if error is not None:
+            span.record_exception(error)
+            span.set_status(StatusCode.ERROR, type(error).__name__)
+        span.end()
+        context.detach(g.pop("trace_token"))
 
 
 def _migrate(history: AlertHistory) -> bool:
@@ -171,4 +227,5 @@ def create_app_from_environ() -> Flask:
     """gunicorn's entry: ``receiver.app:create_app_from_environ()``."""
     config = ReceiverConfig.from_environ(os.environ)
     configure_logging(config.shared.log_format, config.shared.log_level)
-    return create_app(config, multiprocess_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None)
+    tracing = configure_tracing(os.environ, SERVICE_NAME)  # per worker: gunicorn loads the app after forking
+    return create_app(config, multiprocess_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None, tracing=tracing)

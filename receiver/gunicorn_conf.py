@@ -78,6 +78,9 @@ def worker_exit(server: Any, worker: Any) -> None:
     database = app.extensions.get("database")
     if hasattr(database, "close"):
         database.close()
+    tracing = app.extensions.get("tracing")
+    if tracing is not None:
+        tracing.shutdown()  # flush the worker's last spans
 
 
 def child_exit(server: Any, worker: Any) -> None:

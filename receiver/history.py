@@ -91,6 +91,7 @@ class Job:
     fallback: bool
     created_at: float
     alert: AlertRecord
+    traceparent: str | None = None  # the trace context it was queued in: its delivery span's parent
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,8 @@ _OUTBOX_INDEXES = (
 )
 
 
+TRACEPARENT_SCHEMA = 5  # from this version on, outbox jobs store the traceparent they were queued in
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -147,5 +149,10 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX domain_event_outbox_unstored ON domain_event_outbox (seq) WHERE stored_at IS NULL",
             "CREATE INDEX domain_event_outbox_created ON domain_event_outbox (created_at)",
         ),
+    ),
+    Migration(
+        TRACEPARENT_SCHEMA,
+        "outbox jobs keep the W3C traceparent of what queued them (the delivery span's parent)",
+        ("ALTER TABLE outbox ADD COLUMN traceparent TEXT",),
     ),
 )

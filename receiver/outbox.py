@@ -1,5 +1,8 @@
 """Delivery from the durable outbox: claim due jobs, send, then record success, retry or dead letter.
 
+Each attempt is a "deliver <channel>" span, a child of the context the job was queued in (its
+stored ``traceparent``): the webhook's trace goes on through every channel delivery.
+
 Also sweeps for unacknowledged alerts past their deadline and escalates them. One
 ``DeliveryWorker`` per process; ``start()`` runs it on a thread, ``stop()`` ends it and waits.
 """
@@ -12,7 +15,10 @@ import threading
 from collections.abc import Callable, Mapping
 
 import structlog
+from opentelemetry import trace
+from opentelemetry.trace import Link, SpanKind, StatusCode, Tracer
 
+from monitoring.tracing import context_from_traceparent, parse_traceparent
 from receiver.channels import Channel, DeliveryFailed, DigestChannel, Notification
 from receiver.database import DatabaseUnavailable
 from receiver.deadmans_switch import DeadMansSwitch
@@ -22,6 +28,8 @@ from receiver.routing import DIGEST, Priority, RoutingPolicy
 
 log = structlog.get_logger("receiver.outbox")
 DIGEST_LIMIT = 200  # notifications in one digest message
+# The outcome of one delivery attempt (the delivery span's notification.outcome).
+DELIVERED, RETRY, DEAD_LETTER = "delivered", "retry", "dead_letter"
 
 
 class Backoff:
@@ -52,8 +60,10 @@ class DeliveryWorker:
         lease: float = 120.0,
         batch: int = 20,
         deadmans_switch: DeadMansSwitch | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self._history = history
+        self._tracer = tracer or trace.NoOpTracer()
         self._channels = channels
         self._policy = policy
         self._metrics = metrics
@@ -93,27 +103,46 @@ class DeliveryWorker:
         return handled
 
     def _deliver(self, job: Job) -> None:
+        """One delivery attempt, in a "deliver <channel>" span whose parent is the context the job was queued in."""
+        with self._tracer.start_as_current_span(
+            f"deliver {job.channel}",
+            context=context_from_traceparent(job.traceparent),
+            kind=SpanKind.CLIENT,
+            attributes={
+                "notification.channel": job.channel,
+                "notification.action": job.action,
+                "notification.priority": job.alert.priority,
+                "notification.attempt": job.attempts,
+                "notification.fallback": job.fallback,
+                "alert.id": job.alert.id,
+                "alert.name": job.alert.alertname,
+            },
+        ) as span:
+            outcome = self._attempt(job)
+            span.set_attribute("notification.outcome", outcome)
+            if outcome != DELIVERED:
+                span.set_status(StatusCode.ERROR, outcome)
+
+    def _attempt(self, job: Job) -> str:
         channel = self._channels.get(job.channel)
         if channel is None:
-            self._fail(job, DeliveryFailed(f"{job.channel}: channel not configured", retryable=False))
-            return
+            return self._fail(job, DeliveryFailed(f"{job.channel}: channel not configured", retryable=False))
         try:
             channel.send(Notification(job.alert, job.action, job.fallback))
         except DeliveryFailed as failure:
             self._metrics.notifications_failed.labels(job.channel).inc()
-            self._fail(job, failure)
-            return
+            return self._fail(job, failure)
         except Exception as exc:  # a job's edge: a channel bug must not stall the outbox
             logging.getLogger(__name__).exception("channel %s failed unexpectedly", job.channel)
             self._metrics.worker_errors.inc()
             self._metrics.notifications_failed.labels(job.channel).inc()
-            self._fail(job, DeliveryFailed(f"{job.channel}: unexpected {type(exc).__name__}", retryable=True))
-            return
+            return self._fail(job, DeliveryFailed(f"{job.channel}: unexpected {type(exc).__name__}", retryable=True))
         self._history.delivered(job, self._clock())
         self._metrics.notifications_sent.labels(job.channel).inc()
         log.info(
             "notification sent", alert_id=job.alert.id, channel=job.channel, action=job.action, attempt=job.attempts
         )
+        return DELIVERED
 
     def _deliver_digest(self, jobs: list[Job]) -> None:
         channel = self._channels.get(DIGEST)
@@ -121,20 +150,31 @@ class DeliveryWorker:
             for job in jobs:
                 self._deliver(job)
             return
-        try:
-            channel.send_digest([Notification(j.alert, j.action, j.fallback) for j in jobs])
-        except DeliveryFailed as failure:
-            for job in jobs:
-                self._metrics.notifications_failed.labels(DIGEST).inc()
-                self._fail(job, failure)
-            return
+        # One message for many alerts, so many traces: a root span linked to each job's context.
+        links = [Link(c) for c in (parse_traceparent(j.traceparent) for j in jobs) if c is not None]
+        with self._tracer.start_as_current_span(
+            f"deliver {DIGEST}",
+            kind=SpanKind.CLIENT,
+            links=links,
+            attributes={"notification.channel": DIGEST, "notification.jobs": len(jobs)},
+        ) as span:
+            try:
+                channel.send_digest([Notification(j.alert, j.action, j.fallback) for j in jobs])
+            except DeliveryFailed as failure:
+                span.set_status(StatusCode.ERROR, failure.reason)
+                for job in jobs:
+                    self._metrics.notifications_failed.labels(DIGEST).inc()
+                    span.set_attribute("notification.outcome", self._fail(job, failure))
+                return
+            span.set_attribute("notification.outcome", DELIVERED)
         now = self._clock()
         for job in jobs:
             self._history.delivered(job, now)
         self._metrics.notifications_sent.labels(DIGEST).inc(len(jobs))
         log.info("digest sent", notifications=len(jobs))
 
-    def _fail(self, job: Job, failure: DeliveryFailed) -> None:
+    def _fail(self, job: Job, failure: DeliveryFailed) -> str:
+        """Schedule a retry or dead-letter the job; return which (the outcome of the attempt)."""
         now = self._clock()
         if failure.retryable and job.attempts < job.max_attempts:
             at = now + self._backoff.delay(job.attempts, failure.retry_after)
@@ -146,7 +186,7 @@ class DeliveryWorker:
                 reason=failure.reason,
                 retry_in=round(at - now, 3),
             )
-            return
+            return RETRY
         fallback = None
         if not job.fallback and self._policy.fallback != job.channel and self._policy.fallback in self._channels:
             budget = self._policy.policy(Priority(job.alert.priority)).retry_budget
@@ -159,6 +199,7 @@ class DeliveryWorker:
             reason=failure.reason,
             fallback=fallback is not None,
         )
+        return DEAD_LETTER
 
     def escalate_due(self) -> int:
         now = self._clock()
@@ -168,7 +209,19 @@ class DeliveryWorker:
             if policy.ack_deadline is None:
                 continue
             jobs = [NewJob(c, "escalate", policy.retry_budget) for c in policy.escalation if c in self._channels]
-            if self._history.escalate(due, jobs, now + policy.ack_deadline, now):
+            # Its own trace: the escalation's jobs keep this span's context, their deliveries continue it.
+            with self._tracer.start_as_current_span(
+                "escalate",
+                attributes={
+                    "alert.id": due.alert.id,
+                    "alert.name": due.alert.alertname,
+                    "notification.priority": due.alert.priority,
+                    "escalation": due.escalations + 1,
+                },
+            ) as span:
+                done = self._history.escalate(due, jobs, now + policy.ack_deadline, now)
+                span.set_attribute("escalated", done)
+            if done:
                 escalated += 1
                 self._metrics.escalations.inc()
                 log.warning("alert escalated", alert_id=due.alert.id, escalation=due.escalations + 1)

@@ -4,6 +4,9 @@ The two differ only in placeholders, the auto-increment key, and how jobs are cl
 PostgreSQL uses ``SELECT ... FOR UPDATE SKIP LOCKED`` so several workers and instances
 claim disjoint jobs; SQLite serialises writers (``BEGIN IMMEDIATE``), which gives the same
 guarantee for the processes sharing the file.
+
+Every notification job stores the ``traceparent`` of the span that queued it (the webhook's
+history write, an acknowledgement, an escalation), so its delivery continues that trace.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from monitoring.cloudevents import CloudEvent
+from monitoring.tracing import current_traceparent
 from receiver import alert_events
 from receiver.database import PostgresDatabase, SqliteDatabase
 from receiver.event_outbox import SqlEventOutbox
@@ -30,7 +34,7 @@ from receiver.history import (
     SwitchState,
     TimelineEntry,
 )
-from receiver.migrations import MIGRATIONS
+from receiver.migrations import MIGRATIONS, TRACEPARENT_SCHEMA
 from receiver.routing import DIGEST
 
 _ALERT_COLUMNS = (
@@ -83,7 +87,7 @@ class SqlAlertHistory:
         self,
         database: PostgresDatabase | SqliteDatabase,
         events: SqlEventOutbox | None = None,
-        traceparent: Callable[[], str | None] = alert_events.current_traceparent,
+        traceparent: Callable[[], str | None] = current_traceparent,
     ) -> None:
         self._db = database
         self._events = events
@@ -91,6 +95,8 @@ class SqlAlertHistory:
         self._postgres = isinstance(database, PostgresDatabase)
         self._skip_locked = " FOR UPDATE SKIP LOCKED" if self._postgres else ""
         self._for_update = " FOR UPDATE" if self._postgres else ""
+        # Jobs keep their traceparent from schema version 5 on; until ``migrate`` says otherwise, it is there.
+        self._traced_jobs = True
 
     # --- plumbing ---
 
@@ -125,13 +131,25 @@ class SqlAlertHistory:
     def _jobs(self, conn: Any, rows: Sequence[tuple[int, NewJob]], now: float) -> None:
         if not rows:
             return
+        traced = (current_traceparent(),) if self._traced_jobs else ()
         self._values(
             conn,
             "INSERT INTO outbox (alert_id, channel, action, state, attempts, max_attempts, fallback, created_at, "
-            "next_attempt_at)",
-            ("int8", "text", "text", "text", "int4", "int4", "bool", "float8", "float8"),
+            f"next_attempt_at{', traceparent' if traced else ''})",
+            ("int8", "text", "text", "text", "int4", "int4", "bool", "float8", "float8") + ("text",) * len(traced),
             [
-                (alert_id, j.channel, j.action, "pending", 0, j.max_attempts, j.fallback, now, j.not_before or now)
+                (
+                    alert_id,
+                    j.channel,
+                    j.action,
+                    "pending",
+                    0,
+                    j.max_attempts,
+                    j.fallback,
+                    now,
+                    j.not_before or now,
+                    *traced,
+                )
                 for alert_id, j in rows
             ],
         )
@@ -159,6 +177,7 @@ class SqlAlertHistory:
                     (migration.version, migration.description),
                 )
                 current = migration.version
+            self._traced_jobs = current >= TRACEPARENT_SCHEMA
             return int(current)
 
     # --- intake ---
@@ -282,16 +301,20 @@ class SqlAlertHistory:
         if not self._postgres:
             created = self._values(conn, self._ALERT_INSERT, self._ALERT_TYPES, rows, conflict).fetchall()
             return {(r[1], float(r[2])): int(r[0]) for r in created}
-        extra = [(",".join(o.channels), _action(o), o.retry_budget, _received(o), o.digest_at) for o in fresh]
+        traceparent = current_traceparent()
+        extra = [
+            (",".join(o.channels), _action(o), o.retry_budget, _received(o), o.digest_at, traceparent) for o in fresh
+        ]
         columns = [list(c) for c in zip(*[r + e for r, e in zip(rows, extra, strict=True)], strict=True)]
-        types = (*self._ALERT_TYPES, "text", "text", "int4", "text", "float8")
+        types = (*self._ALERT_TYPES, "text", "text", "int4", "text", "float8", "text")
+        traced_column, traced_value = (", traceparent", ", input.traceparent") if self._traced_jobs else ("", "")
         arrays = ", ".join(f"%s::{t}[]" for t in types)
         created = (
             conn.cursor()
             .execute(
                 f"WITH input AS (SELECT * FROM unnest({arrays}) AS i(fingerprint, starts_at, alertname, status, "  # noqa: S608 - placeholders only
                 " priority, priority_defaulted, service, labels, annotations, content_hash, generator_url, first_seen,"
-                " last_seen, resolved_at, escalate_at, channels, action, budget, detail, digest_at)),"
+                " last_seen, resolved_at, escalate_at, channels, action, budget, detail, digest_at, traceparent)),"
                 f" new AS ({self._ALERT_INSERT} SELECT fingerprint, starts_at, alertname, status, priority,"
                 " priority_defaulted, service, labels, annotations, content_hash, generator_url, first_seen, last_seen,"
                 f" resolved_at, escalate_at FROM input{conflict}),"
@@ -299,10 +322,10 @@ class SqlAlertHistory:
                 "  SELECT new.id, input.first_seen, 'received', input.detail FROM new JOIN input USING (fingerprint,"
                 "  starts_at)),"
                 " queued AS (INSERT INTO outbox (alert_id, channel, action, state, attempts, max_attempts, fallback,"
-                "  created_at, next_attempt_at)"
+                f"  created_at, next_attempt_at{traced_column})"
                 "  SELECT new.id, ch.channel, input.action, 'pending', 0, input.budget, false, input.first_seen,"
                 f"  CASE WHEN ch.channel = '{DIGEST}' THEN COALESCE(input.digest_at, input.first_seen)"
-                "  ELSE input.first_seen END FROM new JOIN input USING (fingerprint, starts_at)"
+                f"  ELSE input.first_seen END{traced_value} FROM new JOIN input USING (fingerprint, starts_at)"
                 "  CROSS JOIN LATERAL unnest(string_to_array(input.channels, ',')) WITH ORDINALITY AS ch(channel, n)"
                 "  ORDER BY new.id, ch.n)"
                 " SELECT id, fingerprint, starts_at FROM new",
@@ -326,7 +349,8 @@ class SqlAlertHistory:
                 f"  AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.alert_id = o.alert_id AND e.channel = o.channel"
                 f"   AND e.id < o.id AND e.state IN {_ACTIVE})"
                 f" ORDER BY o.next_attempt_at, o.id LIMIT %s{self._skip_locked}"
-                ") RETURNING id, alert_id, channel, action, attempts, max_attempts, fallback, created_at",
+                ") RETURNING id, alert_id, channel, action, attempts, max_attempts, fallback, created_at"
+                f"{', traceparent' if self._traced_jobs else ''}",
                 (now + lease, now, now, limit),
             ).fetchall()
             if not claimed:
@@ -351,6 +375,7 @@ class SqlAlertHistory:
                     fallback=bool(r[6]),
                     created_at=float(r[7]),
                     alert=alerts[int(r[1])],
+                    traceparent=r[8] if len(r) > 8 else None,
                 )
                 for r in claimed
             ),
@@ -481,10 +506,11 @@ class SqlAlertHistory:
             self._timeline(conn, [(episode, now, "resolved", None, None, "Watchdog arrived again")])
             self._run(
                 conn,
-                "INSERT INTO outbox (alert_id, channel, action, state, attempts, max_attempts, fallback, created_at, "
-                "next_attempt_at) SELECT alert_id, channel, 'resolve', 'pending', 0, max_attempts, fallback, %s, %s "
-                "FROM outbox WHERE alert_id = %s AND action = 'trigger' ORDER BY id",
-                (now, now, episode),
+                "INSERT INTO outbox (alert_id, channel, action, state, attempts, max_attempts, fallback, created_at, "  # noqa: S608 - only constant fragments and placeholders are interpolated
+                f"next_attempt_at{', traceparent' if self._traced_jobs else ''}) SELECT alert_id, channel, 'resolve', "
+                f"'pending', 0, max_attempts, fallback, %s, %s{', %s' if self._traced_jobs else ''} FROM outbox "
+                "WHERE alert_id = %s AND action = 'trigger' ORDER BY id",
+                (now, now, current_traceparent(), episode) if self._traced_jobs else (now, now, episode),
             )
         return episode
 

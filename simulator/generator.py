@@ -28,6 +28,7 @@ from monitoring import catalogue as c
 from monitoring.cloudevents import DEFAULT_MAX_BYTES, CloudEvent, encode_binary, encode_structured, new_event
 from simulator.profile import Faults, Malformation, Profile
 from simulator.report import GroundTruth
+from simulator.traceparents import traceparent_for
 
 K = TypeVar("K")
 Header = tuple[str, bytes]
@@ -306,8 +307,9 @@ class EventGenerator:
     ) -> CloudEvent:
         version = self._versions.get(aggregate, 0) + 1 + skip
         self._versions[aggregate] = version
+        event_id = event_id or self._uuid(self._rng)
         return new_event(
-            id=event_id or self._uuid(self._rng),
+            id=event_id,
             type=event_type,
             source=c.PUBLISHER[event_type],
             time=at,
@@ -315,6 +317,7 @@ class EventGenerator:
             aggregateid=aggregate,
             aggregateversion=version,
             correlationid=correlation,
+            traceparent=traceparent_for(correlation, event_id),
         )
 
     def _emit_with_duplicates(self, event: CloudEvent, faults: Faults) -> list[OutRecord]:

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from monitoring import catalogue as c
 from monitoring.cloudevents import CloudEvent, new_event
+from simulator.traceparents import traceparent_for
 
 CURRENCIES = ("EUR", "USD", "GBP", "CHF")
 
@@ -42,8 +43,9 @@ class PlatformModel:
     def _wrap(self, type_: str, aggregate: str, data: c.Payload, at: datetime, correlation: str) -> CloudEvent:
         version = self._versions.get(aggregate, 0) + 1
         self._versions[aggregate] = version
+        event_id = self._event_id()
         return new_event(
-            id=self._event_id(),
+            id=event_id,
             type=type_,
             source=c.PUBLISHER[type_],
             time=at,
@@ -51,6 +53,7 @@ class PlatformModel:
             aggregateid=aggregate,
             aggregateversion=version,
             correlationid=correlation,
+            traceparent=traceparent_for(correlation, event_id),
         )
 
     def events(self, count: int, start: datetime) -> Iterator[CloudEvent]:

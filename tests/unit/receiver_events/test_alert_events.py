@@ -10,6 +10,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from monitoring import catalogue as c
 from monitoring.cloudevents import decode, decode_data, encode_structured
+from monitoring.tracing import current_traceparent
 from receiver import alert_events
 from receiver.history import Observation
 
@@ -141,12 +142,12 @@ def test_the_trace_context_travels_on_every_event() -> None:
 
 
 def test_without_a_tracer_there_is_no_traceparent() -> None:
-    assert alert_events.current_traceparent() is None
+    assert current_traceparent() is None
 
 
 def test_inside_a_span_the_traceparent_is_the_spans() -> None:
     tracer = TracerProvider().get_tracer("test")
     with tracer.start_as_current_span("webhook") as span:
-        traceparent = alert_events.current_traceparent()
+        traceparent = current_traceparent()
     context = span.get_span_context()
     assert traceparent == f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
