@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +17,8 @@ URL = "/api/v1/alerts/alertmanager"
 
 
 @pytest.fixture(scope="module")
-def receiver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Receiver]:
-    yield build_receiver(tmp_path_factory.mktemp("webhook"), {"RECEIVER_MAX_BODY_BYTES": "1048576"})
+def receiver(tmp_path_factory: pytest.TempPathFactory) -> Receiver:
+    return build_receiver(tmp_path_factory.mktemp("webhook"), {"RECEIVER_MAX_BODY_BYTES": "1048576"})
 
 
 def post(receiver: Receiver, body: bytes) -> tuple[int, dict[str, Any] | None]:
@@ -31,7 +29,9 @@ def post(receiver: Receiver, body: bytes) -> tuple[int, dict[str, Any] | None]:
 def assert_answered(status: int, document: dict[str, Any] | None) -> None:
     assert status < 500, document
     if status >= 400:
-        assert document is not None and isinstance(document.get("error"), str) and document["error"]
+        assert document is not None
+        assert isinstance(document.get("error"), str)
+        assert document["error"]
         assert "Traceback" not in document["error"]
     else:
         assert status == 200
@@ -70,7 +70,11 @@ NASTY: list[tuple[str, bytes, str]] = [
     ("startsAt without zone", changed(["alerts", 0, "startsAt"], "2026-01-01T00:00:00"), "startsAt"),
     ("startsAt as epoch number", changed(["alerts", 0, "startsAt"], 1700000000), "$.alerts[0].startsAt"),
     ("NaN", json.dumps(webhook(alert())).encode().replace(b'"truncatedAlerts": 0', b'"truncatedAlerts": NaN'), "JSON"),
-    ("Infinity", json.dumps(webhook(alert())).encode().replace(b'"truncatedAlerts": 0', b'"truncatedAlerts": 1e999'), "$.truncatedAlerts"),
+    (
+        "Infinity",
+        json.dumps(webhook(alert())).encode().replace(b'"truncatedAlerts": 0', b'"truncatedAlerts": 1e999'),
+        "$.truncatedAlerts",
+    ),
     ("non-UTF-8", json.dumps(webhook(alert())).encode().replace(b"HighErrorRate", b"High\xffRate"), "UTF-8"),
     ("NUL in a label", changed(["alerts", 0, "labels", "alertname"], "a\x00b"), "NUL"),
     ("a 2 MB body", changed(["alerts", 0, "annotations", "summary"], "x" * 2_000_000), "exceeds"),
@@ -84,7 +88,8 @@ def test_each_nasty_webhook_body_gets_a_4xx_naming_the_problem(
     status, document = post(receiver, body)
     assert 400 <= status < 500, (status, document)
     assert_answered(status, document)
-    assert document is not None and message in document["error"]
+    assert document is not None
+    assert message in document["error"]
 
 
 @pytest.mark.parametrize("text", NASTY_TEXT, ids=range(len(NASTY_TEXT)))
