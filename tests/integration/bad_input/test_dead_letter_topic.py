@@ -22,13 +22,14 @@ from exporter.sources import KafkaSource
 from tests.unit.bad_input.strategies import valid_envelopes
 from tests.unit.bad_input.test_event_decoder import NASTY, STRUCTURED
 
+WireHeaders = list[tuple[str, str | bytes | None]]
 BROKER_LIMIT = 900_000
 SAMPLE = int(os.environ.get("BAD_INPUT_KAFKA_SAMPLE", "40"))  # random bad records on top of the table
 
 
-def random_bad_records(rng: random.Random, count: int) -> list[tuple[bytes, list[tuple[str, bytes | None]]]]:
+def random_bad_records(rng: random.Random, count: int) -> list[tuple[bytes, WireHeaders]]:
     """Garbage of three kinds: random bytes, a valid envelope cut short, one with a field of the wrong type."""
-    out: list[tuple[bytes, list[tuple[str, bytes | None]]]] = []
+    out: list[tuple[bytes, WireHeaders]] = []
     documents = valid_envelopes(count, seed=99)
     for index in range(count):
         kind = index % 3
@@ -42,6 +43,12 @@ def random_bad_records(rng: random.Random, count: int) -> list[tuple[bytes, list
             document[rng.choice(["id", "time", "specversion", "source"])] = rng.choice([None, 7, [], {"x": 1}, -1.5])
             out.append((json.dumps(document).encode(), list(STRUCTURED)))
     return out
+
+
+def header(message: Message, name: str) -> bytes:
+    value = dict(message.headers() or [])[name]
+    assert isinstance(value, bytes)
+    return value
 
 
 def test_every_bad_record_reaches_the_dead_letter_topic_and_every_valid_neighbour_is_counted(
@@ -69,7 +76,9 @@ def test_every_bad_record_reaches_the_dead_letter_topic_and_every_valid_neighbou
     produced = 0
     for index, document in enumerate(valid):  # valid, bad, valid, bad, ..., valid on partition 0
         value = json.dumps(document).encode()
-        producer.produce(kafka_topic, value=value, headers=STRUCTURED, partition=0, on_delivery=delivered(produced))
+        producer.produce(
+            kafka_topic, value=value, headers=list(STRUCTURED), partition=0, on_delivery=delivered(produced)
+        )
         produced += 1
         if index < len(bad):
             raw, headers, reason = bad[index]
@@ -137,9 +146,7 @@ def test_every_bad_record_reaches_the_dead_letter_topic_and_every_valid_neighbou
         if message is not None and message.error() is None:
             letters.append(message)
     consumer.close()
-    reasons = {
-        int(dict(m.headers() or [])["dlq-origin-offset"]): dict(m.headers() or [])["dlq-reason"] for m in letters
-    }
+    reasons = {int(header(m, "dlq-origin-offset")): header(m, "dlq-reason") for m in letters}
     assert sorted(reasons) == sorted(expected)  # every bad record, once, and no valid one
     for at, reason in expected.items():
         assert reason is None or reasons[at] == reason.encode(), (at, reasons[at], reason)
