@@ -19,7 +19,6 @@ from pathlib import Path
 
 import msgspec
 import structlog
-import yaml
 
 from exporter.cardinality import BoundedLabel
 from exporter.dedup import SeenIds
@@ -27,7 +26,8 @@ from exporter.metrics import ConsistencyMetrics
 from exporter.processor import SERVICES
 from exporter.records import ConsumedRecord
 from monitoring.cloudevents import CloudEvent, EventDecodeError, decode
-from monitoring.settings import ConfigError, parse_duration
+from monitoring.config_files import read_yaml
+from monitoring.settings import parse_duration
 
 log = structlog.get_logger(__name__)
 
@@ -73,18 +73,20 @@ def load_rules(path: Path | None) -> tuple[FollowupRule, ...]:
     """The follow-up rules of ``path``, or the built-in default; a bad file fails naming the file."""
     if path is None:
         return DEFAULT_RULES
+    document = read_yaml(path, "consistency rules")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        rules = msgspec.convert(raw or {}, RulesFile)
-        for rule in rules.followups:
+        rules = msgspec.convert(document.value or {}, RulesFile)
+    except msgspec.ValidationError as exc:
+        raise document.validation_error(exc, "consistency rules") from None
+    names: set[str] = set()
+    for index, rule in enumerate(rules.followups):
+        try:
             rule.within_seconds  # noqa: B018 - validates the duration now, not at the first event
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read consistency rules: {exc.strerror}") from exc
-    except (yaml.YAMLError, msgspec.ValidationError, ValueError) as exc:
-        raise ConfigError(f"{path}: invalid consistency rules: {exc}") from exc
-    names = [rule.name for rule in rules.followups]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"{path}: rule names must be unique, got {names}")
+        except ValueError as exc:
+            raise document.error(("followups", index, "within"), f"rule {rule.name!r}: within: {exc}") from None
+        if rule.name in names:
+            raise document.error(("followups", index, "name"), f"rule names must be unique, {rule.name!r} repeats")
+        names.add(rule.name)
     return tuple(rules.followups)
 
 

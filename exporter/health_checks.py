@@ -34,7 +34,6 @@ from typing import Any
 import msgspec
 import requests
 import structlog
-import yaml
 from opentelemetry import trace
 from opentelemetry.trace import Tracer
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -42,7 +41,8 @@ from prometheus_client.registry import Collector
 
 from exporter.schedule import IntervalScheduler
 from monitoring.catalogue import HealthState, ServiceHealthChanged
-from monitoring.settings import ConfigError, parse_duration
+from monitoring.config_files import read_yaml
+from monitoring.settings import parse_duration
 
 log = structlog.get_logger(__name__)
 
@@ -73,14 +73,13 @@ class ServicesFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 def load_checks(path: Path) -> tuple[ServiceCheck, ...]:
+    document = read_yaml(path, "health checks")
     try:
-        loaded = msgspec.convert(yaml.safe_load(path.read_text(encoding="utf-8")) or {}, ServicesFile)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read health checks: {exc.strerror}") from exc
-    except (yaml.YAMLError, msgspec.ValidationError) as exc:
-        raise ConfigError(f"{path}: invalid health checks: {exc}") from exc
+        loaded = msgspec.convert(document.value or {}, ServicesFile)
+    except msgspec.ValidationError as exc:
+        raise document.validation_error(exc, "health checks") from None
     names: set[str] = set()
-    for check in loaded.services:
+    for index, check in enumerate(loaded.services):
         problem = None
         if (check.url is None) == (check.tcp is None):
             problem = "needs exactly one of url or tcp"
@@ -96,7 +95,7 @@ def load_checks(path: Path) -> tuple[ServiceCheck, ...]:
         except ValueError as exc:
             problem = f"interval/timeout: {exc}"
         if problem:
-            raise ConfigError(f"{path}: service {check.name!r}: {problem}")
+            raise document.error(("services", index), f"service {check.name!r}: {problem}")
         names.add(check.name)
     return tuple(loaded.services)
 

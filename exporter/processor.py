@@ -29,6 +29,10 @@ from monitoring.tracing import context_from_traceparent, is_sampled
 log = structlog.get_logger(__name__)
 
 SERVICES = tuple(sorted(set(c.PUBLISHER.values())))
+# An event time further than this from the wall clock is bad input (reason ``time_out_of_range``):
+# clocks drift by seconds, retention keeps weeks; a year 1 or 9999 timestamp would skew lag and retention.
+MAX_FUTURE_SECONDS = 3600.0
+MAX_AGE_SECONDS = 366 * 86400.0
 CURRENCIES = ("EUR", "USD", "GBP", "CHF", "JPY")
 
 
@@ -124,6 +128,10 @@ class EventProcessor:
         except EventDecodeError as exc:
             self.reject(record, exc.reason.value, exc.detail)
             return None
+        now = self._wall_clock() if self._wall_clock is not None else None
+        if now is not None and not -MAX_AGE_SECONDS <= event.time.timestamp() - now <= MAX_FUTURE_SECONDS:
+            self.reject(record, "time_out_of_range", f"time {event.time.isoformat()} is too far from now")
+            return None
         if self._seen is not None and not self._seen.add(event.id):
             self._duplicates(record.topic).inc()
             return None
@@ -142,8 +150,8 @@ class EventProcessor:
                 self._process_traced(self._tracer, parent, record, event, payload, series, started)
                 return event
         consumed, lag, processing, handler = series
-        if self._wall_clock is not None:
-            lag.observe(max(self._wall_clock() - event.time.timestamp(), 0.0))
+        if now is not None:
+            lag.observe(max(now - event.time.timestamp(), 0.0))
         if handler is not None:
             handler(payload)
         processing.observe(self._clock() - started)

@@ -41,14 +41,14 @@ import msgspec
 import psycopg
 import pymongo
 import structlog
-import yaml
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from psycopg import sql
 from psycopg.rows import dict_row
 
 from exporter.schedule import IntervalScheduler
-from monitoring.settings import ConfigError, parse_duration
+from monitoring.config_files import read_yaml
+from monitoring.settings import parse_duration
 
 log = structlog.get_logger(__name__)
 
@@ -92,19 +92,18 @@ class QueriesFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 def load_queries(path: Path) -> QueriesFile:
     """Parse and check the file; every problem names the file and the query."""
+    document = read_yaml(path, "queries")
     try:
-        loaded = msgspec.convert(yaml.safe_load(path.read_text(encoding="utf-8")) or {}, QueriesFile)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read queries: {exc.strerror}") from exc
-    except (yaml.YAMLError, msgspec.ValidationError) as exc:
-        raise ConfigError(f"{path}: invalid queries: {exc}") from exc
+        loaded = msgspec.convert(document.value or {}, QueriesFile)
+    except msgspec.ValidationError as exc:
+        raise document.validation_error(exc, "queries") from None
     names: set[str] = set()
-    for q in loaded.queries:
+    for index, q in enumerate(loaded.queries):
         problem = _problem(q)
         if q.name in names:
             problem = "duplicate name"
         if problem:
-            raise ConfigError(f"{path}: query {q.name!r}: {problem}")
+            raise document.error(("queries", index), f"query {q.name!r}: {problem}")
         names.add(q.name)
     return loaded
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import msgspec
 
+from monitoring import recovery
 from monitoring.catalogue import CATALOGUE
 from monitoring.logs import configure_logging
 from monitoring.settings import ConfigError, Settings
@@ -32,6 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     schemas = sub.add_parser("schemas", help="JSON Schemas of the event catalogue")
     schemas.add_argument("--write", action="store_true", help=f"write them to {SCHEMA_DIR}")
     simulator_commands.register(sub)
+    recovery.register(sub)
     args = parser.parse_args(argv)
     try:
         match args.command:
@@ -48,6 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _schemas(write=args.write)
             case command if command in simulator_commands.COMMANDS:
                 return simulator_commands.run(args)
+            case command if command in recovery.COMMANDS:
+                return recovery.run(args, os.environ)
     except ConfigError as exc:
         print(f"monitoring {args.command}: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -87,6 +87,7 @@ _DATA_DECODERS: dict[str, msgspec.json.Decoder[Payload]] = {
 # Attributes carried as headers in binary mode; everything except ``data``.
 _ATTRIBUTES = tuple(f for f in CloudEvent.__struct_fields__ if f != "data")
 _HEADER_PREFIX = "ce_"
+_TOO_DEEP = "JSON nested too deeply"
 
 
 def decode(value: bytes | None, headers: Headers | None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> CloudEvent:
@@ -132,6 +133,10 @@ def _decode_structured(value: bytes | None) -> CloudEvent:
     except msgspec.DecodeError as exc:
         reason = DecodeFailure.INVALID_ENCODING if "UTF-8" in str(exc) else DecodeFailure.INVALID_JSON
         raise EventDecodeError(reason, str(exc)) from None
+    except UnicodeDecodeError as exc:  # msgspec raises it for invalid UTF-8 inside a string
+        raise EventDecodeError(DecodeFailure.INVALID_ENCODING, f"not UTF-8: {exc.reason} at byte {exc.start}") from None
+    except RecursionError:
+        raise EventDecodeError(DecodeFailure.INVALID_JSON, _TOO_DEEP) from None
     if event.datacontenttype not in (None, JSON_CONTENT_TYPE):
         raise EventDecodeError(DecodeFailure.UNSUPPORTED_CONTENT_TYPE, f"datacontenttype {event.datacontenttype!r}")
     return event
@@ -162,6 +167,10 @@ def _decode_binary(value: bytes | None, headers: dict[str, str]) -> CloudEvent:
         msgspec.json.decode(data)  # the value must be JSON even before it is typed
     except msgspec.DecodeError as exc:
         raise EventDecodeError(DecodeFailure.INVALID_JSON, f"data: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise EventDecodeError(DecodeFailure.INVALID_ENCODING, f"data is not UTF-8: {exc.reason}") from None
+    except RecursionError:
+        raise EventDecodeError(DecodeFailure.INVALID_JSON, f"data: {_TOO_DEEP}") from None
     attributes["data"] = msgspec.Raw(data)
     try:
         return msgspec.convert(attributes, CloudEvent, strict=False)
@@ -192,6 +201,8 @@ def decode_data(event: CloudEvent) -> Payload:
         return decoder.decode(event.data)
     except msgspec.DecodeError as exc:
         raise EventDecodeError(DecodeFailure.INVALID_DATA, f"{event.type}: {exc}") from None
+    except (UnicodeDecodeError, RecursionError) as exc:  # unreachable after ``decode``, which checks both
+        raise EventDecodeError(DecodeFailure.INVALID_DATA, f"{event.type}: {type(exc).__name__}") from None
 
 
 # --- encoding, for producers (the simulator, the monitoring stack's own events) ---

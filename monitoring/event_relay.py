@@ -191,5 +191,6 @@ class EventRelay:
     def stop(self, timeout: float = 10.0) -> None:
         self._stopping.set()
         for thread in self._threads:
-            thread.join(timeout)
+            if thread.ident is not None:  # a relay driven by run_once (tools, tests) never started them
+                thread.join(timeout)
         self._publisher.close(min(timeout, 5.0))

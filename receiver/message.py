@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from string import Template
@@ -35,11 +36,29 @@ HTML = Template("""<html><body>
 </body></html>""")
 
 
+TITLE_LIMIT = 250  # characters: a subject line, a page's summary, a console line
+SLACK_SECTION_LIMIT = 3000  # Block Kit: a section's text
+SLACK_FIELD_LIMIT = 2000  # Block Kit: each of a section's fields
+SLACK_HEADER_LIMIT = 150  # Block Kit: a header's plain text
+_MENTION = re.compile(r"@(?=(channel|here|everyone)\b)", re.IGNORECASE)
+_PARTIAL_ENTITY = re.compile(r"&[a-z]{0,4}$")
+
+
+def one_line(value: str) -> str:
+    """Printable characters on one line: CR/LF, other controls and invisible format characters
+    (which could forge e-mail headers, move a terminal's cursor or hide text) become spaces."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in value).split())
+
+
+def truncate(value: str, limit: int) -> str:
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
 def title(n: Notification) -> str:
     alert = n.alert
     service = f" ({alert.service})" if alert.service else ""
     text = f"[{alert.priority.upper()}] {_VERB.get(n.action, n.action)}: {alert.alertname}{service}"
-    return " ".join(text.split())  # one line: no CR/LF from labels
+    return truncate(one_line(text), TITLE_LIMIT)  # one line: no CR/LF from labels
 
 
 def summary(n: Notification) -> str:
@@ -80,16 +99,22 @@ def html_body(n: Notification) -> str:
     )
 
 
-def slack_escape(value: str) -> str:
-    """Slack mrkdwn control characters (&, <, >) become entities, so labels cannot inject links or mentions."""
-    return html.escape(value, quote=False)
+def slack_escape(value: str, limit: int = SLACK_SECTION_LIMIT) -> str:
+    """Slack mrkdwn control characters (&, <, >) become entities, so labels cannot inject links or
+    ``<!channel>``; a bare @channel, @here or @everyone gets a zero-width space after the ``@`` so
+    it is not a mention either. Cut to ``limit`` characters without splitting an entity."""
+    escaped = _MENTION.sub("@\u200b", html.escape(value, quote=False))
+    if len(escaped) <= limit:
+        return escaped
+    return _PARTIAL_ENTITY.sub("", escaped[: limit - 1]) + "…"
 
 
-def short(n: Notification, limit: int = 300) -> str:
+SMS_LIMIT = 300  # characters; Twilio accepts up to 1600, three segments is plenty for a page
+
+
+def short(n: Notification, limit: int = SMS_LIMIT) -> str:
     """One line for SMS."""
-    body = f"{title(n)}: {summary(n)}"
-    body = " ".join(body.split())
-    return body if len(body) <= limit else body[: limit - 1] + "…"
+    return truncate(one_line(f"{title(n)}: {summary(n)}"), limit)
 
 
 DIGEST_HTML = Template("""<html><body>

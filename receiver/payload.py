@@ -47,7 +47,17 @@ def decode_payload(body: bytes) -> WebhookPayload:
         raise PayloadInvalid(str(exc)) from None
     except msgspec.DecodeError as exc:
         raise PayloadInvalid(f"malformed JSON: {exc}") from None
+    except UnicodeDecodeError as exc:  # msgspec raises it for invalid UTF-8 inside a string
+        raise PayloadInvalid(f"the body is not UTF-8: {exc.reason} at byte {exc.start}") from None
+    except RecursionError:
+        raise PayloadInvalid("malformed JSON: nested too deeply") from None
     for index, alert in enumerate(payload.alerts):
+        # PostgreSQL's text cannot hold NUL; no real label or annotation has one.
+        for field, texts in (("labels", alert.labels), ("annotations", alert.annotations)):
+            if any("\x00" in key or "\x00" in value for key, value in texts.items()):
+                raise PayloadInvalid(f"NUL character in a key or value - at `$.alerts[{index}].{field}`")
+        if "\x00" in alert.generator_url:
+            raise PayloadInvalid(f"NUL character - at `$.alerts[{index}].generatorURL`")
         if not alert.fingerprint or not re.fullmatch(r"[0-9A-Za-z]{1,64}", alert.fingerprint):
             raise PayloadInvalid(f"Expected a hexadecimal fingerprint - at `$.alerts[{index}].fingerprint`")
         if alert.starts_at.tzinfo is None:

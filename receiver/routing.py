@@ -18,9 +18,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from monitoring.settings import ConfigError, parse_duration
+from monitoring.config_files import read_yaml
+from monitoring.settings import parse_duration
 
 
 class Priority(StrEnum):
@@ -86,50 +85,95 @@ class RoutingPolicy:
 
     @classmethod
     def from_file(cls, path: Path) -> RoutingPolicy:
+        """The policy in ``path``; every problem fails naming the file, the line and the reason."""
+        document = read_yaml(path, "routing policy")
         try:
-            document = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read routing policy: {exc.strerror}") from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
-        try:
-            return cls.from_mapping(document or {})
-        except (ValueError, TypeError) as exc:
-            raise ConfigError(f"{path}: {exc}") from exc
+            return cls.from_mapping(document.value if document.value is not None else {})
+        except PolicyInvalid as exc:
+            raise document.error(exc.at, f"invalid routing policy: {exc.reason}") from None
 
     @classmethod
-    def from_mapping(cls, document: Mapping[str, Any]) -> RoutingPolicy:
-        unknown = set(document) - {"fallback", "priorities", "routes"}
+    def from_mapping(cls, document: object) -> RoutingPolicy:
+        """Raises ``PolicyInvalid`` (a ``ValueError``) naming where the problem is."""
+        root = _mapping(document, (), "expected a mapping with fallback, priorities, routes")
+        unknown = set(root) - {"fallback", "priorities", "routes"}
         if unknown:
-            raise ValueError(f"unknown keys {sorted(unknown)}; expected fallback, priorities, routes")
+            first = sorted(map(str, unknown))[0]
+            raise PolicyInvalid(
+                (first,), f"unknown keys {sorted(map(str, unknown))}; expected fallback, priorities, routes"
+            )
         priorities = dict(DEFAULT_PRIORITIES)
-        for name, spec in (document.get("priorities") or {}).items():
-            priority = Priority(name)
+        section = _mapping(root.get("priorities") or {}, ("priorities",), "expected a mapping of priority: policy")
+        for name, raw_spec in section.items():
+            at: tuple[str | int, ...] = ("priorities", str(name))
+            try:
+                priority = Priority(name)
+            except ValueError:
+                raise PolicyInvalid(at, f"unknown priority {name!r}; expected critical, high, medium or low") from None
+            spec = _mapping(raw_spec, at, "expected a mapping with channels, escalation, ack_deadline, retry_budget")
+            extra = set(spec) - {"channels", "escalation", "ack_deadline", "retry_budget"}
+            if extra:
+                raise PolicyInvalid((*at, sorted(map(str, extra))[0]), f"unknown keys {sorted(map(str, extra))}")
             base = priorities[priority]
             deadline = spec.get("ack_deadline", base.ack_deadline)
+            try:
+                ack_deadline = None if deadline is None else parse_duration(deadline)
+            except ValueError as exc:
+                raise PolicyInvalid((*at, "ack_deadline"), f"priorities.{name}.ack_deadline: {exc}") from None
+            budget = spec.get("retry_budget", base.retry_budget)
+            if isinstance(budget, bool) or not isinstance(budget, int) or not 1 <= budget <= 1000:
+                raise PolicyInvalid((*at, "retry_budget"), f"priorities.{name}.retry_budget: expected 1..1000")
             priorities[priority] = PriorityPolicy(
-                channels=_channels(spec.get("channels", base.channels), f"priorities.{name}.channels"),
-                escalation=_channels(spec.get("escalation", base.escalation), f"priorities.{name}.escalation"),
-                ack_deadline=None if deadline is None else parse_duration(deadline),
-                retry_budget=int(spec.get("retry_budget", base.retry_budget)),
+                channels=_channels(spec.get("channels", base.channels), (*at, "channels")),
+                escalation=_channels(spec.get("escalation", base.escalation), (*at, "escalation")),
+                ack_deadline=ack_deadline,
+                retry_budget=budget,
             )
         routes = []
-        for index, spec in enumerate(document.get("routes") or []):
+        raw_routes = root.get("routes") or []
+        if not isinstance(raw_routes, list):
+            raise PolicyInvalid(("routes",), "routes: expected a list of {match, channels}")
+        for index, raw_route in enumerate(raw_routes):
+            at = ("routes", index)
+            spec = _mapping(raw_route, at, f"routes[{index}]: expected a mapping with match and channels")
             match = spec.get("match") or {}
             if not isinstance(match, dict) or not match:
-                raise ValueError(f"routes[{index}].match: expected a mapping of label: value")
+                raise PolicyInvalid((*at, "match"), f"routes[{index}].match: expected a mapping of label: value")
             routes.append(
                 Route(
                     tuple(sorted((str(k), str(v)) for k, v in match.items())),
-                    _channels(spec.get("channels"), f"routes[{index}].channels"),
+                    _channels(spec.get("channels"), (*at, "channels")),
                 )
             )
-        fallback = str(document.get("fallback", "email"))
-        _channels([fallback], "fallback")
+        fallback = root.get("fallback", "email")
+        if not isinstance(fallback, str) or fallback not in CHANNELS:
+            raise PolicyInvalid(("fallback",), f"fallback: expected one of {', '.join(CHANNELS)}")
         return cls(priorities=priorities, routes=tuple(routes), fallback=fallback)
 
 
-def _channels(raw: object, where: str) -> tuple[str, ...]:
+class PolicyInvalid(ValueError):
+    """A routing policy of the wrong shape; ``at`` is the path of the offending value."""
+
+    def __init__(self, at: tuple[str | int, ...], reason: str) -> None:
+        super().__init__(reason)
+        self.at = at
+        self.reason = reason
+
+
+def _mapping(raw: object, at: tuple[str | int, ...], expected: str) -> dict[Any, Any]:
+    if not isinstance(raw, dict):
+        where = _where(at) or "the document"
+        raise PolicyInvalid(at, f"{where}: {expected}, got {type(raw).__name__}")
+    return raw
+
+
+def _channels(raw: object, at: tuple[str | int, ...]) -> tuple[str, ...]:
+    where = _where(at)
     if not isinstance(raw, list | tuple) or not all(isinstance(c, str) and c in CHANNELS for c in raw):
-        raise ValueError(f"{where}: expected a list of channels from {', '.join(CHANNELS)}")
+        raise PolicyInvalid(at, f"{where}: expected a list of channels from {', '.join(CHANNELS)}")
     return tuple(raw)
+
+
+def _where(at: tuple[str | int, ...]) -> str:
+    """("routes", 0, "channels") -> "routes[0].channels"."""
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in at).lstrip(".")

@@ -69,7 +69,7 @@ class PagerDutyChannel:
         alert = n.alert
         return {
             "summary": message.title(n)[:1024],
-            "source": alert.service or alert.labels.get("instance", "alertmanager"),
+            "source": message.truncate(alert.service or alert.labels.get("instance", "alertmanager"), 255),
             "severity": SEVERITY.get(alert.priority, "error"),
             "component": alert.service or None,
             "custom_details": {"labels": alert.labels, "annotations": alert.annotations, "action": n.action},

@@ -9,6 +9,7 @@ import requests
 from receiver import message
 from receiver.channels import DeliveryFailed, Notification, check_status
 
+SECTION, FIELD, HEADER = message.SLACK_SECTION_LIMIT - 30, message.SLACK_FIELD_LIMIT - 20, message.SLACK_HEADER_LIMIT
 _EMOJI = {"trigger": ":rotating_light:", "resolve": ":white_check_mark:", "escalate": ":sos:"}
 
 
@@ -16,23 +17,26 @@ def blocks(n: Notification) -> dict[str, Any]:
     e = message.slack_escape
     alert = n.alert
     fields = [
-        {"type": "mrkdwn", "text": f"*Priority*\n{e(alert.priority)}"},
-        {"type": "mrkdwn", "text": f"*Service*\n{e(alert.service or '-')}"},
-        {"type": "mrkdwn", "text": f"*Since*\n{e(message.since(n))}"},
+        {"type": "mrkdwn", "text": f"*Priority*\n{e(alert.priority, FIELD)}"},
+        {"type": "mrkdwn", "text": f"*Service*\n{e(alert.service or '-', FIELD)}"},
+        {"type": "mrkdwn", "text": f"*Since*\n{e(message.since(n), FIELD)}"},
     ]
     return {
         "text": e(message.title(n)),
         "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": message.title(n)[:150]}},
+            {"type": "header", "text": {"type": "plain_text", "text": message.truncate(message.title(n), HEADER)}},
             {
                 "type": "section",
-                "text": {"type": "mrkdwn", "text": f"{_EMOJI.get(n.action, '')} {e(message.summary(n))}"},
+                "text": {"type": "mrkdwn", "text": f"{_EMOJI.get(n.action, '')} {e(message.summary(n), SECTION)}"},
             },
             {"type": "section", "fields": fields},
             {
                 "type": "context",
                 "elements": [
-                    {"type": "mrkdwn", "text": e(" ".join(f"{k}={v}" for k, v in sorted(alert.labels.items())))[:3000]}
+                    {
+                        "type": "mrkdwn",
+                        "text": e(" ".join(f"{k}={v}" for k, v in sorted(alert.labels.items())), SECTION),
+                    }
                 ],
             },
         ],

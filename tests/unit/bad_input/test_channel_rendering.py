@@ -1,0 +1,149 @@
+"""Alert-controlled text on every channel and the console: escaped or truncated, never evaluated."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from receiver import message
+from receiver.channels import Notification
+from receiver.channels.email import compose
+from receiver.channels.file import ConsoleChannel, FileChannel
+from receiver.channels.pagerduty import PagerDutyChannel, dedup_key
+from receiver.channels.slack import blocks
+from receiver.channels.webhook import document
+from tests.unit.bad_input.strategies import FUZZ, NASTY_TEXT
+from tests.unit.receiver.conftest import build_receiver
+from tests.unit.receiver.fakes import alert, webhook
+from tests.unit.receiver.test_messages import record
+
+SLACK_LIMITS = {"section": 3000, "field": 2000, "header": 150}
+HEADERS_OF_A_MAIL = {"subject", "from", "to", "content-type", "mime-version", "content-transfer-encoding"}
+
+
+def notification(text: str, action: str = "trigger") -> Notification:
+    return Notification(
+        record(
+            alertname=text,
+            service=text,
+            labels={"alertname": text, "service": text, text[:50] or "k": text},
+            annotations={"summary": text, "description": text},
+            generator_url=f"javascript:{text}",
+        ),
+        action,
+    )
+
+
+def check_slack(n: Notification) -> None:
+    body = blocks(n)
+    json.dumps(body)  # serialisable
+    header, section, fields, context = body["blocks"]
+    assert len(header["text"]["text"]) <= SLACK_LIMITS["header"]
+    assert len(section["text"]["text"]) <= SLACK_LIMITS["section"]
+    assert all(len(f["text"]) <= SLACK_LIMITS["field"] for f in fields["fields"])
+    assert len(context["elements"][0]["text"]) <= SLACK_LIMITS["section"]
+    for text in (body["text"], section["text"]["text"], context["elements"][0]["text"]):
+        assert "<" not in text
+        assert ">" not in text
+        lowered = text.lower()
+        assert "@channel" not in lowered
+        assert "@here" not in lowered
+        assert "@everyone" not in lowered
+        assert "&" not in text.replace("&amp;", "").replace("&lt;", "").replace("&gt;", "")
+
+
+def check_email(n: Notification) -> None:
+    mail = compose(n, "alerts@example.com", ("ops@example.com",))
+    parsed = message_from_bytes(mail.as_bytes(), policy=policy.default)
+    assert {key.lower() for key in parsed} <= HEADERS_OF_A_MAIL  # CRLF injected no Bcc or other header
+    assert parsed["To"] == "ops@example.com"
+    subject = str(parsed["Subject"])
+    assert "\n" not in subject
+    assert "\r" not in subject
+    assert len(subject) <= message.TITLE_LIMIT
+    html_part = parsed.get_body(("html",))
+    assert html_part is not None
+    html = html_part.get_content()
+    assert "<script" not in html.lower()
+    assert 'href="javascript' not in html
+
+
+def check_text_channels(n: Notification, tmp_path: Path) -> None:
+    sms = message.short(n)
+    assert len(sms) <= message.SMS_LIMIT
+    assert sms.isprintable()
+    payload = PagerDutyChannel.payload(n)
+    assert len(payload["summary"]) <= 1024
+    assert len(payload["source"]) <= 255
+    assert len(dedup_key(n.alert)) <= 255
+    assert json.loads(json.dumps(document(n)))["alert"]["labels"] == n.alert.labels  # carried exactly, as data
+    out = io.StringIO()
+    ConsoleChannel(out).send(n)
+    line = out.getvalue()
+    assert line.count("\n") == 1
+    assert line[:-1].isprintable()
+    path = tmp_path / "notifications.jsonl"
+    FileChannel(path, lambda: 1.0).send(n)
+    *_, last = path.read_text(encoding="utf-8").splitlines()
+    assert json.loads(last)["alert"]["annotations"] == n.alert.annotations
+
+
+@pytest.mark.parametrize("text", NASTY_TEXT, ids=range(len(NASTY_TEXT)))
+@pytest.mark.parametrize("action", ["trigger", "resolve", "escalate"])
+def test_nasty_alert_text_is_safe_on_every_channel(tmp_path: Path, text: str, action: str) -> None:
+    n = notification(text, action)
+    check_slack(n)
+    check_email(n)
+    check_text_channels(n, tmp_path)
+
+
+def test_slack_neutralises_mentions_and_escapes_control_characters() -> None:
+    text = message.slack_escape("<!channel> @here & <https://x|y> @Channel")
+    assert text == "&lt;!channel&gt; @\u200bhere &amp; &lt;https://x|y&gt; @\u200bChannel"
+
+
+def test_truncation_never_cuts_a_slack_entity_in_half() -> None:
+    for size in range(2990, 3001):
+        text = message.slack_escape("a" * size + "&&&&&&", 3000)
+        assert len(text) <= 3000
+        assert text.endswith("…")
+        assert not re.search(r"&[a-z]*$", text[:-1])
+
+
+def test_template_syntax_in_alert_text_is_shown_not_evaluated() -> None:
+    n = notification("{{ 7*7 }} ${title} $summary {% if 1 %}x{% endif %}")
+    assert "{{ 7*7 }} ${title} $summary {% if 1 %}x{% endif %}" in message.text(n)
+    assert "49" not in message.text(n)
+    assert "{{ 7*7 }} ${title}" in message.html_body(n)
+
+
+def test_the_console_pages_escape_alert_text(tmp_path: Path) -> None:
+    receiver = build_receiver(tmp_path)
+    evil = "<script>alert(1)</script> {{ 7*7 }}"
+    payload = alert(evil, "critical", service=evil, annotations={"summary": evil, "description": "x" * 20_000})
+    assert receiver.client.post("/api/v1/alerts/alertmanager", data=json.dumps(webhook(payload))).status_code == 200
+    for url in ("/console/", "/console/history?window=all", "/console/alerts/1"):
+        page = receiver.client.get(url)
+        assert page.status_code == 200, url
+        body = page.text
+        assert "<script>alert(1)</script>" not in body, url
+        assert "&lt;script&gt;alert(1)&lt;/script&gt; {{ 7*7 }}" in body, url
+        assert "default-src 'none'" in page.headers["Content-Security-Policy"]
+
+
+@FUZZ
+@given(text=st.text(max_size=400), action=st.sampled_from(["trigger", "resolve", "escalate", "acknowledge"]))
+def test_any_alert_text_renders_safely_on_every_channel(
+    tmp_path_factory: pytest.TempPathFactory, text: str, action: str
+) -> None:
+    n = notification(text, action)
+    check_slack(n)
+    check_email(n)
+    check_text_channels(n, tmp_path_factory.getbasetemp())
