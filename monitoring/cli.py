@@ -32,6 +32,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     schemas = sub.add_parser("schemas", help="JSON Schemas of the event catalogue")
     schemas.add_argument("--write", action="store_true", help=f"write them to {SCHEMA_DIR}")
     simulator_commands.register(sub)
+    from monitoring import backup
+
+    backup.add_arguments(
+        sub.add_parser("backup", help="write an encrypted archive of PostgreSQL, MongoDB and a Prometheus snapshot"),
+        sub.add_parser("restore", help="restore an archive written by `monitoring backup` into empty stores"),
+    )
     args = parser.parse_args(argv)
     try:
         match args.command:
@@ -46,6 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 0
             case "schemas":
                 return _schemas(write=args.write)
+            case "backup" | "restore":
+                return backup.run(args.command, args, dict(os.environ))
             case command if command in simulator_commands.COMMANDS:
                 return simulator_commands.run(args)
     except ConfigError as exc:
