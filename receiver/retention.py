@@ -17,7 +17,8 @@ runs the purge on a thread every ``every`` seconds; ``stop`` ends it and waits.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -174,3 +175,20 @@ class AlertRetention:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+
+
+def purge_from_environ(env: Mapping[str, str], clock: Callable[[], float] = time.time) -> PurgeResult:
+    """``monitoring purge``: one purge of the receiver's database past RETENTION_ALERTS."""
+    from receiver.app import open_database
+    from receiver.config import ReceiverConfig
+
+    config = ReceiverConfig.from_environ(env)
+    database = open_database(config)
+    if not isinstance(database, PostgresDatabase | SqliteDatabase):
+        raise TypeError(f"unexpected database {type(database).__name__}")
+    try:
+        return AlertRetention(
+            database, config.shared.retention.alerts_seconds, clock, extra=RETAINED_WITH_ALERTS
+        ).purge()
+    finally:
+        database.close()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+import time
 from typing import Any
 
 import psycopg
@@ -98,3 +101,30 @@ def test_a_second_process_skips_the_purge_while_another_holds_the_lock(postgres_
         assert AlertRetention(database, NINETY_DAYS, lambda: NOW).purge().alerts == 7
     finally:
         database.close()
+
+
+def test_monitoring_purge_deletes_the_expired_history_once_and_reports_it(postgres_uri: str) -> None:
+    database = PostgresDatabase(postgres_uri)
+    try:
+        history = SqlAlertHistory(database)
+        history.migrate()
+        history.record([obs("Ancient", starts_at=time.time() - 200 * DAY)], time.time() - 200 * DAY)
+        history.record([obs("Fresh")], time.time())
+    finally:
+        database.close()
+    env = {"PATH": "/usr/bin:/bin", "POSTGRES_URI": postgres_uri, "RETENTION_ALERTS": "90d"}
+    done = subprocess.run(
+        [sys.executable, "-m", "monitoring.cli", "purge"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "purged alerts 1, timeline 1, outbox 2" in done.stdout
+    reopened = PostgresDatabase(postgres_uri)
+    try:
+        assert count(reopened, "alerts") == 1
+    finally:
+        reopened.close()
