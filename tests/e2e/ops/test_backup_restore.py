@@ -133,21 +133,31 @@ def test_a_restore_into_empty_stores_reproduces_every_table_and_collection_exact
         mongo_client.drop_database(restored_mongo)
 
 
-def test_restore_with_a_wrong_key_exits_non_zero_with_a_clear_message(postgres_uri: str, tmp_path: Path) -> None:
-    fill_postgres(postgres_uri)
-    archive = tmp_path / "backup.enc"
-    create_backup(archive, KEY, Stores(postgres_uri=postgres_uri))
-    with pytest.raises(WrongBackupKey):
-        read_manifest(archive, bytes(32))
-    env = {"PATH": "/usr/bin:/bin", "POSTGRES_URI": postgres_uri, "BACKUP_KEY": bytes(32).hex()}
-    done = subprocess.run(
-        [sys.executable, "-m", "monitoring.cli", "restore", str(archive)],
-        env=env,
+def monitoring_cli(argv: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "monitoring.cli", *argv],
+        env={"PATH": "/usr/bin:/bin", **env},
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def test_the_cli_backs_up_with_a_key_file_and_a_restore_with_a_wrong_key_exits_non_zero_touching_nothing(
+    postgres_uri: str, tmp_path: Path
+) -> None:
+    fill_postgres(postgres_uri)
+    archive = tmp_path / "backup.enc"
+    key_file = tmp_path / "backup.key"
+    key_file.write_text(KEY.hex() + "\n")
+    made = monitoring_cli(["backup", "--out", str(archive)], POSTGRES_URI=postgres_uri, BACKUP_KEY_FILE=str(key_file))
+    assert (made.returncode, made.stderr) == (0, "")
+    assert "6 tables" in made.stdout
+    assert read_manifest(archive, KEY)["postgres"]["tables"]["alerts"]["rows"] == 40
+    with pytest.raises(WrongBackupKey):
+        read_manifest(archive, bytes(32))
+    done = monitoring_cli(["restore", str(archive)], POSTGRES_URI=postgres_uri, BACKUP_KEY=bytes(32).hex())
     assert done.returncode == 1
     assert "backup key does not match" in done.stderr
     assert postgres_state(postgres_uri)["alerts"][0] == 40  # nothing was touched
