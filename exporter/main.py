@@ -114,13 +114,15 @@ def build(
     if shared.kafka_brokers:
         brokers = ",".join(shared.kafka_brokers)
         kafka = KafkaStatus()
-        consumer_config = {
+        tls = shared.kafka_security.client_config()  # TLS settings for every Kafka client below
+        consumer_config: dict[str, Any] = {
+            **tls,
             "session.timeout.ms": int(config.session_timeout_seconds * 1000),
             # librdkafka prefetches up to 64 MiB per consumer by default; 16 MiB keeps batches full.
             "queued.max.messages.kbytes": 16384,
         }
         registry.register(kafka)
-        dead_letters = KafkaDeadLetters({"bootstrap.servers": brokers, "error_cb": kafka.on_error}, events)
+        dead_letters = KafkaDeadLetters({"bootstrap.servers": brokers, "error_cb": kafka.on_error, **tls}, events)
         processor = EventProcessor(
             events,
             time.perf_counter,
@@ -181,7 +183,7 @@ def build(
                     on_error=events.loop_errors.labels("leadership").inc,
                 )
             )
-        admin_config: dict[str, Any] = {"bootstrap.servers": brokers, "error_cb": kafka.on_error}
+        admin_config: dict[str, Any] = {"bootstrap.servers": brokers, "error_cb": kafka.on_error, **tls}
         monitor = ConsumerGroupMonitor(
             AdminClient(admin_config),
             kafka,
@@ -227,7 +229,11 @@ def _domain_events(config: ExporterConfig, registry: CollectorRegistry) -> Domai
     if not config.domain_events:
         return None
     shared = config.shared
-    publisher: Publisher = EventPublisher(",".join(shared.kafka_brokers)) if shared.kafka_brokers else LogPublisher()
+    publisher: Publisher = (
+        EventPublisher(",".join(shared.kafka_brokers), extra_config=dict(shared.kafka_security.client_config()))
+        if shared.kafka_brokers
+        else LogPublisher()
+    )
     store: EventStore
     if shared.mongodb_uri:
         client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(

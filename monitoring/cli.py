@@ -34,6 +34,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     schemas.add_argument("--write", action="store_true", help=f"write them to {SCHEMA_DIR}")
     simulator_commands.register(sub)
     recovery.register(sub)
+    from monitoring import backup
+
+    backup.add_arguments(
+        sub.add_parser("backup", help="write an encrypted archive of PostgreSQL, MongoDB and a Prometheus snapshot"),
+        sub.add_parser("restore", help="restore an archive written by `monitoring backup` into empty stores"),
+    )
+    sub.add_parser("purge", help="delete alert history past RETENTION_ALERTS now (the receiver also does it hourly)")
     args = parser.parse_args(argv)
     try:
         match args.command:
@@ -48,6 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 0
             case "schemas":
                 return _schemas(write=args.write)
+            case "backup" | "restore":
+                return backup.run(args.command, args, dict(os.environ))
+            case "purge":
+                return _purge()
             case command if command in simulator_commands.COMMANDS:
                 return simulator_commands.run(args)
             case command if command in recovery.COMMANDS:
@@ -84,6 +95,23 @@ def _receiver() -> int:
             "receiver.app:create_app_from_environ()",
         ],
     )
+
+
+def _purge() -> int:
+    from receiver.database import DatabaseUnavailable
+    from receiver.retention import purge_from_environ
+
+    try:
+        result = purge_from_environ(os.environ)
+    except DatabaseUnavailable as exc:
+        print(f"monitoring purge: {exc}", file=sys.stderr)
+        return 1
+    if result.skipped:
+        print("monitoring purge: another process holds the purge lock; it is purging now", file=sys.stderr)
+        return 1
+    others = "".join(f", {table} {count}" for table, count in result.other)
+    print(f"purged alerts {result.alerts}, timeline {result.timeline}, outbox {result.outbox}{others}")
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -557,14 +557,7 @@ def _start(
     )
     prometheus = supervisor.start(
         "prometheus",
-        [
-            tools["prometheus"],
-            f"--config.file={prometheus_config}",
-            f"--storage.tsdb.path={layout.prometheus / 'data'}",
-            f"--web.listen-address=127.0.0.1:{ports.prometheus}",
-            "--rules.alert.resend-delay=1s",
-            "--log.level=warn",
-        ],
+        prometheus_argv(tools["prometheus"], prometheus_config, layout.prometheus / "data", ports.prometheus, settings),
         env,
     )
     supervisor.wait_ready(alertmanager, f"http://127.0.0.1:{ports.alertmanager}/-/ready")
@@ -573,6 +566,19 @@ def _start(
 
     database = ReceiverConfig.from_environ(receiver_env).database_label
     _print_urls(out, ports, layout, database, max(0.0, fault_at - time.monotonic()))
+
+
+def prometheus_argv(binary: str, config: Path, data: Path, port: int, settings: Settings) -> list[str]:
+    """Prometheus's command line; it keeps samples for the metrics retention (RETENTION_METRICS)."""
+    return [
+        binary,
+        f"--config.file={config}",
+        f"--storage.tsdb.path={data}",
+        f"--storage.tsdb.retention.time={int(settings.retention.metrics_seconds)}s",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--rules.alert.resend-delay=1s",
+        "--log.level=warn",
+    ]
 
 
 def _print_urls(out: IO[str], ports: Ports, layout: Layout, database: str, fault_in: float) -> None:

@@ -289,10 +289,37 @@ class RetentionSettings:
     alerts_seconds: float = 90 * 86400.0
 
 
+@dataclass(frozen=True)
+class KafkaSecurity:
+    """TLS to Kafka: ``protocol`` "ssl" verifies the brokers against ``ca_file`` (the system's CAs
+    when unset); ``cert_file`` and ``key_file`` present a client certificate (mutual TLS)."""
+
+    protocol: str = "plaintext"
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    def client_config(self) -> dict[str, str]:
+        """librdkafka properties for every producer, consumer and admin client."""
+        if self.protocol == "plaintext":
+            return {}
+        config = {"security.protocol": "ssl", "ssl.endpoint.identification.algorithm": "https"}
+        if self.ca_file is not None:
+            config["ssl.ca.location"] = str(self.ca_file)
+        if self.cert_file is not None and self.key_file is not None:
+            config["ssl.certificate.location"] = str(self.cert_file)
+            config["ssl.key.location"] = str(self.key_file)
+        return config
+
+
 OPTIONS: tuple[Option[Any], ...] = (
     Option("MONGODB_URI", "stores.mongodb_uri", parse_uri("mongodb", "mongodb+srv"), None, True),
     Option("POSTGRES_URI", "stores.postgres_uri", parse_uri("postgresql", "postgres"), None, True),
     Option("KAFKA_BROKERS", "stores.kafka_brokers", parse_brokers, ()),
+    Option("KAFKA_SECURITY_PROTOCOL", "stores.kafka_security_protocol", parse_choice("plaintext", "ssl"), "plaintext"),
+    Option("KAFKA_SSL_CA_FILE", "stores.kafka_ssl_ca_file", parse_path, None),
+    Option("KAFKA_SSL_CERT_FILE", "stores.kafka_ssl_cert_file", parse_path, None),
+    Option("KAFKA_SSL_KEY_FILE", "stores.kafka_ssl_key_file", parse_path, None),
     Option("PROMETHEUS_PORT", "ports.prometheus", parse_port, 9090),
     Option("ALERTMANAGER_PORT", "ports.alertmanager", parse_port, 9093),
     Option("GRAFANA_PORT", "ports.grafana", parse_port, 3000),
@@ -318,6 +345,7 @@ class Settings:
     mongodb_uri: Secret | None = None
     postgres_uri: Secret | None = None
     kafka_brokers: tuple[str, ...] = ()
+    kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
     prometheus_port: int = 9090
     alertmanager_port: int = 9093
     grafana_port: int = 3000
@@ -337,10 +365,18 @@ class Settings:
     @classmethod
     def from_values(cls, v: Mapping[str, Any], config_file: Path | None = None) -> Settings:
         """Build from ``resolve`` output; deployables resolve ``OPTIONS`` with their own."""
+        if (v["stores.kafka_ssl_cert_file"] is None) != (v["stores.kafka_ssl_key_file"] is None):
+            raise ConfigError("KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE must be set together")
         return cls(
             mongodb_uri=v["stores.mongodb_uri"],
             postgres_uri=v["stores.postgres_uri"],
             kafka_brokers=v["stores.kafka_brokers"],
+            kafka_security=KafkaSecurity(
+                protocol=v["stores.kafka_security_protocol"],
+                ca_file=v["stores.kafka_ssl_ca_file"],
+                cert_file=v["stores.kafka_ssl_cert_file"],
+                key_file=v["stores.kafka_ssl_key_file"],
+            ),
             prometheus_port=v["ports.prometheus"],
             alertmanager_port=v["ports.alertmanager"],
             grafana_port=v["ports.grafana"],

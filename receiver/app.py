@@ -33,6 +33,7 @@ from receiver.event_outbox import SqlEventOutbox
 from receiver.history import AlertHistory
 from receiver.metrics import OutboxCollector, ReceiverMetrics
 from receiver.outbox import Backoff, DeliveryWorker
+from receiver.retention import RETAINED_WITH_ALERTS, AlertRetention
 from receiver.routing import RoutingPolicy
 from receiver.sql_history import SqlAlertHistory
 
@@ -100,6 +101,10 @@ def create_app(
             lease=DELIVERY_BATCH * config.send_timeout + 5.0,
             deadmans_switch=switch,
             tracer=tracer,
+        )
+    if isinstance(database, PostgresDatabase | SqliteDatabase):  # started by gunicorn's post_worker_init
+        app.extensions["retention"] = AlertRetention(
+            database, config.shared.retention.alerts_seconds, clock, extra=RETAINED_WITH_ALERTS
         )
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)

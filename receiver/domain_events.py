@@ -179,7 +179,11 @@ def build_domain_events(
     brokers = ",".join(shared.kafka_brokers)
 
     def publisher() -> Publisher:
-        return EventPublisher(brokers) if brokers else LogPublisher()
+        return (
+            EventPublisher(brokers, extra_config=dict(shared.kafka_security.client_config()))
+            if brokers
+            else LogPublisher()
+        )
 
     if shared.mongodb_uri is None:
         store = SqliteEventStore(config.event_store_path, shared.retention.events_seconds)

@@ -63,6 +63,9 @@ def post_worker_init(worker: Any) -> None:
     domain_events = worker.wsgi.extensions.get("domain_events")
     if domain_events is not None:  # relays domain events from the outbox; claims are leased per worker
         domain_events.start()
+    retention = worker.wsgi.extensions.get("retention")
+    if retention is not None:  # hourly purge past RETENTION_ALERTS; an advisory lock admits one process
+        retention.start()
 
 
 def worker_exit(server: Any, worker: Any) -> None:
@@ -75,6 +78,9 @@ def worker_exit(server: Any, worker: Any) -> None:
     domain_events = app.extensions.get("domain_events")
     if domain_events is not None:
         domain_events.close()  # flushes the producer; unrelayed events stay in the outbox
+    retention = app.extensions.get("retention")
+    if retention is not None:
+        retention.stop()
     database = app.extensions.get("database")
     if hasattr(database, "close"):
         database.close()

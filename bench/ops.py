@@ -1,0 +1,113 @@
+"""Operations: what encryption and the archive add to a backup, and what batching costs a purge.
+
+- backup: ``create_backup`` of a receiver database holding 20,000 alerts (with their timeline
+  and outbox rows) against the same tables ``COPY``-ed to plain files (no archive, no
+  encryption, no digests), in the same run.
+- purge: ``AlertRetention.purge`` in batches of 500 deleting 20,000 expired alerts with their
+  rows, against one ``DELETE`` per table in a single transaction (the lock-holding way).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from bench.report import Result
+from monitoring.backup import Stores, create_backup
+from receiver.database import PostgresDatabase
+from receiver.retention import AlertRetention
+from receiver.sql_history import SqlAlertHistory
+from tests.integration.receiver.test_history_contract import NOW, obs
+from tests.services import postgres_uri
+
+ALERTS = 20_000
+DAY = 86400.0
+
+
+@contextmanager
+def database() -> Iterator[str]:
+    server = postgres_uri()
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield f"{server.rpartition('/')[0]}/{name}"
+    finally:
+        with psycopg.connect(server, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def fill(uri: str, at: float) -> None:
+    db = PostgresDatabase(uri)
+    try:
+        history = SqlAlertHistory(db)
+        history.migrate()
+        for start in range(0, ALERTS, 500):
+            history.record([obs(f"Bench{i}", starts_at=at - i) for i in range(start, start + 500)], at)
+    finally:
+        db.close()
+
+
+def plain_copy(uri: str, out: Path) -> None:
+    with psycopg.connect(uri) as conn:
+        for table in ("alerts", "timeline", "outbox", "domain_event_outbox", "deadmans_switch", "schema_migrations"):
+            with (
+                (out / table).open("wb") as f,
+                conn.cursor().copy(sql.SQL("COPY {} TO STDOUT (FORMAT binary)").format(sql.Identifier(table))) as copy,
+            ):
+                for data in copy:
+                    f.write(data)
+
+
+def run() -> list[Result]:
+    results = []
+    with database() as uri, tempfile.TemporaryDirectory() as tmp:
+        fill(uri, NOW)
+        key = bytes(32)
+        plain_copy(uri, Path(tmp))  # warm the cache for both
+        started = time.perf_counter()
+        plain_copy(uri, Path(tmp))
+        baseline = time.perf_counter() - started
+        started = time.perf_counter()
+        create_backup(Path(tmp) / "backup.enc", key, Stores(postgres_uri=uri))
+        backup = time.perf_counter() - started
+        results.append(
+            Result(
+                f"backup of {ALERTS:,} alerts + rows (inverse time)", 1 / backup, "backups/s",
+                "plain COPY of the same tables", 1 / baseline, f"{backup:.2f}s vs {baseline:.2f}s",
+            )
+        )  # fmt: skip
+    timings = {}
+    for way in ("batched", "single"):
+        with database() as uri:
+            fill(uri, NOW - 200 * DAY)
+            started = time.perf_counter()
+            if way == "batched":
+                db = PostgresDatabase(uri)
+                try:
+                    assert AlertRetention(db, 90 * DAY, lambda: NOW).purge().alerts == ALERTS
+                finally:
+                    db.close()
+            else:
+                with psycopg.connect(uri) as conn:
+                    cutoff = NOW - 90 * DAY
+                    old = "SELECT id FROM alerts WHERE first_seen < %s AND last_seen < %s"
+                    conn.execute(f"DELETE FROM timeline WHERE alert_id IN ({old})", (cutoff, cutoff))  # noqa: S608
+                    conn.execute(f"DELETE FROM outbox WHERE alert_id IN ({old})", (cutoff, cutoff))  # noqa: S608
+                    conn.execute("DELETE FROM alerts WHERE first_seen < %s AND last_seen < %s", (cutoff, cutoff))
+            timings[way] = time.perf_counter() - started
+    results.append(
+        Result(
+            f"purge of {ALERTS:,} expired alerts in batches of 500", ALERTS / timings["batched"], "alerts/s",
+            "one DELETE per table, one transaction", ALERTS / timings["single"],
+            "locks held per batch, not for the whole purge",
+        )
+    )  # fmt: skip
+    return results
