@@ -32,6 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     schemas = sub.add_parser("schemas", help="JSON Schemas of the event catalogue")
     schemas.add_argument("--write", action="store_true", help=f"write them to {SCHEMA_DIR}")
     simulator_commands.register(sub)
+    from receiver import keys_cli
+
+    keys_cli.add_arguments(sub)
     args = parser.parse_args(argv)
     try:
         match args.command:
@@ -46,6 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 0
             case "schemas":
                 return _schemas(write=args.write)
+            case "keys":
+                return keys_cli.run(args, os.environ, sys.stdout)
             case command if command in simulator_commands.COMMANDS:
                 return simulator_commands.run(args)
     except ConfigError as exc:

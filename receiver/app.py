@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import signal
 import time
 from collections.abc import Callable, Mapping
 
@@ -15,8 +17,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from monitoring.logs import configure_logging
+from monitoring.settings import ConfigError
 from monitoring.tracing import Tracing, configure_tracing, context_from_traceparent
-from receiver import api, console, events_api, health
+from receiver import access, admin_api, api, console, events_api, health
+from receiver.api_keys import SqlKeyStore
+from receiver.audit import SqlAuditLog
 from receiver.channels import Channel
 from receiver.channels.email import EmailChannel
 from receiver.channels.email_digest import EmailDigestChannel
@@ -52,10 +57,13 @@ def create_app(
     registry: CollectorRegistry | None = None,
     multiprocess_dir: str | None = None,
     tracing: Tracing | None = None,
+    on_reload: Callable[[], None] | None = None,
 ) -> Flask:
     """Build the app. ``app.extensions["delivery"]`` is the outbox worker and
     ``app.extensions["domain_events"]`` the domain-event relay; their owner starts them
-    (gunicorn's ``post_worker_init``) and stops them (``worker_exit``); tests drive them directly."""
+    (gunicorn's ``post_worker_init``) and stops them (``worker_exit``); tests drive them directly.
+    ``on_reload`` runs after ``POST /api/v1/config/reload`` applied a new routing policy here
+    (under gunicorn: tell the master to replace every worker, so that all of them read it)."""
     app = Flask(__name__)
     app.config["RECEIVER"] = config
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes  # also bounds bodies sent without Content-Length
@@ -68,8 +76,17 @@ def create_app(
         domain_events = build_domain_events(config, SqlEventOutbox(database, clock), registry, clock)
         app.extensions["event_store"] = events_api.EventStoreReader(domain_events.store, registry)
     app.extensions["domain_events"] = domain_events
+    audit_log: SqlAuditLog | None = None
+    keys: SqlKeyStore | None = None
+    if isinstance(database, PostgresDatabase | SqliteDatabase):
+        audit_log = SqlAuditLog(database, clock)
+        keys = SqlKeyStore(database, audit_log, clock)
+    app.extensions["audit_log"] = audit_log
+    app.extensions["keys"] = keys
     if history is None and isinstance(database, PostgresDatabase | SqliteDatabase):
-        history = SqlAlertHistory(database, None if domain_events is None else domain_events.outbox)
+        history = SqlAlertHistory(
+            database, None if domain_events is None else domain_events.outbox, audit_log=audit_log
+        )
     migrated = history is None or _migrate(history)
     metrics = ReceiverMetrics(registry)
     policy = RoutingPolicy.from_file(config.routing_file) if config.routing_file else RoutingPolicy()
@@ -84,7 +101,7 @@ def create_app(
     app.extensions["tracing"] = tracing
     tracer = tracing.tracer("receiver")
     app.extensions["receiver"] = api.Wiring(
-        config, history, policy, metrics, clock, frozenset(channels), switch, tracer=tracer
+        config, history, policy, metrics, clock, frozenset(channels), switch, tracer=tracer, audit_log=audit_log
     )
     if history is not None:
         app.extensions["delivery"] = DeliveryWorker(
@@ -101,10 +118,28 @@ def create_app(
             deadmans_switch=switch,
             tracer=tracer,
         )
+
+    def reload() -> str:
+        """Re-read the routing policy file (ConfigError when it is invalid: the old one stays)."""
+        if config.routing_file is None:
+            raise ConfigError("RECEIVER_ROUTING_FILE is not set: nothing to reload")
+        fresh = RoutingPolicy.from_file(config.routing_file)
+        app.extensions["receiver"] = dataclasses.replace(app.extensions["receiver"], policy=fresh)
+        delivery = app.extensions.get("delivery")
+        if delivery is not None:
+            delivery.use_policy(fresh)
+        if switch is not None:
+            switch.use_policy(fresh)
+        if on_reload is not None:
+            on_reload()
+        return str(config.routing_file)
+
+    app.extensions["admin"] = admin_api.Admin(audit_log, keys, reload)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(events_api.bp)
+    app.register_blueprint(admin_api.bp)
     if tracing.enabled:
         server_spans(app, tracer)
 
@@ -115,6 +150,8 @@ def create_app(
             nonlocal migrated
             if not migrated and history is not None:
                 migrated = _migrate(history)
+
+    access.install(app, config, keys, audit_log)  # after the migration hook: keys live in the schema
 
     scrape = registry
     if multiprocess_dir is not None:  # several gunicorn workers: counters are summed across processes
@@ -228,4 +265,11 @@ def create_app_from_environ() -> Flask:
     config = ReceiverConfig.from_environ(os.environ)
     configure_logging(config.shared.log_format, config.shared.log_level)
     tracing = configure_tracing(os.environ, SERVICE_NAME)  # per worker: gunicorn loads the app after forking
-    return create_app(config, multiprocess_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None, tracing=tracing)
+    master = os.getppid()
+    return create_app(
+        config,
+        multiprocess_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None,
+        tracing=tracing,
+        # gunicorn's HUP: new workers (reading the new policy) replace the old ones gracefully
+        on_reload=lambda: os.kill(master, signal.SIGHUP),
+    )

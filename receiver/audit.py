@@ -48,6 +48,14 @@ class AuditEntry:
 
 
 @dataclass(frozen=True)
+class AuditContext:
+    """Who asks for a change and from where, passed down to the repository that makes it."""
+
+    actor: str
+    source: str
+
+
+@dataclass(frozen=True)
 class AuditFilter:
     actor: str | None = None
     action: str | None = None
