@@ -34,6 +34,7 @@ from receiver.config import ChannelConfig, ReceiverConfig
 from receiver.database import Database, DatabaseUnavailable, PostgresDatabase, SqliteDatabase
 from receiver.deadmans_switch import DeadMansSwitch, DeadMansSwitchCollector
 from receiver.domain_events import OutboxBacklogCollector, ReceiverDomainEvents, build_domain_events
+from receiver.egress import GuardedChannel
 from receiver.event_outbox import SqlEventOutbox
 from receiver.history import AlertHistory
 from receiver.metrics import OutboxCollector, ReceiverMetrics
@@ -230,19 +231,23 @@ def _migrate(history: AlertHistory) -> bool:
 
 
 def build_channels(config: ChannelConfig, timeout: float) -> dict[str, Channel]:
-    """Every channel whose destination is configured; the others are absent (and not routed to)."""
+    """Every channel whose destination is configured; the others are absent (and not routed to).
+    HTTP channels check their destination against the egress allow-list before every send."""
     session = requests.Session()
     channels: dict[str, Channel] = {}
     if config.slack_webhook_url is not None:
-        channels["slack"] = SlackChannel(config.slack_webhook_url.reveal(), session, timeout)
+        url = config.slack_webhook_url.reveal()
+        channels["slack"] = GuardedChannel(SlackChannel(url, session, timeout), url, config.egress)
     if config.webhook_url is not None:
-        channels["webhook"] = WebhookChannel(config.webhook_url.reveal(), session, timeout)
+        url = config.webhook_url.reveal()
+        channels["webhook"] = GuardedChannel(WebhookChannel(url, session, timeout), url, config.egress)
     if config.pagerduty_routing_key is not None:
-        channels["pagerduty"] = PagerDutyChannel(
+        pagerduty = PagerDutyChannel(
             config.pagerduty_routing_key.reveal(), config.pagerduty_events_url, timeout, config.pagerduty_ca_file
         )
+        channels["pagerduty"] = GuardedChannel(pagerduty, config.pagerduty_events_url, config.egress)
     if config.sms is not None:
-        channels["sms"] = SmsChannel(config.sms, session, timeout)
+        channels["sms"] = GuardedChannel(SmsChannel(config.sms, session, timeout), config.sms.api_url, config.egress)
     if config.smtp is not None:
         email = EmailChannel(config.smtp, timeout)
         channels["email"] = email

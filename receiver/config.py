@@ -23,6 +23,7 @@ from monitoring.settings import (
     parse_uri,
     resolve,
 )
+from receiver.egress import DestinationDenied, EgressPolicy, parse_allow_list
 
 
 def parse_text(raw: object) -> str:
@@ -120,6 +121,10 @@ RECEIVER_OPTIONS: tuple[Option[Any], ...] = (
     Option("RECEIVER_SMTP_PASSWORD", "receiver.smtp_password", parse_secret, None, True),
     Option("RECEIVER_EMAIL_FROM", "receiver.email_from", parse_addresses, None),
     Option("RECEIVER_EMAIL_TO", "receiver.email_to", parse_addresses, None),
+    # Outbound allow-list (receiver/egress.py): loopback, link-local and metadata addresses are denied,
+    # private ranges too unless allowed; explicit host names, addresses and CIDR ranges are allowed.
+    Option("RECEIVER_EGRESS_ALLOW", "receiver.egress_allow", parse_allow_list, ()),
+    Option("RECEIVER_EGRESS_ALLOW_PRIVATE", "receiver.egress_allow_private", parse_bool, False),
     # Local channels (`make run`, machines without paid services): a JSON-lines file, standard output.
     Option("RECEIVER_FILE_CHANNEL_PATH", "receiver.file_channel_path", parse_path, None),
     Option("RECEIVER_CONSOLE_CHANNEL", "receiver.console_channel", parse_bool, False),
@@ -160,6 +165,7 @@ class ChannelConfig:
     smtp: SmtpConfig | None = None
     file_path: Path | None = None
     console: bool = False
+    egress: EgressPolicy = field(default_factory=EgressPolicy)
 
 
 @dataclass(frozen=True)
@@ -254,7 +260,25 @@ def _channels(v: Mapping[str, Any]) -> ChannelConfig:
             sender=v["receiver.email_from"][0],
             recipients=v["receiver.email_to"],
         )
+    egress = EgressPolicy(v["receiver.egress_allow"], v["receiver.egress_allow_private"])
+    urls = (
+        ("RECEIVER_SLACK_WEBHOOK_URL", v["receiver.slack_webhook_url"]),
+        ("RECEIVER_WEBHOOK_URL", v["receiver.webhook_url"]),
+        (
+            "RECEIVER_PAGERDUTY_EVENTS_URL",
+            v["receiver.pagerduty_events_url"] if v["receiver.pagerduty_routing_key"] else None,
+        ),
+        ("RECEIVER_SMS_API_URL", sms.api_url if sms is not None else None),
+    )
+    for name, url in urls:
+        if url is None:
+            continue
+        try:
+            egress.check(url.reveal() if isinstance(url, Secret) else url, unresolvable_ok=True)
+        except DestinationDenied as exc:
+            raise ConfigError(f"{name}: {exc}") from None
     return ChannelConfig(
+        egress=egress,
         slack_webhook_url=v["receiver.slack_webhook_url"],
         webhook_url=v["receiver.webhook_url"],
         pagerduty_routing_key=v["receiver.pagerduty_routing_key"],

@@ -377,6 +377,7 @@ class Pipeline:
             RECEIVER_PORT=str(self.ports["receiver"]),
             RECEIVER_WORKERS="2",
             RECEIVER_WEBHOOK_TOKEN=TOKEN,
+            RECEIVER_EGRESS_ALLOW="127.0.0.1",  # the sinks listen on loopback, denied by default
             RECEIVER_POLL_INTERVAL="100ms",
             RECEIVER_RETRY_BASE="200ms",
             RECEIVER_SEND_TIMEOUT="2s",

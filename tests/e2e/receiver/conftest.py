@@ -155,6 +155,7 @@ def receiver_env(postgres_uri: str, sinks: Sinks, tmp_path: Path, **extra: str) 
             "RECEIVER_PORT": str(services.free_port()),
             "RECEIVER_WORKERS": "2",
             "RECEIVER_WEBHOOK_TOKEN": TOKEN,
+            "RECEIVER_EGRESS_ALLOW": "127.0.0.1",  # the sinks listen on loopback, denied by default
             "RECEIVER_POLL_INTERVAL": "100ms",
             "RECEIVER_RETRY_BASE": "200ms",
             "RECEIVER_SEND_TIMEOUT": "2s",
