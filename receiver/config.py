@@ -84,6 +84,9 @@ RECEIVER_OPTIONS: tuple[Option[Any], ...] = (
     Option("RECEIVER_WEBHOOK_TOKEN", "receiver.webhook_token", parse_secret, None, True),
     Option("RECEIVER_WEBHOOK_USERNAME", "receiver.webhook_username", parse_text, None),
     Option("RECEIVER_WEBHOOK_PASSWORD", "receiver.webhook_password", parse_secret, None, True),
+    # TLS: gunicorn serves HTTPS only when both are set (receiver/gunicorn_conf.py).
+    Option("RECEIVER_TLS_CERT", "receiver.tls_cert", parse_path, None),
+    Option("RECEIVER_TLS_KEY", "receiver.tls_key", parse_path, None),
     Option("RECEIVER_MAX_BODY_BYTES", "receiver.max_body_bytes", parse_positive_int, 1 << 20),
     Option("RECEIVER_ROUTING_FILE", "receiver.routing_file", parse_path, None),
     # Delivery: "thread" runs an outbox worker thread in every gunicorn worker process.
@@ -178,6 +181,8 @@ class ReceiverConfig:
     webhook_username: str | None = None
     webhook_password: Secret | None = None
     max_body_bytes: int = 1 << 20
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     routing_file: Path | None = None
     delivery: str = "thread"
     poll_interval: float = 1.0
@@ -197,6 +202,14 @@ class ReceiverConfig:
         v = resolve(OPTIONS + RECEIVER_OPTIONS, env, file_values, path)
         if (v["receiver.webhook_username"] is None) != (v["receiver.webhook_password"] is None):
             raise ConfigError("RECEIVER_WEBHOOK_USERNAME and RECEIVER_WEBHOOK_PASSWORD must be set together")
+        if (v["receiver.tls_cert"] is None) != (v["receiver.tls_key"] is None):
+            raise ConfigError("RECEIVER_TLS_CERT and RECEIVER_TLS_KEY must be set together")
+        for name, tls_file in (
+            ("RECEIVER_TLS_CERT", v["receiver.tls_cert"]),
+            ("RECEIVER_TLS_KEY", v["receiver.tls_key"]),
+        ):
+            if tls_file is not None and not tls_file.is_file():
+                raise ConfigError(f"{name}={tls_file}: no such file")
         return cls(
             shared=Settings.from_values(v, path),
             host=v["receiver.host"],
@@ -206,6 +219,8 @@ class ReceiverConfig:
             webhook_username=v["receiver.webhook_username"],
             webhook_password=v["receiver.webhook_password"],
             max_body_bytes=v["receiver.max_body_bytes"],
+            tls_cert=v["receiver.tls_cert"],
+            tls_key=v["receiver.tls_key"],
             routing_file=v["receiver.routing_file"],
             delivery=v["receiver.delivery"],
             poll_interval=v["receiver.poll_interval"],
