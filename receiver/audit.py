@@ -148,3 +148,18 @@ class SqlAuditLog:
             ).rowcount
             conn.execute("DELETE FROM audit_purge_window")
             return int(deleted)
+
+
+def purge_expired(
+    log: AuditLog, now: float, retention_seconds: float, batch: int = 1000, max_batches: int = 100
+) -> int:
+    """Delete entries older than the alert retention (RETENTION_ALERTS), a batch per transaction, so that
+    a large backlog never holds one long lock; at most ``max_batches`` per call. Returns how many went."""
+    cutoff = now - retention_seconds
+    total = 0
+    for _ in range(max_batches):
+        deleted = log.purge(cutoff, batch)
+        total += deleted
+        if deleted < batch:
+            break
+    return total

@@ -6,6 +6,7 @@ import pytest
 
 from receiver import audit
 from receiver.audit import AuditFilter, SqlAuditLog
+from receiver.config import ReceiverConfig
 from receiver.database import DatabaseUnavailable, PostgresDatabase, SqliteDatabase
 from receiver.sql_history import SqlAlertHistory
 
@@ -84,3 +85,18 @@ def test_purge_deletes_only_entries_older_than_the_cutoff_in_batches(
     assert [e.target for e in log.entries(AuditFilter())] == ["alert:4", "alert:3"]
     with pytest.raises(DatabaseUnavailable, match="append-only"), database.connect() as conn:
         conn.execute("DELETE FROM audit_log")  # the purge left no window open behind it
+
+
+def test_entries_past_the_alert_retention_are_purged_batch_by_batch(
+    database: PostgresDatabase | SqliteDatabase,
+) -> None:
+    clock = Clock()
+    log = SqlAuditLog(database, clock)
+    for n in range(7):
+        clock.now = NOW - 91 * 86400 + n  # older than 90 days
+        log.record("k", audit.RESEND, f"alert:{n}", "10.0.0.1", audit.SUCCESS)
+    clock.now = NOW
+    log.record("k", audit.RESEND, "alert:new", "10.0.0.1", audit.SUCCESS)
+    retention = ReceiverConfig.from_environ({}).shared.retention.alerts_seconds
+    assert audit.purge_expired(log, NOW, retention, batch=3) == 7
+    assert [e.target for e in log.entries(AuditFilter())] == ["alert:new"]
