@@ -161,8 +161,11 @@ def test_the_receiver_under_gunicorn_serves_only_https_and_logs_no_secret(postgr
         RECEIVER_RETRY_BASE="200ms",
         RECEIVER_SEND_TIMEOUT="2s",
         PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
+        RECEIVER_ROUTING_FILE=str(tmp_path / "routing.yaml"),
     )
+    (tmp_path / "routing.yaml").write_text("priorities:\n  critical: {channels: [pagerduty, slack, sms]}\n")
     api_key = provision_key(env, Role.OPERATOR)
+    admin_key = provision_key(env, Role.ADMIN)
     key_id, api_secret = api_key.split(".")
     receiver = ServerProcess("receiver", [sys.executable, "-m", "monitoring.cli", "receiver"], tmp_path, env)
     base = f"https://127.0.0.1:{port}"
@@ -182,6 +185,12 @@ def test_the_receiver_under_gunicorn_serves_only_https_and_logs_no_secret(postgr
         assert status(hook, trusted, right, data=payload, method="POST") == 200
         assert status(f"{base}/api/v1/alerts", trusted, {"Authorization": f"Bearer {api_key}"}) == 200
         wait_for(lambda: len(slack.received()) >= 3, 30, "failed Slack and SMS attempts and a retry")
+        reload = f"{base}/api/v1/config/reload"
+        assert status(reload, trusted, {"Authorization": f"Bearer {api_key}"}, method="POST") == 403
+        assert status(reload, trusted, {"Authorization": f"Bearer {admin_key}"}, method="POST") == 200
+        # gunicorn replaces every worker, each reading the policy again, and keeps serving
+        wait_for(lambda: "Handling signal: hup" in receiver.log_tail(200), 10, "gunicorn's reload")
+        wait_for(lambda: status(f"{base}/readyz", trusted) == 200, 30, "the reloaded workers")
     finally:
         receiver.stop()
         slack.stop()
