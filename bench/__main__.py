@@ -8,6 +8,7 @@ from bench import alert_latency, decoding, receiver, simulator
 from bench import deadmans_switch as deadmans_switch_bench
 from bench import exporter as exporter_bench
 from bench import receiver_events as receiver_events_bench
+from bench import security as security_bench
 from bench import tracing as tracing_bench
 from bench.report import render, write
 
@@ -21,6 +22,7 @@ def main() -> int:
     results += deadmans_switch_bench.run()
     results += receiver_events_bench.run()
     results += alert_latency.run()
+    results += security_bench.run()
     print(render(results))
     print(f"\nwritten to {write(results)}")
     return 0
