@@ -42,6 +42,7 @@ THROUGHPUT_SECONDS = 5.0
 PACED_SECONDS = 6.0
 PACED_RATE = 50.0
 CLIENTS = 8
+TOKEN = "bench-webhook-token"  # noqa: S105 - the benchmark's own receiver
 WORKERS = "4"  # sync workers spend about half their time waiting on PostgreSQL: 2 per core
 
 
@@ -63,7 +64,15 @@ def receiver(uri: str, **env: str) -> Iterator[int]:
     port = free_port()
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("RECEIVER_", "PROMETHEUS_MULTIPROC"))}
     environment.update(
-        {"POSTGRES_URI": uri, "RECEIVER_PORT": str(port), "RECEIVER_WORKERS": WORKERS, "LOG_LEVEL": "warning", **env}
+        {
+            "POSTGRES_URI": uri,
+            "RECEIVER_PORT": str(port),
+            "RECEIVER_WORKERS": WORKERS,
+            "LOG_LEVEL": "warning",
+            "RECEIVER_WEBHOOK_TOKEN": TOKEN,
+            "RECEIVER_EGRESS_ALLOW": "127.0.0.1",
+            **env,
+        }
     )
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(
@@ -116,7 +125,8 @@ def post(port: int, body: bytes) -> float:
     started = time.perf_counter()
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
-        conn.request("POST", "/api/v1/alerts/alertmanager", body, {"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
+        conn.request("POST", "/api/v1/alerts/alertmanager", body, headers)
         response = conn.getresponse()
         response.read()
     finally:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from exporter.web_config import WebConfig, load_web_config
 from monitoring.settings import (
     OPTIONS,
     Option,
@@ -82,6 +83,8 @@ EXPORTER_OPTIONS: tuple[Option[Any], ...] = (
     Option("EXPORTER_SNAPSHOTS", "exporter.snapshots", parse_choice("on", "off"), "on"),
     Option("EXPORTER_INSTANCE", "exporter.instance", parse_instance, ""),
     Option("EXPORTER_TRACE_RATE", "exporter.trace_rate", parse_positive_int, 100),
+    # TLS and basic auth for /metrics, in Prometheus's --web.config.file format (exporter/web_config.py).
+    Option("EXPORTER_WEB_CONFIG", "exporter.web_config", parse_path, None),
 )
 
 
@@ -109,6 +112,7 @@ class ExporterConfig:
     snapshots: bool = True
     instance: str = ""
     trace_rate: int = 100  # processing spans per second at most (with tracing on)
+    web: WebConfig = field(default_factory=WebConfig)  # EXPORTER_WEB_CONFIG: TLS, basic auth
 
     @property
     def spool_file(self) -> Path:
@@ -147,4 +151,11 @@ class ExporterConfig:
             snapshots=values["exporter.snapshots"] == "on",
             instance=values["exporter.instance"],
             trace_rate=values["exporter.trace_rate"],
+            web=WebConfig()
+            if values["exporter.web_config"] is None
+            else load_web_config(values["exporter.web_config"]),
         )
+
+
+def _web(path: Path | None) -> WebConfig:
+    return WebConfig() if path is None else load_web_config(path)

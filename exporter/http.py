@@ -1,11 +1,15 @@
-"""The exporter's HTTP surface: /metrics, /healthz and /readyz, as one WSGI app."""
+"""The exporter's HTTP surface: /metrics, /healthz and /readyz, as one WSGI app, over HTTP or TLS
+(``EXPORTER_WEB_CONFIG``, see exporter/web_config.py)."""
 
 from __future__ import annotations
 
+import socket
 import socketserver
+import ssl
 import threading
 from collections.abc import Callable, Iterable
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 from wsgiref.types import StartResponse, WSGIEnvironment
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
@@ -37,9 +41,27 @@ def _text(start_response: StartResponse, status: str, body: bytes) -> list[bytes
 
 class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
     daemon_threads = True
+    tls: ssl.SSLContext | None = None
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, address = super().get_request()
+        if self.tls is None:
+            return conn, address
+        # The handshake runs in the request's own thread (_QuietHandler.setup): a slow or plain-HTTP
+        # client cannot hold up the accept loop.
+        return self.tls.wrap_socket(conn, server_side=True, do_handshake_on_connect=False), address
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        return None  # a failed handshake or a dropped connection is the client's problem; no traceback
 
 
 class _QuietHandler(WSGIRequestHandler):
+    def setup(self) -> None:
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.settimeout(10.0)
+            self.request.do_handshake()
+        super().setup()
+
     def log_message(self, format: str, *args: object) -> None:
         return None
 
@@ -47,8 +69,12 @@ class _QuietHandler(WSGIRequestHandler):
 class HttpServer:
     """Serves ``app`` on a background thread; ``stop()`` shuts it down and joins."""
 
-    def __init__(self, app: Callable[..., Iterable[bytes]], host: str, port: int) -> None:
-        self._server = make_server(host, port, app, _ThreadingWSGIServer, handler_class=_QuietHandler)
+    def __init__(
+        self, app: Callable[..., Iterable[bytes]], host: str, port: int, tls: ssl.SSLContext | None = None
+    ) -> None:
+        self._server = _ThreadingWSGIServer((host, port), _QuietHandler)  # what wsgiref's make_server does
+        self._server.set_app(app)
+        self._server.tls = tls
         self._thread = threading.Thread(target=self._server.serve_forever, name="http", daemon=True)
 
     @property

@@ -35,6 +35,7 @@ from exporter.records import ConsumedRecord
 from exporter.snapshots import SnapshotStore
 from exporter.sources import InProcessSource, KafkaSource
 from exporter.span_budget import SpanBudget
+from exporter.web_config import WebConfig, protect_metrics
 from monitoring.event_publisher import EventPublisher
 from monitoring.event_relay import LogPublisher, Publisher
 from monitoring.event_spool import EventSpool
@@ -66,12 +67,17 @@ class Exporter:
         components: list[Component],
         host: str,
         port: int,
+        web: WebConfig | None = None,
     ) -> None:
         self.registry = registry
         self.loop = loop
         self.kafka = kafka
         self.components = components
-        self.server = HttpServer(create_app(registry, ready=self.ready), host, port)
+        web = web or WebConfig()
+        app = create_app(registry, ready=self.ready)
+        if web.users:
+            app = protect_metrics(app, web.users)
+        self.server = HttpServer(app, host, port, web.server_context() if web.tls else None)
 
     def ready(self) -> bool:
         return self.loop.alive and (self.kafka is None or self.kafka.up)
@@ -221,7 +227,8 @@ def build(
         )
     domain = _domain_events(config, registry)
     components.extend(_business_data(config, registry, events, domain, tracing))
-    return Exporter(registry, loop, kafka, components, config.host, shared.exporter_port if port is None else port)
+    port = shared.exporter_port if port is None else port
+    return Exporter(registry, loop, kafka, components, config.host, port, config.web)
 
 
 def _domain_events(config: ExporterConfig, registry: CollectorRegistry) -> DomainEvents | None:
@@ -322,7 +329,7 @@ def run(config: ExporterConfig) -> int:
     exporter.start()
     log.info(
         "exporter_started",
-        url=f"http://{config.host}:{exporter.server.port}/metrics",
+        url=f"{'https' if config.web.tls else 'http'}://{config.host}:{exporter.server.port}/metrics",
         source="kafka" if config.shared.kafka_brokers else "in-process",
     )
     stopping.wait()

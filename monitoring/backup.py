@@ -158,6 +158,15 @@ def _load_order(conn: psycopg.Connection[Any], tables: list[str]) -> list[str]:
     return list(TopologicalSorter(graph).static_order())
 
 
+def _guarded_tables(conn: psycopg.Connection[Any]) -> list[str]:
+    """Tables with user triggers in the current schema (the append-only audit log)."""
+    rows = conn.execute(
+        "SELECT DISTINCT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT t.tgisinternal AND n.nspname = current_schema()"
+    ).fetchall()
+    return sorted(row[0] for row in rows)
+
+
 def _restore_postgres(uri: str, section: dict[str, Any], members: Path, *, force: bool) -> None:
     from receiver.database import PostgresDatabase
     from receiver.sql_history import SqlAlertHistory
@@ -183,7 +192,15 @@ def _restore_postgres(uri: str, section: dict[str, Any], members: Path, *, force
         if missing:
             raise ArchiveMismatch(f"tables in the backup that the schema does not have: {', '.join(missing)}")
         if tables:
+            # The audit log's append-only triggers refuse TRUNCATE; a forced restore is the one
+            # sanctioned exception. DISABLE/ENABLE are transactional: no other session ever sees
+            # the table unguarded, and the restore itself is audited once it commits.
+            guarded = sorted(set(tables) & set(_guarded_tables(conn)))
+            for table in guarded:
+                conn.execute(sql.SQL("ALTER TABLE {} DISABLE TRIGGER USER").format(sql.Identifier(table)))
             conn.execute(sql.SQL("TRUNCATE {} CASCADE").format(sql.SQL(", ").join(map(sql.Identifier, sorted(tables)))))
+            for table in guarded:
+                conn.execute(sql.SQL("ALTER TABLE {} ENABLE TRIGGER USER").format(sql.Identifier(table)))
         for table in _load_order(conn, sorted(tables)):
             columns = tables[table]["columns"]
             statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(

@@ -41,6 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sub.add_parser("restore", help="restore an archive written by `monitoring backup` into empty stores"),
     )
     sub.add_parser("purge", help="delete alert history past RETENTION_ALERTS now (the receiver also does it hourly)")
+    from receiver import keys_cli
+
+    keys_cli.add_arguments(sub)
     args = parser.parse_args(argv)
     try:
         match args.command:
@@ -56,9 +59,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             case "schemas":
                 return _schemas(write=args.write)
             case "backup" | "restore":
-                return backup.run(args.command, args, dict(os.environ))
+                from receiver.audit import record_from_cli
+                from receiver.database import DatabaseUnavailable
+
+                environ = dict(os.environ)
+
+                def audited(action: str, detail: str) -> None:  # into the restored database, after a restore
+                    try:
+                        record_from_cli(environ, action, detail.split(":", 1)[0], detail)
+                    except DatabaseUnavailable as exc:  # the change is done: say so rather than fail it
+                        print(f"monitoring {action}: done, but its audit entry was not written: {exc}", file=sys.stderr)
+
+                return backup.run(args.command, args, environ, on_done=audited)
             case "purge":
                 return _purge()
+            case "keys":
+                return keys_cli.run(args, os.environ, sys.stdout)
             case command if command in simulator_commands.COMMANDS:
                 return simulator_commands.run(args)
             case command if command in recovery.COMMANDS:

@@ -184,6 +184,10 @@ class Layout:
         return self.root / "receiver-token"
 
     @property
+    def api_key(self) -> Path:
+        return self.root / "receiver-api-key"
+
+    @property
     def routing(self) -> Path:
         return self.root / "routing.yaml"
 
@@ -528,6 +532,7 @@ def _start(
         RECEIVER_FILE_CHANNEL_PATH=str(layout.notifications),
         PROMETHEUS_MULTIPROC_DIR=str(layout.root / "receiver-metrics"),
     )
+    _write_admin_key(layout, receiver_env)
     receiver = supervisor.start("receiver", [*python, "receiver"], receiver_env)
     exporter_env = _child_env(
         env,
@@ -581,6 +586,20 @@ def prometheus_argv(binary: str, config: Path, data: Path, port: int, settings: 
     ]
 
 
+def _write_admin_key(layout: Layout, receiver_env: Mapping[str, str]) -> None:
+    """An admin API key for the console and the API, in a 0600 file (never printed or logged)."""
+    from receiver.api_keys import Role
+    from receiver.keys_cli import open_key_store
+
+    store, database = open_key_store(receiver_env)
+    try:
+        token = store.create("monitoring run", Role.ADMIN, "cli:monitoring-run", "cli").token
+    finally:
+        database.close()
+    layout.api_key.write_text(token)
+    layout.api_key.chmod(0o600)
+
+
 def _print_urls(out: IO[str], ports: Ports, layout: Layout, database: str, fault_in: float) -> None:
     receiver = f"http://127.0.0.1:{ports.receiver}"
     rows = [
@@ -593,6 +612,7 @@ def _print_urls(out: IO[str], ports: Ports, layout: Layout, database: str, fault
         ("alertmanager", f"http://127.0.0.1:{ports.alertmanager}/#/alerts"),
         ("node-exporter", f"http://127.0.0.1:{ports.node_exporter}/metrics"),
         *((name, f"http://127.0.0.1:{port}/metrics") for name, port in ports.platform.items()),
+        ("API key (admin)", f"{layout.api_key} (sign in to the console with it)"),
         ("notifications file", str(layout.notifications)),
         ("logs", str(layout.logs)),
     ]

@@ -13,6 +13,7 @@ Every adapter (HTTP session, database, event store, clock) is passed in; the ``c
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -28,6 +29,7 @@ from confluent_kafka.admin import AdminClient
 
 from monitoring.eventstore import EventStore, EventStoreUnavailable
 from monitoring.settings import Settings, parse_duration
+from receiver.audit import RESEND, SUCCESS, SqlAuditLog
 from receiver.database import DatabaseUnavailable
 from receiver.deadmans_switch import is_watchdog
 from receiver.routing import DIGEST
@@ -452,6 +454,8 @@ def resend(
     failed: bool = False,
     since: float | None = None,
     channel: str | None = None,
+    audit: SqlAuditLog | None = None,
+    actor: str = "cli",
 ) -> list[Resent]:
     """Put dead-lettered jobs back in the outbox (fresh attempts) and make failing ones due now.
 
@@ -512,6 +516,8 @@ def resend(
                     ),
                     (alert_id, now, job_channel, f"{action}: {outcome} (was {previous})"),
                 )
+                if audit is not None:  # commits with the change itself
+                    audit.write(conn, actor, RESEND, f"job:{job}", "cli", SUCCESS, f"{job_channel} {action}: {outcome}")
             out.append(Resent(int(job), int(alert_id), str(job_channel), str(action), previous, outcome))
     return out
 
@@ -575,6 +581,8 @@ def run(args: argparse.Namespace, env: Mapping[str, str], out: Callable[[str], N
             resent = resend(
                 database,
                 time.time,
+                audit=SqlAuditLog(database, time.time),
+                actor=f"cli:{getpass.getuser()}",
                 job_id=args.job,
                 dead_lettered=args.dead_lettered,
                 failed=args.failed,

@@ -4,7 +4,8 @@ Each deployable builds its settings once, at start-up, from an explicit mapping
 (``Settings.from_environ(os.environ)``), so tests pass a dict instead of patching
 ``os.environ``. Environment variables override the file. A bad value fails fast
 with the variable's name, the value given and what was expected; secrets are
-never echoed (their values are replaced by ``***``).
+never echoed (their values are replaced by ``***``). Every secret can also be read
+from a file named by ``<VAR>_FILE`` (Docker and Kubernetes secrets); ``<VAR>`` wins.
 """
 
 from __future__ import annotations
@@ -256,8 +257,11 @@ def resolve(
     for option in options:
         raw: object
         raw_env = env.get(option.env)
+        secret_file = env.get(f"{option.env}_FILE", "").strip() if option.secret else ""
         if raw_env is not None and raw_env.strip() != "":
             source, raw = option.env, raw_env
+        elif secret_file:  # a secret may come from a file (Docker/Kubernetes secrets): <VAR>_FILE
+            source, raw = f"{option.env}_FILE", _read_secret_file(option.env, secret_file)
         elif option.key in file_values:
             fv = file_values[option.key]
             source, raw = f"{file_path}:{fv.line}: {option.key}", fv.value
@@ -270,6 +274,13 @@ def resolve(
             shown = "(value hidden)" if option.secret else f"{raw!r}"
             raise ConfigError(f"{source}={shown}: {exc}") from None
     return resolved
+
+
+def _read_secret_file(name: str, path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"{name}_FILE={path}: cannot read the secret file: {exc.strerror}") from None
 
 
 # --- the shared settings ---

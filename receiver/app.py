@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import signal
 import time
 from collections.abc import Callable, Mapping
 
@@ -15,8 +17,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from monitoring.logs import configure_logging
+from monitoring.settings import ConfigError
 from monitoring.tracing import Tracing, configure_tracing, context_from_traceparent
-from receiver import api, console, events_api, health
+from receiver import access, admin_api, api, console, events_api, health
+from receiver.api_keys import SqlKeyStore
+from receiver.audit import SqlAuditLog
 from receiver.channels import Channel
 from receiver.channels.email import EmailChannel
 from receiver.channels.email_digest import EmailDigestChannel
@@ -29,11 +34,12 @@ from receiver.config import ChannelConfig, ReceiverConfig
 from receiver.database import Database, DatabaseUnavailable, PostgresDatabase, SqliteDatabase
 from receiver.deadmans_switch import DeadMansSwitch, DeadMansSwitchCollector
 from receiver.domain_events import OutboxBacklogCollector, ReceiverDomainEvents, build_domain_events
+from receiver.egress import GuardedChannel
 from receiver.event_outbox import SqlEventOutbox
 from receiver.history import AlertHistory
 from receiver.metrics import OutboxCollector, ReceiverMetrics
 from receiver.outbox import Backoff, DeliveryWorker
-from receiver.retention import RETAINED_WITH_ALERTS, AlertRetention
+from receiver.retention import RETAINED_WITH_ALERTS, AlertRetention, audit_purger
 from receiver.routing import RoutingPolicy
 from receiver.sql_history import SqlAlertHistory
 
@@ -53,10 +59,13 @@ def create_app(
     registry: CollectorRegistry | None = None,
     multiprocess_dir: str | None = None,
     tracing: Tracing | None = None,
+    on_reload: Callable[[], None] | None = None,
 ) -> Flask:
     """Build the app. ``app.extensions["delivery"]`` is the outbox worker and
     ``app.extensions["domain_events"]`` the domain-event relay; their owner starts them
-    (gunicorn's ``post_worker_init``) and stops them (``worker_exit``); tests drive them directly."""
+    (gunicorn's ``post_worker_init``) and stops them (``worker_exit``); tests drive them directly.
+    ``on_reload`` runs after ``POST /api/v1/config/reload`` applied a new routing policy here
+    (under gunicorn: tell the master to replace every worker, so that all of them read it)."""
     app = Flask(__name__)
     app.config["RECEIVER"] = config
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes  # also bounds bodies sent without Content-Length
@@ -69,8 +78,17 @@ def create_app(
         domain_events = build_domain_events(config, SqlEventOutbox(database, clock), registry, clock)
         app.extensions["event_store"] = events_api.EventStoreReader(domain_events.store, registry)
     app.extensions["domain_events"] = domain_events
+    audit_log: SqlAuditLog | None = None
+    keys: SqlKeyStore | None = None
+    if isinstance(database, PostgresDatabase | SqliteDatabase):
+        audit_log = SqlAuditLog(database, clock)
+        keys = SqlKeyStore(database, audit_log, clock)
+    app.extensions["audit_log"] = audit_log
+    app.extensions["keys"] = keys
     if history is None and isinstance(database, PostgresDatabase | SqliteDatabase):
-        history = SqlAlertHistory(database, None if domain_events is None else domain_events.outbox)
+        history = SqlAlertHistory(
+            database, None if domain_events is None else domain_events.outbox, audit_log=audit_log
+        )
     migrated = history is None or _migrate(history)
     metrics = ReceiverMetrics(registry)
     policy = RoutingPolicy.from_file(config.routing_file) if config.routing_file else RoutingPolicy()
@@ -85,7 +103,7 @@ def create_app(
     app.extensions["tracing"] = tracing
     tracer = tracing.tracer("receiver")
     app.extensions["receiver"] = api.Wiring(
-        config, history, policy, metrics, clock, frozenset(channels), switch, tracer=tracer
+        config, history, policy, metrics, clock, frozenset(channels), switch, tracer=tracer, audit_log=audit_log
     )
     if history is not None:
         app.extensions["delivery"] = DeliveryWorker(
@@ -104,12 +122,34 @@ def create_app(
         )
     if isinstance(database, PostgresDatabase | SqliteDatabase):  # started by gunicorn's post_worker_init
         app.extensions["retention"] = AlertRetention(
-            database, config.shared.retention.alerts_seconds, clock, extra=RETAINED_WITH_ALERTS
+            database,
+            config.shared.retention.alerts_seconds,
+            clock,
+            extra=RETAINED_WITH_ALERTS,
+            purgers=(audit_purger(database),),
         )
+
+    def reload() -> str:
+        """Re-read the routing policy file (ConfigError when it is invalid: the old one stays)."""
+        if config.routing_file is None:
+            raise ConfigError("RECEIVER_ROUTING_FILE is not set: nothing to reload")
+        fresh = RoutingPolicy.from_file(config.routing_file)
+        app.extensions["receiver"] = dataclasses.replace(app.extensions["receiver"], policy=fresh)
+        delivery = app.extensions.get("delivery")
+        if delivery is not None:
+            delivery.use_policy(fresh)
+        if switch is not None:
+            switch.use_policy(fresh)
+        if on_reload is not None:
+            on_reload()
+        return str(config.routing_file)
+
+    app.extensions["admin"] = admin_api.Admin(audit_log, keys, reload)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(events_api.bp)
+    app.register_blueprint(admin_api.bp)
     if tracing.enabled:
         server_spans(app, tracer)
 
@@ -120,6 +160,8 @@ def create_app(
             nonlocal migrated
             if not migrated and history is not None:
                 migrated = _migrate(history)
+
+    access.install(app, config, keys, audit_log)  # after the migration hook: keys live in the schema
 
     scrape = registry
     if multiprocess_dir is not None:  # several gunicorn workers: counters are summed across processes
@@ -198,19 +240,23 @@ def _migrate(history: AlertHistory) -> bool:
 
 
 def build_channels(config: ChannelConfig, timeout: float) -> dict[str, Channel]:
-    """Every channel whose destination is configured; the others are absent (and not routed to)."""
+    """Every channel whose destination is configured; the others are absent (and not routed to).
+    HTTP channels check their destination against the egress allow-list before every send."""
     session = requests.Session()
     channels: dict[str, Channel] = {}
     if config.slack_webhook_url is not None:
-        channels["slack"] = SlackChannel(config.slack_webhook_url.reveal(), session, timeout)
+        url = config.slack_webhook_url.reveal()
+        channels["slack"] = GuardedChannel(SlackChannel(url, session, timeout), url, config.egress)
     if config.webhook_url is not None:
-        channels["webhook"] = WebhookChannel(config.webhook_url.reveal(), session, timeout)
+        url = config.webhook_url.reveal()
+        channels["webhook"] = GuardedChannel(WebhookChannel(url, session, timeout), url, config.egress)
     if config.pagerduty_routing_key is not None:
-        channels["pagerduty"] = PagerDutyChannel(
+        pagerduty = PagerDutyChannel(
             config.pagerduty_routing_key.reveal(), config.pagerduty_events_url, timeout, config.pagerduty_ca_file
         )
+        channels["pagerduty"] = GuardedChannel(pagerduty, config.pagerduty_events_url, config.egress)
     if config.sms is not None:
-        channels["sms"] = SmsChannel(config.sms, session, timeout)
+        channels["sms"] = GuardedChannel(SmsChannel(config.sms, session, timeout), config.sms.api_url, config.egress)
     if config.smtp is not None:
         email = EmailChannel(config.smtp, timeout)
         channels["email"] = email
@@ -233,4 +279,11 @@ def create_app_from_environ() -> Flask:
     config = ReceiverConfig.from_environ(os.environ)
     configure_logging(config.shared.log_format, config.shared.log_level)
     tracing = configure_tracing(os.environ, SERVICE_NAME)  # per worker: gunicorn loads the app after forking
-    return create_app(config, multiprocess_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None, tracing=tracing)
+    master = os.getppid()
+    return create_app(
+        config,
+        multiprocess_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None,
+        tracing=tracing,
+        # gunicorn's HUP: new workers (reading the new policy) replace the old ones gracefully
+        on_reload=lambda: os.kill(master, signal.SIGHUP),
+    )

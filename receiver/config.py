@@ -23,6 +23,7 @@ from monitoring.settings import (
     parse_uri,
     resolve,
 )
+from receiver.egress import DestinationDenied, EgressPolicy, parse_allow_list
 
 
 def parse_text(raw: object) -> str:
@@ -83,6 +84,9 @@ RECEIVER_OPTIONS: tuple[Option[Any], ...] = (
     Option("RECEIVER_WEBHOOK_TOKEN", "receiver.webhook_token", parse_secret, None, True),
     Option("RECEIVER_WEBHOOK_USERNAME", "receiver.webhook_username", parse_text, None),
     Option("RECEIVER_WEBHOOK_PASSWORD", "receiver.webhook_password", parse_secret, None, True),
+    # TLS: gunicorn serves HTTPS only when both are set (receiver/gunicorn_conf.py).
+    Option("RECEIVER_TLS_CERT", "receiver.tls_cert", parse_path, None),
+    Option("RECEIVER_TLS_KEY", "receiver.tls_key", parse_path, None),
     Option("RECEIVER_MAX_BODY_BYTES", "receiver.max_body_bytes", parse_positive_int, 1 << 20),
     Option("RECEIVER_ROUTING_FILE", "receiver.routing_file", parse_path, None),
     # Delivery: "thread" runs an outbox worker thread in every gunicorn worker process.
@@ -120,6 +124,10 @@ RECEIVER_OPTIONS: tuple[Option[Any], ...] = (
     Option("RECEIVER_SMTP_PASSWORD", "receiver.smtp_password", parse_secret, None, True),
     Option("RECEIVER_EMAIL_FROM", "receiver.email_from", parse_addresses, None),
     Option("RECEIVER_EMAIL_TO", "receiver.email_to", parse_addresses, None),
+    # Outbound allow-list (receiver/egress.py): loopback, link-local and metadata addresses are denied,
+    # private ranges too unless allowed; explicit host names, addresses and CIDR ranges are allowed.
+    Option("RECEIVER_EGRESS_ALLOW", "receiver.egress_allow", parse_allow_list, ()),
+    Option("RECEIVER_EGRESS_ALLOW_PRIVATE", "receiver.egress_allow_private", parse_bool, False),
     # Local channels (`make run`, machines without paid services): a JSON-lines file, standard output.
     Option("RECEIVER_FILE_CHANNEL_PATH", "receiver.file_channel_path", parse_path, None),
     Option("RECEIVER_CONSOLE_CHANNEL", "receiver.console_channel", parse_bool, False),
@@ -160,6 +168,7 @@ class ChannelConfig:
     smtp: SmtpConfig | None = None
     file_path: Path | None = None
     console: bool = False
+    egress: EgressPolicy = field(default_factory=EgressPolicy)
 
 
 @dataclass(frozen=True)
@@ -172,6 +181,8 @@ class ReceiverConfig:
     webhook_username: str | None = None
     webhook_password: Secret | None = None
     max_body_bytes: int = 1 << 20
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     routing_file: Path | None = None
     delivery: str = "thread"
     poll_interval: float = 1.0
@@ -191,6 +202,14 @@ class ReceiverConfig:
         v = resolve(OPTIONS + RECEIVER_OPTIONS, env, file_values, path)
         if (v["receiver.webhook_username"] is None) != (v["receiver.webhook_password"] is None):
             raise ConfigError("RECEIVER_WEBHOOK_USERNAME and RECEIVER_WEBHOOK_PASSWORD must be set together")
+        if (v["receiver.tls_cert"] is None) != (v["receiver.tls_key"] is None):
+            raise ConfigError("RECEIVER_TLS_CERT and RECEIVER_TLS_KEY must be set together")
+        for name, tls_file in (
+            ("RECEIVER_TLS_CERT", v["receiver.tls_cert"]),
+            ("RECEIVER_TLS_KEY", v["receiver.tls_key"]),
+        ):
+            if tls_file is not None and not tls_file.is_file():
+                raise ConfigError(f"{name}={tls_file}: no such file")
         return cls(
             shared=Settings.from_values(v, path),
             host=v["receiver.host"],
@@ -200,6 +219,8 @@ class ReceiverConfig:
             webhook_username=v["receiver.webhook_username"],
             webhook_password=v["receiver.webhook_password"],
             max_body_bytes=v["receiver.max_body_bytes"],
+            tls_cert=v["receiver.tls_cert"],
+            tls_key=v["receiver.tls_key"],
             routing_file=v["receiver.routing_file"],
             delivery=v["receiver.delivery"],
             poll_interval=v["receiver.poll_interval"],
@@ -254,7 +275,25 @@ def _channels(v: Mapping[str, Any]) -> ChannelConfig:
             sender=v["receiver.email_from"][0],
             recipients=v["receiver.email_to"],
         )
+    egress = EgressPolicy(v["receiver.egress_allow"], v["receiver.egress_allow_private"])
+    urls = (
+        ("RECEIVER_SLACK_WEBHOOK_URL", v["receiver.slack_webhook_url"]),
+        ("RECEIVER_WEBHOOK_URL", v["receiver.webhook_url"]),
+        (
+            "RECEIVER_PAGERDUTY_EVENTS_URL",
+            v["receiver.pagerduty_events_url"] if v["receiver.pagerduty_routing_key"] else None,
+        ),
+        ("RECEIVER_SMS_API_URL", sms.api_url if sms is not None else None),
+    )
+    for name, url in urls:
+        if url is None:
+            continue
+        try:
+            egress.check(url.reveal() if isinstance(url, Secret) else url, unresolvable_ok=True)
+        except DestinationDenied as exc:
+            raise ConfigError(f"{name}: {exc}") from None
     return ChannelConfig(
+        egress=egress,
         slack_webhook_url=v["receiver.slack_webhook_url"],
         webhook_url=v["receiver.webhook_url"],
         pagerduty_routing_key=v["receiver.pagerduty_routing_key"],

@@ -8,6 +8,10 @@ Templates are Jinja2 with autoescaping (every label and annotation is alert-cont
 The acknowledge form is protected by a double-submit token: a random value in an HttpOnly,
 SameSite=Strict cookie that the form must echo, plus a same-origin check of ``Origin`` when
 the browser sends it. Acknowledging goes through ``api.acknowledge_alert``, as the API does.
+
+Every page needs an API key (viewer to read, operator to acknowledge; see receiver.access): as a
+bearer header, or entered once on ``/console/login``, which keeps it in an HttpOnly,
+SameSite=Strict cookie scoped to ``/console`` (Secure under TLS).
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ from flask import Blueprint, Response, current_app, make_response, redirect, ren
 from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from receiver.access import CONSOLE_KEY_COOKIE
 from receiver.api import Wiring, acknowledge_alert
+from receiver.api_keys import SqlKeyStore
 from receiver.database import DatabaseUnavailable
 from receiver.history import AlertFilter, AlertHistory, AlertNotFound, AlertRecord
 from receiver.routing import Priority
@@ -212,6 +218,40 @@ def alert(alert_id: int) -> Response:
     )
     if request.cookies.get(CSRF_COOKIE) != token:
         response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="Strict", path="/console")
+    return response
+
+
+@bp.get("/login")
+def login() -> Response:
+    return _page("console/login.html", next=_next(request.args.get("next")), failed=request.args.get("failed") == "1")
+
+
+def _next(raw: str | None) -> str:
+    """Only a path of this console: never an open redirect."""
+    return raw if raw and raw.startswith("/console/") and not raw.startswith("//") else url_for("console.active")
+
+
+@bp.post("/login")
+def login_submit() -> WerkzeugResponse:
+    """Check the key and keep it in an HttpOnly, SameSite=Strict cookie scoped to the console."""
+    token = request.form.get("key", "").strip()
+    keys: SqlKeyStore | None = current_app.extensions.get("keys")
+    key = None if not token or keys is None else keys.verify(token)
+    if key is None:
+        log.warning("console sign-in refused", remote=request.remote_addr)
+        return redirect(url_for("console.login", failed=1, next=_next(request.form.get("next"))), code=303)
+    log.info("console sign-in", key_id=key.id, role=key.role.value)
+    response = redirect(_next(request.form.get("next")), code=303)
+    response.set_cookie(
+        CONSOLE_KEY_COOKIE, token, httponly=True, samesite="Strict", secure=request.is_secure, path="/console"
+    )
+    return response
+
+
+@bp.post("/logout")
+def logout() -> WerkzeugResponse:
+    response = redirect(url_for("console.login"), code=303)
+    response.delete_cookie(CONSOLE_KEY_COOKIE, path="/console")
     return response
 
 

@@ -61,6 +61,10 @@ class DeadMansSwitch:
         self.started = clock()
         self._next_check = self.started
 
+    def use_policy(self, policy: RoutingPolicy) -> None:
+        """A reloaded routing policy (``POST /api/v1/config/reload``) applies from the next cycle on."""
+        self._policy = policy
+
     def heartbeat(self) -> None:
         """A Watchdog arrived (raises ``DatabaseUnavailable``: the webhook answers 503 and is retried)."""
         now = self._clock()

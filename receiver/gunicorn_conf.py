@@ -36,6 +36,9 @@ accesslog = None
 errorlog = "-"
 loglevel = _config.shared.log_level
 proc_name = "monitoring-receiver"
+# HTTPS only when RECEIVER_TLS_CERT and RECEIVER_TLS_KEY are set; plain HTTP is then refused.
+certfile = None if _config.tls_cert is None else str(_config.tls_cert)
+keyfile = None if _config.tls_key is None else str(_config.tls_key)
 _created_dirs: list[str] = []  # the master's own temporary metrics directory, removed on exit
 
 

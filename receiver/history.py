@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from receiver.audit import AuditContext
+
 
 class AlertNotFound(Exception):
     """No alert has the requested id."""
@@ -169,10 +171,18 @@ class AlertHistory(SwitchStore, Protocol):
     def dead_letter(self, job: Job, error: str, now: float, fallback: NewJob | None) -> None: ...
 
     def acknowledge(
-        self, alert_id: int, who: str, comment: str, now: float, pages: NewJob | None = None
+        self,
+        alert_id: int,
+        who: str,
+        comment: str,
+        now: float,
+        pages: NewJob | None = None,
+        *,
+        audit_context: AuditContext | None = None,
     ) -> AlertRecord:
         """Record who acknowledged and stop escalation. On the first acknowledgement of a firing
-        alert that ``pages.channel`` was paged for, queue ``pages`` (PagerDuty acknowledge)."""
+        alert that ``pages.channel`` was paged for, queue ``pages`` (PagerDuty acknowledge).
+        With ``audit_context``, the audit entry is written in the same transaction."""
         ...
 
     def due_escalations(self, now: float, limit: int) -> list[DueEscalation]: ...

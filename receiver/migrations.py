@@ -38,6 +38,31 @@ _OUTBOX_INDEXES = (
 )
 
 
+_AUDIT_GUARD_PG = """CREATE FUNCTION audit_log_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' AND OLD.at < COALESCE(
+        NULLIF(current_setting('monitoring.audit_purge_before', true), '')::double precision, '-Infinity'
+    ) THEN
+        RETURN OLD;
+    END IF;
+    RAISE EXCEPTION 'audit_log is append-only: % refused', TG_OP USING ERRCODE = 'insufficient_privilege';
+END
+$$"""
+# The only way to delete: entries older than the cutoff, a batch at a time. SECURITY DEFINER, so that
+# an application role granted INSERT and SELECT on audit_log (and EXECUTE here) can purge, nothing more.
+_AUDIT_PURGE_PG = """CREATE FUNCTION audit_log_purge(cutoff double precision, batch integer) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DECLARE
+    deleted integer;
+BEGIN
+    PERFORM set_config('monitoring.audit_purge_before', cutoff::text, true);
+    DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < cutoff ORDER BY id LIMIT batch);
+    GET DIAGNOSTICS deleted = ROW_COUNT;
+    PERFORM set_config('monitoring.audit_purge_before', '', true);
+    RETURN deleted;
+END
+$$"""
+
 TRACEPARENT_SCHEMA = 5  # from this version on, outbox jobs store the traceparent they were queued in
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -154,5 +179,48 @@ MIGRATIONS: tuple[Migration, ...] = (
         TRACEPARENT_SCHEMA,
         "outbox jobs keep the W3C traceparent of what queued them (the delivery span's parent)",
         ("ALTER TABLE outbox ADD COLUMN traceparent TEXT",),
+    ),
+    Migration(
+        6,
+        "API keys (hashed secrets, roles) and the append-only audit log",
+        (
+            """CREATE TABLE api_keys (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                role TEXT NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+                hash TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                revoked_at DOUBLE PRECISION
+            )""",
+            """CREATE TABLE audit_log (
+                id {id},
+                at DOUBLE PRECISION NOT NULL,
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL,
+                target TEXT NOT NULL,
+                source TEXT NOT NULL,
+                outcome TEXT NOT NULL CHECK (outcome IN ('success', 'denied', 'failed')),
+                detail TEXT NOT NULL
+            )""",
+            "CREATE INDEX audit_log_at ON audit_log (at)",
+        ),
+        postgresql=(
+            _AUDIT_GUARD_PG,
+            "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
+            "FOR EACH ROW EXECUTE FUNCTION audit_log_guard()",
+            "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
+            "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_guard()",
+            _AUDIT_PURGE_PG,
+        ),
+        sqlite=(
+            # SQLite has no session settings: the purge writes its cutoff here inside its own
+            # (single-writer) transaction and removes it before commit.
+            "CREATE TABLE audit_purge_window (before DOUBLE PRECISION NOT NULL)",
+            "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log "
+            "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: UPDATE refused'); END",
+            "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log "
+            "WHEN OLD.at >= COALESCE((SELECT MIN(before) FROM audit_purge_window), -1e308) "
+            "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: DELETE refused'); END",
+        ),
     ),
 )

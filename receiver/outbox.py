@@ -78,6 +78,10 @@ class DeliveryWorker:
 
     # --- one pass, used by the thread and directly by tests ---
 
+    def use_policy(self, policy: RoutingPolicy) -> None:
+        """A reloaded routing policy (``POST /api/v1/config/reload``) applies from the next cycle on."""
+        self._policy = policy
+
     def run_once(self) -> int:
         """Check the dead man's switch, escalate what is due, then deliver one batch of due jobs;
         return the number of jobs handled."""

@@ -6,8 +6,10 @@ index, deletes their timeline rows and outbox jobs, then the alerts themselves, 
 An alert is old when it was first *and* last seen before the cutoff, so a long-running alert
 that still fires is kept. The dead man's switch's open episode is never deleted.
 
-Other tables with a time column (the security helper's ``audit_log``) join the purge as
-``TimedTable`` rows in ``AlertRetention(extra=...)``; each is deleted by primary key in batches.
+Other tables with a time column join the purge as ``TimedTable`` rows in
+``AlertRetention(extra=...)``; each is deleted by primary key in batches. Tables that guard their
+own deletes (the append-only ``audit_log``) join as ``purgers``: named callables given the cutoff
+that delete in their own batches and return how many rows went.
 
 On PostgreSQL every batch takes a transaction-level advisory lock with ``pg_try_advisory_xact_lock``:
 when another receiver process holds it, this one stops and leaves the work to it. ``start``
@@ -46,9 +48,18 @@ class TimedTable:
     epoch: bool = True
 
 
-# Tables beyond the alert history that follow the alerts retention; the receiver purges these too.
-# The audit log joins here: ``TimedTable("audit_log", "<its time column>")``.
+# Tables beyond the alert history that follow the alerts retention and can be deleted from directly.
+# (The audit log refuses plain DELETEs: it is purged through ``audit_purger``.)
 RETAINED_WITH_ALERTS: tuple[TimedTable, ...] = ()
+Purger = tuple[str, Callable[[float], int]]  # (table, delete rows older than the cutoff -> count)
+
+
+def audit_purger(database: PostgresDatabase | SqliteDatabase) -> Purger:
+    """The audit log, purged with the alerts retention through its own guarded purge."""
+    from receiver.audit import SqlAuditLog, purge_before
+
+    audit_log = SqlAuditLog(database, time.time)
+    return ("audit_log", lambda cutoff: purge_before(audit_log, cutoff))
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,7 @@ class AlertRetention:
         clock: Callable[[], float],
         *,
         extra: Sequence[TimedTable] = (),
+        purgers: Sequence[Purger] = (),
         batch: int = DEFAULT_BATCH,
         every: float = DEFAULT_EVERY,
     ) -> None:
@@ -79,6 +91,7 @@ class AlertRetention:
         self._retention = retention_seconds
         self._clock = clock
         self._extra = tuple(extra)
+        self._purgers = tuple(purgers)
         self._batch = batch
         self._every = every
         self._postgres = isinstance(database, PostgresDatabase)
@@ -127,6 +140,8 @@ class AlertRetention:
             if deleted is None:
                 return PurgeResult(alerts, timeline, outbox, tuple(other), skipped=True)
             other.append((table.table, deleted))
+        for name, purge in self._purgers:
+            other.append((name, purge(cutoff)))
         result = PurgeResult(alerts, timeline, outbox, tuple(other))
         if result.total:
             log.info("alert history purged", alerts=alerts, timeline=timeline, outbox=outbox, **dict(other))
@@ -188,7 +203,11 @@ def purge_from_environ(env: Mapping[str, str], clock: Callable[[], float] = time
         raise TypeError(f"unexpected database {type(database).__name__}")
     try:
         return AlertRetention(
-            database, config.shared.retention.alerts_seconds, clock, extra=RETAINED_WITH_ALERTS
+            database,
+            config.shared.retention.alerts_seconds,
+            clock,
+            extra=RETAINED_WITH_ALERTS,
+            purgers=(audit_purger(database),),
         ).purge()
     finally:
         database.close()

@@ -18,7 +18,8 @@ from typing import Any
 
 from monitoring.cloudevents import CloudEvent
 from monitoring.tracing import current_traceparent
-from receiver import alert_events
+from receiver import alert_events, audit
+from receiver.audit import AuditContext, SqlAuditLog
 from receiver.database import PostgresDatabase, SqliteDatabase
 from receiver.event_outbox import SqlEventOutbox
 from receiver.history import (
@@ -81,15 +82,18 @@ def _received(obs: Observation) -> str:
 
 class SqlAlertHistory:
     """``events``: the domain-event outbox that ``record`` writes to in the alert's own
-    transaction (None: no domain events); ``traceparent`` gives the trace context they carry."""
+    transaction (None: no domain events); ``traceparent`` gives the trace context they carry;
+    ``audit_log``: where acknowledgements and escalations are audit-logged, in their transaction."""
 
     def __init__(
         self,
         database: PostgresDatabase | SqliteDatabase,
         events: SqlEventOutbox | None = None,
         traceparent: Callable[[], str | None] = current_traceparent,
+        audit_log: SqlAuditLog | None = None,
     ) -> None:
         self._db = database
+        self._audit = audit_log
         self._events = events
         self._traceparent = traceparent
         self._postgres = isinstance(database, PostgresDatabase)
@@ -421,7 +425,14 @@ class SqlAlertHistory:
     # --- acknowledgement and escalation ---
 
     def acknowledge(
-        self, alert_id: int, who: str, comment: str, now: float, pages: NewJob | None = None
+        self,
+        alert_id: int,
+        who: str,
+        comment: str,
+        now: float,
+        pages: NewJob | None = None,
+        *,
+        audit_context: AuditContext | None = None,
     ) -> AlertRecord:
         with self._tx() as conn:
             row = self._run(
@@ -434,6 +445,16 @@ class SqlAlertHistory:
                 raise AlertNotFound(alert_id)
             alert = _alert(row)
             self._timeline(conn, [(alert_id, now, "acknowledged", None, who, comment)])
+            if self._audit is not None and audit_context is not None:
+                self._audit.write(
+                    conn,
+                    audit_context.actor,
+                    audit.ACKNOWLEDGE,
+                    f"alert:{alert_id}",
+                    audit_context.source,
+                    audit.SUCCESS,
+                    f"as {who}: {comment}",
+                )
             first = alert.acked_at == now and alert.acked_by == who
             if first and pages is not None and alert.status == "firing":
                 paged = self._run(
@@ -469,6 +490,10 @@ class SqlAlertHistory:
             channels = ", ".join(j.channel for j in jobs) or "no channel"
             detail = f"escalation {due.escalations + 1}: not acknowledged in time; re-sent on {channels}"
             self._timeline(conn, [(due.alert.id, now, "escalated", None, None, detail)])
+            if self._audit is not None:
+                self._audit.write(
+                    conn, audit.SYSTEM, audit.ESCALATE, f"alert:{due.alert.id}", "worker", audit.SUCCESS, detail
+                )
             self._jobs(conn, [(due.alert.id, j) for j in jobs], now)
         return True
 

@@ -25,7 +25,9 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
+from receiver.api_keys import Role
 from tests import services
+from tests.credentials import provision_key
 from tests.processes import ServerProcess
 
 REPO = Path(__file__).resolve().parents[3]
@@ -33,11 +35,14 @@ ARTIFACTS = REPO / ".cache" / "artifacts"
 TOKEN = "console-test-token"
 
 
+KEYS: dict[str, str] = {}  # receiver URL -> the operator key provisioned for it
+
+
 def request_json(url: str, body: dict[str, Any] | None = None) -> Any:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})  # noqa: S310 - loopback
-    if body is not None:
-        request.add_header("Authorization", f"Bearer {TOKEN}")
+    base = url.split("/api/", 1)[0]
+    request.add_header("Authorization", f"Bearer {TOKEN if body is not None else KEYS[base]}")
     with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
         return json.loads(response.read())
 
@@ -60,6 +65,7 @@ def receiver_url(postgres_uri: str, tmp_path: Path) -> Iterator[str]:
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
         "LOG_FORMAT": "json",
     }
+    KEYS[f"http://127.0.0.1:{port}"] = provision_key(env, Role.OPERATOR)
     process = ServerProcess("receiver", [sys.executable, "-m", "monitoring.cli", "receiver"], tmp_path, env)
     try:
         process.wait_ready(f"http://127.0.0.1:{port}/readyz", timeout=60)
@@ -126,7 +132,9 @@ def test_an_operator_sees_a_fired_alert_and_acknowledges_it_in_the_browser(
     wait = WebDriverWait(browser, 15)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
-    browser.get(f"{receiver_url}/console/")
+    browser.get(f"{receiver_url}/console/")  # no key yet: the console asks for one
+    wait.until(expected_conditions.presence_of_element_located((By.ID, "key"))).send_keys(KEYS[receiver_url])
+    browser.find_element(By.ID, "sign-in").click()
     row = wait.until(
         expected_conditions.presence_of_element_located(
             (By.CSS_SELECTOR, f'table[data-priority="critical"] tr[data-alert-id="{alert_id}"]')

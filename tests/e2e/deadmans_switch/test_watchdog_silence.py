@@ -15,6 +15,7 @@ import yaml
 
 from monitoring.fast_config import Speed, write_fast_config
 from tests import services
+from tests.credentials import get_json
 from tests.e2e.receiver.conftest import TOKEN, ReceiverProcess, Sinks, receiver_env, wait_until
 from tests.processes import ServerProcess, start_alertmanager, start_prometheus
 from tests.sinks import RecordingSink
@@ -139,9 +140,7 @@ def test_watchdog_silence_pages_the_critical_channels_once_directly_and_its_retu
         )
         assert (about_the_pipeline(sinks.slack, b"FIRING"), about_the_pipeline(sinks.sms, b"FIRING")) == (1, 1)
         assert receiver.metric("receiver_deadmans_switch_firing") == 0
-        url = f"{receiver.url}/api/v1/alerts?service=monitoring-receiver"
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
-            history = json.loads(response.read())["alerts"]
+        history = get_json(f"{receiver.url}/api/v1/alerts?service=monitoring-receiver", receiver.api_key)["alerts"]
     finally:
         if prometheus is not None:
             prometheus.stop()

@@ -27,8 +27,11 @@ FIRST_NOTIFICATION_BUDGET = 120.0  # the issue's promise, from the command's sta
 STARTED = "notifications follow"
 
 
-def get(url: str) -> tuple[int, bytes]:
-    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
+def get(url: str, key: Path | None = None) -> tuple[int, bytes]:
+    """GET, with the API key that `monitoring run` wrote to ``key`` when given."""
+    headers = {} if key is None else {"Authorization": f"Bearer {key.read_text().strip()}"}
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - loopback
+    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback
         return response.status, response.read()
 
 
@@ -143,7 +146,7 @@ def stop_and_check_nothing_is_left(run: Run, signum: signal.Signals) -> None:
 
 
 def history(run: Run) -> list[dict[str, Any]]:
-    _, body = get(run.url("receiver", "/api/v1/alerts"))
+    _, body = get(run.url("receiver", "/api/v1/alerts"), run.run_dir / "receiver-api-key")
     alerts: list[dict[str, Any]] = json.loads(body)["alerts"]
     return alerts
 
@@ -175,11 +178,11 @@ def test_the_demo_fault_notifies_within_two_minutes_and_ctrl_c_stops_every_proce
         assert entries, history(run)
         assert {a["service"] for a in entries} == {"transaction-service"}
         assert {a["priority"] for a in entries} == {"critical"}
-        _, console = get(run.url("receiver", "/console/"))
+        _, console = get(run.url("receiver", "/console/"), run.run_dir / "receiver-api-key")
         critical = console.decode().split('id="priority-critical"')[1].split('id="priority-high"')[0]
         assert "ServiceDown" in critical
         assert "transaction-service" in critical
-        _, page = get(run.url("receiver", "/console/history?alertname=ServiceDown"))
+        _, page = get(run.url("receiver", "/console/history?alertname=ServiceDown"), run.run_dir / "receiver-api-key")
         assert f'href="/console/alerts/{entries[0]["id"]}"' in page.decode()
 
         _, metrics = get(run.url("exporter", "/metrics"))

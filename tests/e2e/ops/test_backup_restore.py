@@ -29,6 +29,8 @@ from monitoring.backup import (
 )
 from monitoring.backup_crypto import WrongBackupKey
 from monitoring.eventstore.mongo import MongoEventStore
+from receiver.api_keys import Role, SqlKeyStore
+from receiver.audit import SqlAuditLog
 from receiver.database import PostgresDatabase
 from receiver.event_outbox import SqlEventOutbox
 from receiver.sql_history import SqlAlertHistory
@@ -40,6 +42,7 @@ from tests.processes import start_prometheus
 
 KEY = bytes(range(32))
 RECEIVER_TABLES = {"alerts", "timeline", "outbox", "deadmans_switch", "domain_event_outbox", "schema_migrations"}
+RECEIVER_TABLES |= {"audit_log", "api_keys"}
 
 
 @pytest.fixture
@@ -64,6 +67,9 @@ def fill_postgres(uri: str) -> None:
         for i in range(40):
             history.record([obs(f"Alert{i}", starts_at=NOW - i)], NOW + i * 0.125)
         history.record([obs("Alert3", starts_at=NOW - 3, status="resolved", ends_at=NOW + 100)], NOW + 100)
+        audit = SqlAuditLog(database, clock=lambda: NOW)
+        SqlKeyStore(database, audit, clock=lambda: NOW).create("ops", Role.OPERATOR, "cli:test", "cli")  # audited
+        audit.record("cli:test", "reload", "routing.yml", "cli", "success")
     finally:
         database.close()
 
@@ -114,6 +120,7 @@ def test_a_restore_into_empty_stores_reproduces_every_table_and_collection_exact
 
         assert postgres_state(second_postgres_uri) == postgres_state(postgres_uri)
         assert postgres_state(second_postgres_uri)["alerts"][0] == 40
+        assert postgres_state(second_postgres_uri)["audit_log"][0] == 2  # the key's creation and the reload
         assert mongo_state(mongo_client, restored_mongo) == mongo_state(mongo_client, mongo_database)
         assert [action for action, _ in done] == ["backup", "restore"]
         assert "30 documents" in done[0][1]
@@ -153,7 +160,15 @@ def test_the_cli_backs_up_with_a_key_file_and_a_restore_with_a_wrong_key_exits_n
     key_file.write_text(KEY.hex() + "\n")
     made = monitoring_cli(["backup", "--out", str(archive)], POSTGRES_URI=postgres_uri, BACKUP_KEY_FILE=str(key_file))
     assert (made.returncode, made.stderr) == (0, "")
-    assert "6 tables" in made.stdout
+    assert "8 tables" in made.stdout
+    with psycopg.connect(postgres_uri) as conn:  # the backup is audited, as the operating-system user
+        rows = conn.execute(
+            "SELECT actor, action, source, outcome, target FROM audit_log WHERE action = 'backup'"
+        ).fetchall()
+    assert [(actor.startswith("cli:"), action, source, outcome) for actor, action, source, outcome, _ in rows] == [
+        (True, "backup", "cli", "success")
+    ]
+    assert rows[0][4] == str(archive)
     assert read_manifest(archive, KEY)["postgres"]["tables"]["alerts"]["rows"] == 40
     with pytest.raises(WrongBackupKey):
         read_manifest(archive, bytes(32))

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Gauge
 
 from exporter.http import HttpServer, create_app
 from tests import services
+from tests.credentials import get_json as get_with_key
 from tests.e2e.receiver.conftest import ReceiverProcess, Sinks, receiver_env, wait_until
 from tests.e2e.receiver.test_alertmanager_to_channels import alertmanager_config, post_alert
 from tests.e2e.receiver.test_crash_and_concurrency import slack_alertnames
@@ -96,7 +97,7 @@ def test_an_alertmanager_ha_pair_doubles_webhooks_and_the_receiver_pages_once_pe
             server.proc.kill()  # leaving the cluster politely waits on the slow gossip
             server.stop()
     assert slack_alertnames(sinks) == {name: 1 for name in names}
-    alerts = get_json(f"{receiver.url}/api/v1/alerts")["alerts"]  # type: ignore[index]
+    alerts = get_with_key(f"{receiver.url}/api/v1/alerts", receiver.api_key)["alerts"]
     assert sorted(a["alertname"] for a in alerts) == names
 
 

@@ -39,7 +39,9 @@ from confluent_kafka.cimpl import NewTopic
 from psycopg import sql
 
 from monitoring.fast_config import Speed, write_fast_config
-from tests import services
+from receiver.api_keys import Role
+from tests import credentials, services
+from tests.credentials import provision_key
 from tests.processes import ProcessFailed, ServerProcess, start_alertmanager, start_prometheus
 from tests.sinks import RecordedRequest, RecordingSink, self_signed_certificate, server_tls
 
@@ -193,6 +195,7 @@ class Pipeline:
     consumer_group: str = ""
     fake_started_at: float = 0.0  # time.monotonic() when the fake services' timeline began
     ports: dict[str, int] = field(default_factory=dict)
+    api_key: str = ""  # a viewer key for the receiver's API
     processes: dict[str, ServerProcess] = field(default_factory=dict)
 
     @classmethod
@@ -374,6 +377,7 @@ class Pipeline:
             RECEIVER_PORT=str(self.ports["receiver"]),
             RECEIVER_WORKERS="2",
             RECEIVER_WEBHOOK_TOKEN=TOKEN,
+            RECEIVER_EGRESS_ALLOW="127.0.0.1",  # the sinks listen on loopback, denied by default
             RECEIVER_POLL_INTERVAL="100ms",
             RECEIVER_RETRY_BASE="200ms",
             RECEIVER_SEND_TIMEOUT="2s",
@@ -393,6 +397,7 @@ class Pipeline:
             RECEIVER_EMAIL_TO="oncall@example.com",
             PROMETHEUS_MULTIPROC_DIR=str(multiproc),
         )
+        self.api_key = provision_key(env, Role.VIEWER)  # reads the history below
         process = self._process(stack, "receiver", [sys.executable, "-m", "monitoring.cli", "receiver"], env)
         process.wait_ready(f"{self.receiver_url}/readyz", timeout=60)
 
@@ -488,7 +493,7 @@ class Pipeline:
         after: int | None = None
         for _ in range(20):
             query = "limit=1000" + (f"&after={after}" if after is not None else "")
-            document = get_json(f"{self.receiver_url}/api/v1/alerts?{query}")
+            document = credentials.get_json(f"{self.receiver_url}/api/v1/alerts?{query}", self.api_key)
             out += document["alerts"]
             after = document["next"]
             if after is None:
@@ -496,7 +501,7 @@ class Pipeline:
         return out
 
     def alert_detail(self, alert_id: int) -> dict[str, Any]:
-        document: dict[str, Any] = get_json(f"{self.receiver_url}/api/v1/alerts/{alert_id}")
+        document: dict[str, Any] = credentials.get_json(f"{self.receiver_url}/api/v1/alerts/{alert_id}", self.api_key)
         return document
 
     def deliveries(self) -> list[Delivery]:

@@ -18,7 +18,9 @@ from typing import IO
 
 import pytest
 
+from receiver.api_keys import Role
 from tests import services
+from tests.credentials import provision_key
 from tests.sinks import RecordedRequest, RecordingSink, self_signed_certificate, server_tls
 
 TOKEN = "e2e-webhook-token"
@@ -67,12 +69,15 @@ class ReceiverProcess:
     port: int
     proc: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = field(default=None, repr=False)
+    api_key: str = field(default="", repr=False)  # an admin key, provisioned at the first start
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> ReceiverProcess:
+        if not self.api_key:
+            self.api_key = provision_key(self.env, Role.ADMIN)
         self._close_log()
         log = self.log_path.open("ab")
         self._log = log
@@ -150,6 +155,7 @@ def receiver_env(postgres_uri: str, sinks: Sinks, tmp_path: Path, **extra: str) 
             "RECEIVER_PORT": str(services.free_port()),
             "RECEIVER_WORKERS": "2",
             "RECEIVER_WEBHOOK_TOKEN": TOKEN,
+            "RECEIVER_EGRESS_ALLOW": "127.0.0.1",  # the sinks listen on loopback, denied by default
             "RECEIVER_POLL_INTERVAL": "100ms",
             "RECEIVER_RETRY_BASE": "200ms",
             "RECEIVER_SEND_TIMEOUT": "2s",

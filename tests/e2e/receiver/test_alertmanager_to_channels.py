@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests import services
+from tests.credentials import get_json
 from tests.e2e.receiver.conftest import TOKEN, ReceiverProcess, Sinks, receiver_env, wait_until
 from tests.processes import ServerProcess, start_alertmanager
 from tests.sinks import Reply
@@ -106,8 +107,7 @@ def test_a_critical_alert_pages_its_channels_once_retries_through_failures_and_r
         assert resolve["dedup_key"] == trigger["dedup_key"]
     finally:
         alertmanager.stop()
-    with urllib.request.urlopen(f"{receiver.url}/api/v1/alerts?status=resolved", timeout=5) as response:  # noqa: S310
-        [alert] = json.loads(response.read())["alerts"]
+    [alert] = get_json(f"{receiver.url}/api/v1/alerts?status=resolved", receiver.api_key)["alerts"]
     assert alert["alertname"] == "OrdersFailing"
     assert alert["timeToResolveSeconds"] is not None
     assert receiver.metric("receiver_notifications_failed_total") == 4

@@ -7,13 +7,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from tests.credentials import get_json
 from tests.e2e.receiver.conftest import ReceiverProcess, Sinks, receiver_env, wait_until
 from tests.unit.receiver.fakes import alert, webhook
-
-
-def get(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
-        return json.loads(response.read())
 
 
 def test_a_missing_acknowledgement_escalates_and_an_acknowledgement_stops_it(
@@ -26,6 +22,9 @@ def test_a_missing_acknowledgement_escalates_and_an_acknowledgement_stops_it(
     )
     receiver = ReceiverProcess(env, tmp_path / "receiver.log", int(env["RECEIVER_PORT"])).start()
 
+    def get(url: str) -> Any:
+        return get_json(url, receiver.api_key)
+
     def escalations(alertname: str) -> int:
         [found] = [a for a in get(f"{receiver.url}/api/v1/alerts")["alerts"] if a["alertname"] == alertname]
         return int(found["escalations"])
@@ -37,7 +36,7 @@ def test_a_missing_acknowledgement_escalates_and_an_acknowledgement_stops_it(
         request = urllib.request.Request(  # noqa: S310 - loopback
             f"{receiver.url}/api/v1/alerts/{alert_id}/ack",
             data=json.dumps({"who": "alice", "comment": "on it"}).encode(),
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {receiver.api_key}"},
             method="POST",
         )
         with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback

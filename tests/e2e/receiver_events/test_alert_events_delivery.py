@@ -71,16 +71,17 @@ def kafka(tmp_path: Path) -> Iterator[PrivateKafka]:
     broker.stop()
 
 
-def get_json(url: str) -> tuple[int, dict[str, Any]]:
+def get_json(url: str, token: str) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})  # noqa: S310 - loopback
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
             return int(response.status), json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return int(exc.code), json.loads(exc.read())
 
 
 def events(receiver: ReceiverProcess, **params: str) -> list[dict[str, Any]]:
-    status, body = get_json(f"{receiver.url}/api/v1/events?{urllib.parse.urlencode(params)}")
+    status, body = get_json(f"{receiver.url}/api/v1/events?{urllib.parse.urlencode(params)}", receiver.api_key)
     assert status == 200, body
     found: list[dict[str, Any]] = body["events"]
     return found
@@ -190,14 +191,14 @@ def test_alert_events_reach_kafka_and_the_event_store_once_through_a_kafka_outag
         token = None
         for _ in range(5):
             params = {"limit": "3", **({"page_token": token} if token else {})}
-            status, page = get_json(f"{receiver.url}/api/v1/events?{urllib.parse.urlencode(params)}")
+            status, page = get_json(f"{receiver.url}/api/v1/events?{urllib.parse.urlencode(params)}", receiver.api_key)
             assert status == 200
             paged += [e["id"] for e in page["events"]]
             token = page["next_page_token"]
             if token is None:
                 break
         assert paged == [e["id"] for e in listed]
-        status, error = get_json(f"{receiver.url}/api/v1/events?from=yesterday")
+        status, error = get_json(f"{receiver.url}/api/v1/events?from=yesterday", receiver.api_key)
         assert (status, error["error"].split(":")[0]) == (400, "from")
     finally:
         receiver.stop()

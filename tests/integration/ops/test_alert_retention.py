@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 import threading
@@ -10,9 +11,10 @@ from typing import Any
 
 import psycopg
 
+from receiver.audit import SqlAuditLog
 from receiver.database import PostgresDatabase, SqliteDatabase
 from receiver.history import AlertFilter
-from receiver.retention import PURGE_LOCK, AlertRetention, TimedTable
+from receiver.retention import PURGE_LOCK, AlertRetention, TimedTable, audit_purger
 from receiver.sql_history import SqlAlertHistory
 from tests.integration.receiver.test_history_contract import NOW, obs
 
@@ -73,6 +75,20 @@ def test_extra_tables_such_as_the_audit_log_are_purged_by_their_time_column(
     retention = AlertRetention(database, NINETY_DAYS, lambda: NOW, extra=[TimedTable("audit_probe", "at")], batch=4)
     assert retention.purge().other == (("audit_probe", 6),)
     assert count(database, "audit_probe") == 4
+
+
+def test_the_append_only_audit_log_is_purged_with_the_alerts_retention_and_only_past_it(
+    database: PostgresDatabase | SqliteDatabase,
+) -> None:
+    SqlAlertHistory(database).migrate()
+    for age_days in (200, 120, 91, 89, 1):
+        SqlAuditLog(database, functools.partial(float, NOW - age_days * DAY)).record(
+            "cli:test", "reload", "x", "cli", "success"
+        )
+    retention = AlertRetention(database, NINETY_DAYS, lambda: NOW, purgers=(audit_purger(database),), batch=2)
+    assert retention.purge().other == (("audit_log", 3),)
+    assert count(database, "audit_log") == 2
+    assert retention.purge().other == (("audit_log", 0),)
 
 
 def test_a_second_process_skips_the_purge_while_another_holds_the_lock(postgres_uri: str) -> None:

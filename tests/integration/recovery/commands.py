@@ -22,6 +22,7 @@ from receiver.channels.webhook import WebhookChannel
 from receiver.config import ReceiverConfig
 from receiver.history import AlertHistory
 from receiver.outbox import DeliveryWorker
+from tests.credentials import WEBHOOK_ENV, credentialed_client
 
 
 def command(env: dict[str, str], *argv: str) -> tuple[int, str]:
@@ -82,10 +83,10 @@ def receiver_on(env: dict[str, str], tmp_path: Path, webhook_url: str, clock: Cl
         "fallback: webhook\npriorities:\n"
         + "".join(f"  {p}: {{channels: [webhook], escalation: []}}\n" for p in ("critical", "high", "medium", "low"))
     )
-    config = ReceiverConfig.from_environ({**env, "RECEIVER_ROUTING_FILE": str(routing)})
+    config = ReceiverConfig.from_environ({**env, **WEBHOOK_ENV, "RECEIVER_ROUTING_FILE": str(routing)})
     channel = WebhookChannel(webhook_url, requests.Session(), 2.0)
     app = create_app(config, channels={"webhook": channel}, clock=clock, registry=CollectorRegistry())
-    return Receiver(app, app.test_client(), clock)
+    return Receiver(app, credentialed_client(app), clock)
 
 
 def alert(name: str, fingerprint: str) -> dict[str, Any]:

@@ -42,6 +42,9 @@ def test_resend_requeues_a_dead_letter_once_and_the_worker_delivers_it(
     document = receiver.client.get("/api/v1/alerts/1").json
     assert document is not None
     assert [e["kind"] for e in document["timeline"]].count("resend") == 1
+    audit = receiver.client.get("/api/v1/audit?action=alert.resend").json  # one entry per change, none for no-ops
+    assert audit is not None
+    assert [(e["target"], e["source"], e["outcome"]) for e in audit["entries"]] == [(f"job:{job_id}", "cli", "success")]
 
 
 def test_resend_failed_makes_a_waiting_retry_due_now_and_unknown_jobs_fail(

@@ -13,6 +13,7 @@ from receiver.channels.slack import SlackChannel
 from receiver.config import ReceiverConfig
 from receiver.database import PostgresDatabase
 from receiver.outbox import DeliveryWorker
+from tests.credentials import WEBHOOK_ENV, WEBHOOK_TOKEN
 from tests.sinks import RecordingSink
 from tests.spans import PARENT_SPAN_ID, SAMPLED_PARENT, TRACE_ID, MemoryTracing
 from tests.unit.receiver.fakes import alert, webhook
@@ -23,7 +24,9 @@ pytestmark = pytest.mark.integration
 def test_the_slack_delivery_span_continues_the_webhooks_trace_from_the_stored_job(
     postgres_uri: str, sink: RecordingSink, memory_tracing: MemoryTracing
 ) -> None:
-    config = ReceiverConfig.from_environ({"POSTGRES_URI": postgres_uri, "RECEIVER_DEADMANS_SWITCH": "off"})
+    config = ReceiverConfig.from_environ(
+        {"POSTGRES_URI": postgres_uri, "RECEIVER_DEADMANS_SWITCH": "off", **WEBHOOK_ENV}
+    )
     database = PostgresDatabase(postgres_uri)
     session = requests.Session()
     app = create_app(
@@ -37,7 +40,7 @@ def test_the_slack_delivery_span_continues_the_webhooks_trace_from_the_stored_jo
         response = app.test_client().post(
             "/api/v1/alerts/alertmanager",
             json=webhook(alert(priority="high")),
-            headers={"traceparent": SAMPLED_PARENT},
+            headers={"traceparent": SAMPLED_PARENT, "Authorization": f"Bearer {WEBHOOK_TOKEN}"},
         )
         assert response.status_code == 200
         (write,) = memory_tracing.named("history write")

@@ -13,6 +13,7 @@ from receiver.app import create_app
 from receiver.channels import Channel
 from receiver.config import ReceiverConfig
 from receiver.outbox import DeliveryWorker
+from tests.credentials import WEBHOOK_ENV, credentialed_client
 from tests.unit.receiver.fakes import FakeChannel, FakeClock, fake_channels
 
 
@@ -25,6 +26,11 @@ class Receiver:
     clock: FakeClock
     channels: dict[str, FakeChannel]
     registry: CollectorRegistry
+
+    @property
+    def anonymous(self) -> FlaskClient:
+        """A client that sends no credentials."""
+        return FlaskClient(self.app, self.app.response_class, use_cookies=True)
 
     @property
     def worker(self) -> DeliveryWorker:
@@ -48,6 +54,7 @@ def build_receiver(
             "RECEIVER_RETRY_BASE": "10s",
             # off unless a test is about it: other tests move the clock past its window
             "RECEIVER_DEADMANS_SWITCH": "off",
+            **WEBHOOK_ENV,
             **(env or {}),
         }
     )
@@ -55,7 +62,7 @@ def build_receiver(
     fakes = fake_channels(*channels)
     registry = CollectorRegistry()
     app = create_app(config, channels={**fakes, **(overrides or {})}, clock=clock, registry=registry)
-    return Receiver(app, app.test_client(), clock, fakes, registry)
+    return Receiver(app, credentialed_client(app), clock, fakes, registry)
 
 
 @pytest.fixture

@@ -13,10 +13,12 @@ from receiver.config import ReceiverConfig
 from receiver.database import DatabaseUnavailable, SqliteDatabase
 from receiver.history import Observation, RecordOutcome
 from receiver.sql_history import SqlAlertHistory
+from tests.credentials import WEBHOOK_ENV, WEBHOOK_TOKEN
 from tests.unit.receiver.conftest import Receiver, build_receiver
 from tests.unit.receiver.fakes import alert, body, webhook
 
 URL = "/api/v1/alerts/alertmanager"
+WEBHOOK_AUTH = {"Authorization": f"Bearer {WEBHOOK_TOKEN}"}
 AUTH_ENV = {
     "RECEIVER_WEBHOOK_TOKEN": "s3cret-token",
     "RECEIVER_WEBHOOK_USERNAME": "am",
@@ -30,7 +32,7 @@ def basic(user: str, password: str) -> str:
 
 def test_a_webhook_without_credentials_is_refused_with_401_and_counted(tmp_path: Path) -> None:
     r = build_receiver(tmp_path, AUTH_ENV)
-    response = r.client.post(URL, data=body(alert()), content_type="application/json")
+    response = r.anonymous.post(URL, data=body(alert()), content_type="application/json")
     assert response.status_code == 401
     assert r.metric("receiver_webhooks_rejected_total", reason="unauthorized") == 1
     assert r.client.get("/api/v1/alerts").json == {"alerts": [], "next": None}
@@ -110,9 +112,9 @@ class BrokenHistory:
 
 
 def test_a_storage_failure_answers_503_so_that_alertmanager_retries(tmp_path: Path) -> None:
-    config = ReceiverConfig.from_environ({"RECEIVER_SQLITE_PATH": str(tmp_path / "a.sqlite3")})
+    config = ReceiverConfig.from_environ({"RECEIVER_SQLITE_PATH": str(tmp_path / "a.sqlite3"), **WEBHOOK_ENV})
     app = create_app(config, history=BrokenHistory(), channels={})  # type: ignore[arg-type]
-    response = app.test_client().post(URL, data=body(alert()))
+    response = app.test_client().post(URL, data=body(alert()), headers=WEBHOOK_AUTH)
     assert response.status_code == 503
     metrics = app.test_client().get("/metrics").text
     assert 'receiver_webhooks_rejected_total{reason="storage"} 1.0' in metrics
@@ -193,11 +195,11 @@ class LateDatabase(SqlAlertHistory):
 
 
 def test_a_database_down_at_start_is_migrated_once_it_answers(tmp_path: Path) -> None:
-    config = ReceiverConfig.from_environ({"RECEIVER_SQLITE_PATH": str(tmp_path / "a.sqlite3")})
+    config = ReceiverConfig.from_environ({"RECEIVER_SQLITE_PATH": str(tmp_path / "a.sqlite3"), **WEBHOOK_ENV})
     history = LateDatabase(SqliteDatabase(tmp_path / "a.sqlite3"))
     app = create_app(config, history=history, channels={})
     assert history.attempts == 1
-    response = app.test_client().post(URL, data=body(alert()))
+    response = app.test_client().post(URL, data=body(alert()), headers=WEBHOOK_AUTH)
     assert response.status_code == 200
     assert history.attempts == 2
     app.test_client().get("/healthz")

@@ -13,6 +13,7 @@ from receiver.app import create_app
 from receiver.channels import DeliveryFailed
 from receiver.config import ReceiverConfig
 from receiver.outbox import DeliveryWorker
+from tests.credentials import WEBHOOK_ENV, credentialed_client
 from tests.spans import PARENT_SPAN_ID, SAMPLED_PARENT, TRACE_ID, MemoryTracing
 from tests.unit.receiver.fakes import FakeChannel, FakeClock, alert, fake_channels, webhook
 
@@ -23,13 +24,13 @@ def receiver(
     tmp_path: Path, tracing: MemoryTracing, channels: dict[str, FakeChannel], clock: FakeClock | None = None
 ) -> tuple[FlaskClient, DeliveryWorker]:
     config = ReceiverConfig.from_environ(
-        {"RECEIVER_SQLITE_PATH": str(tmp_path / "alerts.sqlite3"), "RECEIVER_DEADMANS_SWITCH": "off"}
+        {"RECEIVER_SQLITE_PATH": str(tmp_path / "alerts.sqlite3"), "RECEIVER_DEADMANS_SWITCH": "off", **WEBHOOK_ENV}
     )
     app = create_app(
         config, channels=channels, clock=clock or FakeClock(), registry=CollectorRegistry(), tracing=tracing.tracing
     )
     worker: DeliveryWorker = app.extensions["delivery"]
-    return app.test_client(), worker
+    return credentialed_client(app), worker
 
 
 def test_a_webhook_with_a_traceparent_continues_that_trace_through_intake_history_and_every_delivery(

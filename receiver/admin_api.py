@@ -1,0 +1,190 @@
+"""Admin routes: the audit log, API keys, and reloading the routing policy (all admin-only, see receiver.access)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from monitoring.settings import ConfigError
+from receiver import access, audit
+from receiver.api_keys import ApiKey, KeyNotFound, Role, SqlKeyStore
+from receiver.audit import OUTCOMES, AuditEntry, AuditFilter, AuditLog
+from receiver.database import DatabaseUnavailable
+
+bp = Blueprint("admin_api", __name__, url_prefix="/api/v1")
+log = structlog.get_logger("receiver.admin")
+
+
+@dataclass(frozen=True)
+class Admin:
+    """What these routes need, built by the application factory."""
+
+    audit_log: AuditLog | None
+    keys: SqlKeyStore | None
+    reload: Callable[[], str]  # re-reads the routing policy; returns what it loaded; raises ConfigError
+
+
+def _admin() -> Admin:
+    admin: Admin = current_app.extensions["admin"]
+    return admin
+
+
+def _error(status: int, message: str) -> Response:
+    response = jsonify({"error": message})
+    response.status_code = status
+    return response
+
+
+def _iso(value: float | None) -> str | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _source() -> str:
+    return request.remote_addr or ""
+
+
+@bp.get("/audit")
+def audit_entries() -> Response:
+    admin = _admin()
+    try:
+        query = audit_filter(request.args.to_dict())
+    except ValueError as exc:
+        return _error(400, str(exc))
+    if admin.audit_log is None:
+        return _error(503, "audit log unavailable")
+    try:
+        entries = admin.audit_log.entries(query)
+    except DatabaseUnavailable:
+        return _error(503, "audit log unavailable; retry later")
+    next_cursor = entries[-1].id if len(entries) == query.limit else None
+    return jsonify({"entries": [entry_document(e) for e in entries], "next": next_cursor})
+
+
+def audit_filter(args: dict[str, str]) -> AuditFilter:
+    unknown = set(args) - {"actor", "action", "outcome", "since", "until", "limit", "after"}
+    if unknown:
+        raise ValueError(f"unknown query parameters: {', '.join(sorted(unknown))}")
+    outcome = args.get("outcome")
+    if outcome is not None and outcome not in OUTCOMES:
+        raise ValueError(f"outcome: expected one of {', '.join(OUTCOMES)}")
+    limit = _int(args.get("limit", "100"), "limit")
+    if not 1 <= limit <= 1000:
+        raise ValueError("limit: expected 1..1000")
+    after = args.get("after")
+    return AuditFilter(
+        actor=args.get("actor"),
+        action=args.get("action"),
+        outcome=outcome,
+        since=_time(args.get("since"), "since"),
+        until=_time(args.get("until"), "until"),
+        limit=limit,
+        after_id=None if after is None else _int(after, "after"),
+    )
+
+
+def _int(raw: str, name: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name}: expected an integer") from None
+
+
+def _time(raw: str | None, name: str) -> float | None:
+    if raw is None:
+        return None
+    try:
+        when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{name}: expected an RFC 3339 time such as 2026-01-01T00:00:00Z") from None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
+def entry_document(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "at": _iso(entry.at),
+        "actor": entry.actor,
+        "action": entry.action,
+        "target": entry.target,
+        "source": entry.source,
+        "outcome": entry.outcome,
+        "detail": entry.detail,
+    }
+
+
+def key_document(key: ApiKey) -> dict[str, Any]:
+    return {
+        "id": key.id,
+        "name": key.name,
+        "role": key.role.value,
+        "createdAt": _iso(key.created_at),
+        "revokedAt": _iso(key.revoked_at),
+    }
+
+
+@bp.post("/config/reload")
+def reload_config() -> Response:
+    admin = _admin()
+    actor = access.current_key().id
+    try:
+        loaded = admin.reload()
+    except ConfigError as exc:
+        if admin.audit_log is not None:
+            admin.audit_log.record(actor, audit.CONFIG_RELOAD, "routing", _source(), audit.FAILED, str(exc))
+        log.warning("configuration reload refused", key_id=actor, error=str(exc))
+        return _error(400, f"configuration not reloaded: {exc}")
+    if admin.audit_log is not None:
+        admin.audit_log.record(actor, audit.CONFIG_RELOAD, "routing", _source(), audit.SUCCESS, loaded)
+    log.info("configuration reloaded", key_id=actor, routing=loaded)
+    return jsonify({"reloaded": loaded})
+
+
+def _keys(admin: Admin) -> SqlKeyStore:
+    if admin.keys is None:
+        raise DatabaseUnavailable("no key store")
+    return admin.keys
+
+
+@bp.get("/keys")
+def list_keys() -> Response:
+    try:
+        keys = _keys(_admin()).list_keys()
+    except DatabaseUnavailable:
+        return _error(503, "key store unavailable; retry later")
+    return jsonify({"keys": [key_document(k) for k in keys]})
+
+
+@bp.post("/keys")
+def create_key() -> Response:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("name"), str) or not body["name"].strip():
+        return _error(400, "expected a JSON object with a non-empty string 'name' and a 'role'")
+    try:
+        role = Role(str(body.get("role")))
+    except ValueError:
+        return _error(400, "role: expected viewer, operator or admin")
+    try:
+        created = _keys(_admin()).create(body["name"], role, access.current_key().id, _source())
+    except DatabaseUnavailable:
+        return _error(503, "key store unavailable; retry later")
+    log.info("api key created", key_id=created.key.id, role=role.value, by=access.current_key().id)
+    response = jsonify({**key_document(created.key), "token": created.token})
+    response.status_code = 201
+    return response
+
+
+@bp.delete("/keys/<key_id>")
+def revoke_key(key_id: str) -> Response:
+    try:
+        key = _keys(_admin()).revoke(key_id, access.current_key().id, _source())
+    except KeyNotFound:
+        return _error(404, f"no active key with id {key_id}")
+    except DatabaseUnavailable:
+        return _error(503, "key store unavailable; retry later")
+    log.info("api key revoked", key_id=key_id, by=access.current_key().id)
+    return jsonify(key_document(key))
