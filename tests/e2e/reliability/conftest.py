@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
+import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Generator, Iterator
@@ -22,6 +25,7 @@ from typing import Any
 import pytest
 
 from tests import services
+from tests.e2e.receiver.conftest import sinks  # noqa: F401 - the recording channel endpoints
 from tests.integration.exporter.stream import Topics, create_topics, delete_topics
 from tests.private_services import ROOT, PrivateKafka
 from tests.processes import ServerProcess, start_prometheus
@@ -154,3 +158,51 @@ def firing(prometheus_url: str, alertname: str) -> bool:
     with urllib.request.urlopen(f"{prometheus_url}/api/v1/alerts", timeout=5) as response:  # noqa: S310 - loopback
         alerts = json.load(response)["data"]["alerts"]
     return any(a["labels"]["alertname"] == alertname and a["state"] == "firing" for a in alerts)
+
+
+PGBIN = Path("/usr/lib/postgresql/15/bin")
+
+
+class PrivatePostgres:
+    """A throw-away PostgreSQL cluster on a free port (as ``postgres`` when running as root)."""
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="reliability-pg-"))
+        self.root.chmod(0o755)
+        self.data = self.root / "data"
+        self.data.mkdir(mode=0o700)
+        self.port = services.free_port()
+        self.uri = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        if os.geteuid() == 0:
+            shutil.chown(self.data, "postgres", "postgres")
+            shutil.chown(self.root, "postgres", "postgres")
+        self._run(str(PGBIN / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+
+    def _run(self, *argv: str) -> None:
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run([*prefix, *argv], check=True, capture_output=True, timeout=120)
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(
+            str(PGBIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "log"), "-o", options, "-w", "start"
+        )
+
+    def stop(self) -> None:
+        self._run(str(PGBIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def running(self) -> bool:
+        return (self.data / "postmaster.pid").exists()
+
+    def remove(self) -> None:
+        if self.running():
+            self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    cluster = PrivatePostgres()
+    cluster.start()
+    yield cluster
+    cluster.remove()
