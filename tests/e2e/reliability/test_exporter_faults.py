@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.parse
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -243,3 +245,38 @@ def test_a_kafka_outage_keeps_the_exporter_serving_fires_an_alert_and_resumes_fr
         lost=before + after - counted,
         counted_twice=0 if counted == before + after else counted - before - after,
     )
+
+
+def test_an_exporter_that_stops_being_scraped_fires_the_metric_collection_stalled_alert(
+    log_dir: Path, figures: Figures, prometheus_for: Callable[[int], str]
+) -> None:
+    """Metric collection stopped: the exporter killed while Prometheus scrapes it.
+
+    MetricCollectionStalled (shipped rules, for: 15s) is inactive while scrapes succeed and fires
+    once the exporter is gone; it resolves when a new exporter answers on the same port.
+    """
+    env = {"EXPORTER_INPROCESS_RATE": "50", "EXPORTER_CONSISTENCY": "off"}
+    exporter = ExporterProcess("exporter-scraped", log_dir, env)
+    prometheus = prometheus_for(exporter.port)
+    try:
+        assert wait_for(lambda: up(prometheus) == 1, 30)
+        assert not firing(prometheus, "MetricCollectionStalled")
+        exporter.kill()
+        killed_at = time.monotonic()
+        assert wait_for(lambda: firing(prometheus, "MetricCollectionStalled"), 60)
+        fired_after = time.monotonic() - killed_at
+        exporter.stop()
+        exporter = ExporterProcess("exporter-back", log_dir, {**env, "EXPORTER_PORT": str(exporter.port)})
+        back_at = time.monotonic()
+        assert wait_for(lambda: not firing(prometheus, "MetricCollectionStalled"), 60)
+        resolved_after = time.monotonic() - back_at
+    finally:
+        exporter.stop()
+    figures.record(alert_fired_after_s=round(fired_after, 1), rule_for_s=15, resolved_after_s=round(resolved_after, 1))
+
+
+def up(prometheus_url: str) -> float:
+    query = urllib.parse.urlencode({"query": 'up{job="exporter"}'})
+    with urllib.request.urlopen(f"{prometheus_url}/api/v1/query?{query}", timeout=5) as response:  # noqa: S310
+        result = json.load(response)["data"]["result"]
+    return float(result[0]["value"][1]) if result else -1.0
