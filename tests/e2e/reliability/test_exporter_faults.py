@@ -107,18 +107,21 @@ class SteadyLoad:
         return self.sent + len(self.oversized_offsets)
 
 
-def dead_letters(brokers: str, topic: str, expected: int) -> list[tuple[dict[str, bytes], int]]:
+def dead_letters(brokers: str, topic: str, origins: set[tuple[int, int]]) -> list[tuple[dict[str, bytes], int]]:
+    """Dead letters of ``topic`` until every origin (partition, offset) is seen; repeats included."""
     consumer = Consumer(
         {"bootstrap.servers": brokers, "group.id": f"dlq-{uuid.uuid4().hex}", "auto.offset.reset": "earliest"}
     )
     consumer.subscribe([dead_letter_topic(topic)])
     received: list[tuple[dict[str, bytes], int]] = []
+    seen: set[tuple[int, int]] = set()
     deadline = time.monotonic() + 30
-    while len(received) < expected and time.monotonic() < deadline:
+    while not origins <= seen and time.monotonic() < deadline:
         message = consumer.poll(0.5)
         if message is not None and message.error() is None:
             headers = dict(cast(list[tuple[str, bytes]], message.headers() or []))
             received.append((headers, len(message.value() or b"")))
+            seen.add((int(headers["dlq-origin-partition"]), int(headers["dlq-origin-offset"])))
     consumer.close()
     return received
 
@@ -161,7 +164,7 @@ def test_an_exporter_killed_mid_stream_again_and_again_loses_nothing_and_dead_le
         last.stop()  # SIGTERM: commits what it processed
     assert counted == produced - at_restart, "the last instance must count exactly what follows the commits"
     assert committed(kafka_brokers, group, platform_topics) == produced
-    letters = dead_letters(kafka_brokers, load.poison_topic, len(load.oversized_offsets))
+    letters = dead_letters(kafka_brokers, load.poison_topic, set(load.oversized_offsets))
     origins = {(int(h["dlq-origin-partition"]), int(h["dlq-origin-offset"])) for h, _ in letters}
     assert origins == set(load.oversized_offsets)
     assert all(h["dlq-reason"] == b"oversized" and int(h["dlq-truncated-from"]) > DEFAULT_MAX_BYTES for h, _ in letters)
@@ -175,6 +178,7 @@ def test_an_exporter_killed_mid_stream_again_and_again_loses_nothing_and_dead_le
         recounted_total=int(sum(recounts)),
         uncommitted_window_bound=f"1 s commit interval = {RATE} records at this rate",
         oversized_dead_lettered=f"{len(origins)}/{len(load.oversized_offsets)}",
+        dead_letters_repeated_after_a_kill=len(letters) - len(origins),
     )
 
 
