@@ -126,27 +126,27 @@ def private_kafka(tmp_path: Path) -> Iterator[PrivateKafka]:
     broker.stop()
 
 
-def prometheus_config(exporter_port: int) -> str:
-    """Prometheus scraping one exporter every second with the shipped rules (job ``exporter``)."""
+def prometheus_config(exporter_port: int, job: str = "exporter") -> str:
+    """Prometheus scraping one target every second with the shipped rules (job ``exporter``)."""
     rules = ROOT / "prometheus" / "rules"
     return (
         "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
         f"rule_files: ['{rules / 'recording.yml'}', '{rules / 'alerts.yml'}']\n"
         "scrape_configs:\n"
-        f"  - {{job_name: exporter, static_configs: [{{targets: ['127.0.0.1:{exporter_port}']}}]}}\n"
+        f"  - {{job_name: {job}, static_configs: [{{targets: ['127.0.0.1:{exporter_port}']}}]}}\n"
     )
 
 
 @pytest.fixture
-def prometheus_for(tmp_path: Path) -> Iterator[Callable[[int], str]]:
-    """Start a private Prometheus for an exporter port; returns its URL."""
+def prometheus_for(tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """Start a private Prometheus for a target port (and job name); returns its URL."""
     started: list[ServerProcess] = []
 
-    def start(exporter_port: int) -> str:
+    def start(exporter_port: int, job: str = "exporter") -> str:
         port, workdir = services.free_port(), tmp_path / "prometheus"
         workdir.mkdir()
         binary = services.binary("prometheus", "prometheus")
-        started.append(start_prometheus(binary, prometheus_config(exporter_port), workdir, port))
+        started.append(start_prometheus(binary, prometheus_config(exporter_port, job), workdir, port))
         return f"http://127.0.0.1:{port}"
 
     yield start

@@ -95,7 +95,10 @@ def figure_text(figures: dict[str, Any]) -> str:
 
 
 def render(records: list[dict[str, Any]], outcomes: dict[str, str]) -> str:
-    scales = ", ".join(f"`{s.name}` ({s.kill_cycles} kills, {s.outage_seconds:g} s outages)" for s in SCALES.values())
+    scales = ", ".join(
+        f"`{s.name}` ({s.kill_cycles} kills, {s.outage_seconds:g} s outages, channel down {s.channel_down_seconds:g} s)"
+        for s in SCALES.values()
+    )
     lines = [
         "# Reliability: fault scenarios",
         "",
@@ -124,8 +127,9 @@ def render(records: list[dict[str, Any]], outcomes: dict[str, str]) -> str:
         "## How to rerun",
         "",
         "- `make reliability` runs every scenario at full scale (`RELIABILITY_SCALE=full`: 10 kills,",
-        "  60 s outages; about 10 minutes), plus the referenced tests, and rewrites this file.",
-        "- `make test` runs the same tests at `RELIABILITY_SCALE=short` (3 kills, 10 s outages).",
+        "  60 s outages, a channel down for 10 minutes; about 20 minutes), plus the referenced tests,",
+        "  and rewrites this file.",
+        "- `make test` runs the same tests at `RELIABILITY_SCALE=short` (3 kills, 10 s outages, 30 s).",
         "- One scenario: `RELIABILITY_SCALE=full .venv/bin/pytest tests/e2e/reliability -k kafka_outage`,",
         "  then `.venv/bin/python -m tests.e2e.reliability.report --write docs/reliability.md`.",
         "- Figures land in `.cache/reliability/<test>.json` (override with `RELIABILITY_FIGURES`).",

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from tests import services
 from tests.e2e.receiver.conftest import TOKEN, ReceiverProcess, Sinks, receiver_env, wait_until
 from tests.e2e.receiver.test_crash_and_concurrency import slack_alertnames
-from tests.e2e.reliability.conftest import Figures, PrivatePostgres, Scale
+from tests.e2e.reliability.conftest import SCALES, Figures, PrivatePostgres, Scale, firing
 from tests.processes import ServerProcess, start_alertmanager
 from tests.unit.receiver.fakes import alert, webhook
 
@@ -133,4 +136,72 @@ def test_a_postgresql_outage_gets_503s_and_alertmanager_retries_until_every_aler
         all_sent_after_s=round(sent_after, 1),
         lost=len(expected - set(delivered)),
         duplicate_notifications=sum(delivered.values()) - len(delivered),
+    )
+
+
+@pytest.mark.timeout(SCALES["full"].channel_down_seconds + 300)
+def test_a_channel_down_is_retried_with_backoff_then_falls_back_dead_letters_and_fires_the_meta_alert(
+    postgres_uri: str,
+    sinks: Sinks,
+    tmp_path: Path,
+    scale: Scale,
+    figures: Figures,
+    prometheus_for: Callable[..., str],
+) -> None:
+    """A channel endpoint (Slack) down for the whole scenario while a high alert is delivered.
+
+    Slack gets exactly the retry budget of attempts, spaced by exponential backoff (each gap at
+    least half its nominal delay); then the fallback channel gets the alert once, a dead-letter
+    entry is counted and NotificationsDeadLettered fires in Prometheus (shipped rules). SMS, the
+    alert's other channel, gets it exactly once.
+    """
+    budget, down = 6, scale.channel_down_seconds
+    base, cap = down / 40, down * 0.4  # the budget runs out between 40% and 80% of the outage
+    policy = tmp_path / "routing.yml"
+    policy.write_text(f"fallback: webhook\npriorities:\n  high: {{channels: [slack, sms], retry_budget: {budget}}}\n")
+    env = receiver_env(
+        postgres_uri,
+        sinks,
+        tmp_path,
+        RECEIVER_ROUTING_FILE=str(policy),
+        RECEIVER_WEBHOOK_URL=f"{sinks.webhook.url}/hook",
+        RECEIVER_RETRY_BASE=f"{base * 1000:.0f}ms",
+        RECEIVER_RETRY_MAX=f"{cap * 1000:.0f}ms",
+        RECEIVER_DEADMANS_SWITCH="false",
+    )
+    sinks.slack.status = 503
+    receiver = ReceiverProcess(env, tmp_path / "receiver.log", int(env["RECEIVER_PORT"])).start()
+    try:
+        prometheus = prometheus_for(receiver.port, "receiver")
+        down_at = time.monotonic()
+        assert receiver.post(webhook(alert("ChannelDown", "high", fingerprint="c0ffee"))) == 200
+        wait_until(lambda: len(sinks.webhook.received()) >= 1, down, "the fallback notification")
+        fell_back_after = time.monotonic() - down_at
+        wait_until(lambda: firing(prometheus, "NotificationsDeadLettered"), 60, "the meta-alert")
+        meta_alert_after = time.monotonic() - down_at
+        dead_letters = receiver.metric("receiver_dead_letters_total")
+        remaining = down - (time.monotonic() - down_at)
+        if remaining > 0:
+            time.sleep(remaining)  # the endpoint stays down for the stated duration
+        sinks.slack.status = 200
+        wait_until(lambda: receiver.metric("receiver_outbox_pending_jobs") == 0, 30, "an empty outbox")
+    finally:
+        receiver.stop()
+    attempts = [r.received_at for r in sinks.slack.received()]
+    gaps = [b - a for a, b in itertools.pairwise(attempts)]
+    nominal = [min(cap, base * 2.0**i) for i in range(len(gaps))]
+    assert len(attempts) == budget
+    assert all(gap >= n / 2 for gap, n in zip(gaps, nominal, strict=True)), (gaps, nominal)
+    [fallback] = sinks.webhook.received()
+    assert (fallback.json()["fallback"], fallback.json()["alert"]["alertname"]) == (True, "ChannelDown")
+    assert len(sinks.sms.received()) == 1
+    assert dead_letters == 1
+    figures.record(
+        channel_down_s=round(down, 1),
+        attempts=f"{len(attempts)} (budget {budget})",
+        backoff_gaps_s=[round(g, 1) for g in gaps],
+        fallback_after_s=round(fell_back_after, 1),
+        dead_letters=int(dead_letters),
+        meta_alert_after_s=round(meta_alert_after, 1),
+        other_channel_duplicates=len(sinks.sms.received()) - 1,
     )
