@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 PYTEST := $(BIN)/pytest
 
 .PHONY: help venv services services-down services-status run run-monitoring lint typecheck \
-        test test-monitoring test-unit test-integration test-e2e test-rules bench schemas dashboards clean
+        test test-monitoring test-unit test-integration test-e2e test-rules reliability bench schemas dashboards clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -59,6 +59,12 @@ test: lint typecheck services ## lint, type check, then unit, integration and e2
 	$(PYTEST) tests/unit tests/integration tests/e2e
 
 test-monitoring: test ## alias of `make test` (the original spec's name)
+
+reliability: venv services ## fault scenarios at full scale (RELIABILITY_SCALE=full, ~20 min), then docs/reliability.md from their figures
+	rm -rf .cache/reliability
+	RELIABILITY_SCALE=full $(PYTEST) tests/e2e/reliability $$($(BIN)/python -m tests.e2e.reliability.report --referenced) \
+		--junitxml=.cache/reliability/junit.xml; status=$$?; \
+		$(BIN)/python -m tests.e2e.reliability.report --write docs/reliability.md; exit $$status
 
 bench: venv services ## benchmarks; numbers and ratios against same-run baselines go to bench/results/
 	$(BIN)/python -m bench

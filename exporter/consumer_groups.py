@@ -123,9 +123,13 @@ class ConsumerGroupMonitor(Collector):
         timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
         on_error: Callable[[], None] = lambda: None,
+        reconnect: Callable[[], AdminClient] | None = None,
     ) -> None:
         self._on_error = on_error
         self._admin = admin
+        # librdkafka's admin client can stay stuck after a broker restart (describe requests
+        # time out for ever while a fresh client answers at once): rebuild it after a failure.
+        self._reconnect = reconnect
         self._kafka = kafka
         self._groups = tuple(groups)
         self._window_size = window
@@ -166,6 +170,8 @@ class ConsumerGroupMonitor(Collector):
             log.warning("consumer_groups_unreadable", error=str(exc.args[0]) if exc.args else "timed out")
             self._up = 0
             self._kafka.mark(False)
+            if self._reconnect is not None:
+                self._admin = self._reconnect()
         else:
             self._views = views
             self._up = 1

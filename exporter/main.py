@@ -197,6 +197,7 @@ def build(
             window=config.lag_window,
             interval=config.lag_interval_seconds,
             on_error=events.loop_errors.labels("consumer_groups").inc,
+            reconnect=lambda: AdminClient(admin_config),
         )
         registry.register(monitor)
         components.append(monitor)

@@ -122,3 +122,23 @@ def test_an_unreachable_broker_marks_the_lag_source_and_kafka_down() -> None:
     assert registry.get_sample_value("monitoring_consumer_groups_up") == 0
     assert kafka.up is False
     assert (registry.get_sample_value("monitoring_consumer_groups_scrape_duration_seconds") or 0) > 0
+
+
+def test_after_a_failed_sample_a_fresh_admin_client_reads_the_groups_and_marks_kafka_up(kafka_brokers: str) -> None:
+    kafka = KafkaStatus(initially_up=True)
+    config: dict[str, Any] = {"bootstrap.servers": f"127.0.0.1:{free_port()}", "error_cb": kafka.on_error}
+    unreachable = AdminClient(config)
+    fresh: list[AdminClient] = []
+
+    def reconnect() -> AdminClient:  # stands in for a client rebuilt once the broker is back
+        fresh.append(AdminClient({"bootstrap.servers": kafka_brokers}))
+        return fresh[-1]
+
+    monitor = ConsumerGroupMonitor(unreachable, kafka, groups=["any"], timeout=1.0, reconnect=reconnect)
+    monitor.sample()
+    states = [kafka.up]
+    assert len(fresh) == 1
+    monitor.sample()
+    states.append(kafka.up)
+    assert states == [False, True]
+    assert len(fresh) == 1  # a good sample keeps its client

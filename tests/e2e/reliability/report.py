@@ -1,0 +1,184 @@
+"""Render docs/reliability.md from the figures of the last ``make reliability`` run.
+
+Reads ``.cache/reliability/*.json`` (one per fault scenario, written by the ``figures``
+fixture) and ``.cache/reliability/junit.xml`` (the outcome of the existing tests that cover
+the remaining scenarios, listed in ``REFERENCED``). ``--referenced`` prints those tests' ids
+for the Makefile; ``--write PATH`` writes the document, otherwise it goes to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+from tests.e2e.reliability.conftest import FIGURES_DIR, SCALES
+
+
+@dataclass(frozen=True)
+class Referenced:
+    """An existing test that covers a fault scenario; it records no figures of its own."""
+
+    nodeid: str
+    scenario: str
+    criterion: str
+    figure: str
+
+
+REFERENCED = (
+    Referenced(
+        "tests/e2e/receiver/test_crash_and_concurrency.py::test_jobs_pending_at_a_kill_9_are_all_delivered_after_restart",
+        "Receiver (gunicorn, all workers) kill -9 while 20 jobs are pending in the outbox",
+        "after restart every notification is delivered, each exactly once",
+        "1 kill, 20 pending jobs, 0 lost, 0 duplicates",
+    ),
+    Referenced(
+        "tests/e2e/receiver/test_crash_and_concurrency.py::test_two_receiver_processes_on_one_database_send_no_duplicates",
+        "Two receiver processes on one database, Alertmanager HA sending every group to both",
+        "100 alerts, each notified exactly once",
+        "100 alerts x 2 receivers, 0 duplicates",
+    ),
+    Referenced(
+        "tests/e2e/receiver/test_crash_and_concurrency.py::test_a_4xx_is_not_retried_and_the_fallback_channel_gets_the_alert",
+        "A channel refusing an alert (PagerDuty 400)",
+        "no retry, the fallback channel gets the alert, a dead-letter entry; other channels once",
+        "1 attempt, 1 fallback, 1 dead letter",
+    ),
+    Referenced(
+        "tests/e2e/exporter/test_exporter_instances.py::"
+        "test_two_instances_in_one_group_together_equal_the_ground_truth_and_fail_over_the_consistency_checks",
+        "Exporter scaled to 2 instances in one group, then the active one killed",
+        "the two together equal the ground truth (nothing counted twice, nothing lost); the other takes over",
+        "3000 steps of events, sum == ground truth",
+    ),
+    Referenced(
+        "tests/integration/events/test_relay_outages.py::test_events_emitted_through_kafka_and_mongodb_outages_arrive_once_in_each",
+        "Kafka stopped, then FerretDB (MongoDB) stopped, while domain events are emitted",
+        "after recovery every event is in Kafka and in the event store exactly once",
+        "90 events, 0 lost, 0 duplicates",
+    ),
+    Referenced(
+        "tests/e2e/receiver_events/test_alert_events_delivery.py::"
+        "test_alert_events_reach_kafka_and_the_event_store_once_through_a_kafka_outage",
+        "Kafka stopped while the receiver emits alert domain events",
+        "every alert event reaches Kafka and the event store once after recovery",
+        "0 lost, 0 duplicates",
+    ),
+    Referenced(
+        "tests/e2e/deadmans_switch/test_watchdog_silence.py::"
+        "test_watchdog_silence_pages_the_critical_channels_once_directly_and_its_return_recovers",
+        "Watchdog silence (Alertmanager or Prometheus down)",
+        "the dead man's switch pages the critical channels once, directly; recovers when Watchdog returns",
+        "1 page per channel",
+    ),
+)
+
+
+def referenced_outcomes(junit: Path) -> dict[str, str]:
+    if not junit.exists():
+        return {}
+    outcomes: dict[str, str] = {}
+    for case in ElementTree.parse(junit).getroot().iter("testcase"):  # noqa: S314 - our own pytest output
+        module = case.get("classname", "").replace(".", "/")
+        nodeid = f"{module}.py::{case.get('name')}"
+        failed = any(child.tag in ("failure", "error") for child in case)
+        outcomes[nodeid] = "failed" if failed else "passed"
+    return outcomes
+
+
+def figure_text(figures: dict[str, Any]) -> str:
+    return "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in figures.items())
+
+
+def render(records: list[dict[str, Any]], outcomes: dict[str, str]) -> str:
+    scales = ", ".join(
+        f"`{s.name}` ({s.kill_cycles} kills, {s.outage_seconds:g} s outages, channel down {s.channel_down_seconds:g} s)"
+        for s in SCALES.values()
+    )
+    lines = [
+        "# Reliability: fault scenarios",
+        "",
+        "Each row is an automated test against the real components (Kafka, PostgreSQL, FerretDB,",
+        "Prometheus, Alertmanager and our own processes; the services that are stopped are private",
+        "instances). The figures are measured by the test in the run shown; nothing here is typed by",
+        f"hand. Scales: {scales}.",
+        "",
+        "| Scenario | Pass criterion | Result | Figures | Scale | Test |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in records:
+        test = r["test"].split("::")[-1]
+        row = [r["scenario"], r["criterion"], r["result"], figure_text(r["figures"]), r["scale"], f"`{test}`"]
+        lines.append("| " + " | ".join(cell.replace("|", "/") for cell in row) + " |")
+    for ref in REFERENCED:
+        result = outcomes.get(ref.nodeid, "not run")
+        test = ref.nodeid.split("::")[-1]
+        lines.append(f"| {ref.scenario} | {ref.criterion} | {result} | {ref.figure} | fixed | `{test}` |")
+    finished = max((r["finished_at"] for r in records), default="never")
+    lines += [
+        "",
+        f"Last run finished {finished}. Rows with scale `fixed` are existing tests with fixed sizes;",
+        "their figure is the size the test asserts on.",
+        "",
+        "## Findings and fixes from these runs",
+        "",
+        "- After a Kafka broker restart the exporter's consumer-group monitor kept timing out for ever",
+        "  (librdkafka's admin client stays stuck on describe requests; a fresh client answers at once),",
+        "  so `monitoring_kafka_up` stayed 0 and `/readyz` 503 although consumption had resumed. Fixed:",
+        "  the monitor rebuilds its admin client after a failed sample (`exporter/consumer_groups.py`).",
+        "- While PostgreSQL is down each webhook waits for the pool timeout (3 s) before its 503, and the",
+        "  sync gunicorn workers queue Alertmanager's retries behind one another: single answers took up",
+        "  to the `slowest 503 answer` figure above, and Alertmanager's retry backoff then delays the",
+        "  last stores after recovery (`all in history after`). Nothing is lost; a fail-fast path while",
+        "  the database is known down would shorten both.",
+        "- Re-counted events after an exporter kill -9 are bounded by the 1 s commit interval: the",
+        "  measured maximum per kill is in the kill row; the exporter's duplicate filter is in memory,",
+        "  so it does not catch re-deliveries across a restart.",
+        "",
+        "## Not covered yet (issue M8)",
+        "",
+        "- Overload at five times the benchmarked event and webhook rates, memory bound, 429/503 for the",
+        "  excess: not automated. The receiver runs sync gunicorn workers with no admission control, so",
+        "  excess webhooks queue in the listen backlog instead of being refused with 429/503.",
+        "- Receiver kill -9 while Alertmanager is still sending, repeated: the test above kills once,",
+        "  with jobs pending in the outbox.",
+        "- Scale 1→2→1 under load with per-partition ownership checks: the 2-instance test checks the",
+        "  sum against the ground truth and the fail-over, not the 2→1 step under load.",
+        "",
+        "## How to rerun",
+        "",
+        "- `make reliability` runs every scenario at full scale (`RELIABILITY_SCALE=full`: 10 kills,",
+        "  60 s outages, a channel down for 10 minutes; about 20 minutes), plus the referenced tests,",
+        "  and rewrites this file.",
+        "- `make test` runs the same tests at `RELIABILITY_SCALE=short` (3 kills, 10 s outages, 30 s).",
+        "- One scenario: `RELIABILITY_SCALE=full .venv/bin/pytest tests/e2e/reliability -k kafka_outage`,",
+        "  then `.venv/bin/python -m tests.e2e.reliability.report --write docs/reliability.md`.",
+        "- Figures land in `.cache/reliability/<test>.json` (override with `RELIABILITY_FIGURES`).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--referenced", action="store_true", help="print the referenced tests' ids and exit")
+    parser.add_argument("--write", type=Path, help="write the document here instead of stdout")
+    args = parser.parse_args(argv)
+    if args.referenced:
+        print(" ".join(ref.nodeid for ref in REFERENCED))
+        return 0
+    records = [json.loads(p.read_text()) for p in sorted(FIGURES_DIR.glob("*.json"))]
+    text = render(records, referenced_outcomes(FIGURES_DIR / "junit.xml"))
+    if args.write is None:
+        sys.stdout.write(text)
+    else:
+        args.write.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
