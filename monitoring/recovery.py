@@ -29,7 +29,7 @@ from confluent_kafka.admin import AdminClient
 
 from monitoring.eventstore import EventStore, EventStoreUnavailable
 from monitoring.settings import Settings, parse_duration
-from receiver.audit import RESEND, SUCCESS, SqlAuditLog
+from receiver.audit import RESEND, SUCCESS, VERIFY_REPAIR, SqlAuditLog
 from receiver.database import DatabaseUnavailable
 from receiver.deadmans_switch import is_watchdog
 from receiver.routing import DIGEST
@@ -601,6 +601,12 @@ def run(args: argparse.Namespace, env: Mapping[str, str], out: Callable[[str], N
             ).run(args.repair)
         finally:
             close_store()
+        audit = SqlAuditLog(database, time.time)
+        for item in found:
+            if item.repaired:
+                audit.record(
+                    f"cli:{getpass.getuser()}", VERIFY_REPAIR, item.subject, "cli", SUCCESS, f"{item.check} {item.kind}"
+                )
         out(render_discrepancies(found, args.json))
         return verify_exit_code(found)
     except (DatabaseUnavailable, EventStoreUnavailable, requests.RequestException) as exc:

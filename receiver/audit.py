@@ -21,6 +21,7 @@ from receiver.database import PostgresDatabase, SqliteDatabase
 ACKNOWLEDGE = "alert.acknowledge"
 ESCALATE = "alert.escalate"
 RESEND = "alert.resend"
+VERIFY_REPAIR = "verify.repair"
 KEY_CREATE = "key.create"
 KEY_REVOKE = "key.revoke"
 CONFIG_RELOAD = "config.reload"

@@ -154,6 +154,14 @@ def check_verify(
         ("missing_in_store", True),
         ("stale_open", True),
     ]
+    audit = receiver.client.get("/api/v1/audit?action=verify.repair").json  # one entry per repair
+    assert audit is not None
+    assert sorted(e["detail"] for e in audit["entries"]) == [
+        "alertmanager_vs_history stale_open",
+        "event_store missing_in_store",
+        "outbox lease_expired",
+        "outbox lease_expired",
+    ]
     gone = receiver.client.get("/api/v1/alerts/2").json
     assert gone is not None
     assert gone["status"] == "resolved"
