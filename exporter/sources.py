@@ -140,7 +140,7 @@ class KafkaSource:
                 **(extra_config or {}),
             }
         )
-        self._consumer.subscribe(list(topics), on_revoke=self._on_revoke)
+        self._consumer.subscribe(list(topics), on_assign=self._on_assign, on_revoke=self._on_revoke)
 
     def poll(self, max_records: int, timeout: float) -> Sequence[ConsumedRecord]:
         messages = self._consumer.consume(max_records, timeout)
@@ -198,12 +198,21 @@ class KafkaSource:
                 break
         self._uncommitted.clear()
 
+    def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.info("partitions_assigned", partitions=len(partitions), assigned=_names(partitions))
+
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        log.info("partitions_revoked", partitions=len(partitions))
         self.commit()
+        # Logged once the revoke's commit is done: from here on another member may own them.
+        log.info("partitions_revoked", partitions=len(partitions), revoked=_names(partitions))
 
     def close(self) -> None:
         try:
             self.commit()
         finally:
             self._consumer.close()
+
+
+def _names(partitions: Sequence[TopicPartition]) -> list[str]:
+    """``topic:partition`` for each, sorted: the ownership a rebalance log line reports."""
+    return sorted(f"{tp.topic}:{tp.partition}" for tp in partitions)
