@@ -11,37 +11,21 @@ from __future__ import annotations
 
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
+from bench.receiver import fresh_database
 from bench.report import Result
 from monitoring.backup import Stores, create_backup
 from receiver.database import PostgresDatabase
 from receiver.retention import AlertRetention
 from receiver.sql_history import SqlAlertHistory
 from tests.integration.receiver.test_history_contract import NOW, obs
-from tests.services import postgres_uri
 
 ALERTS = 20_000
 DAY = 86400.0
-
-
-@contextmanager
-def database() -> Iterator[str]:
-    server = postgres_uri()
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield f"{server.rpartition('/')[0]}/{name}"
-    finally:
-        with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def fill(uri: str, at: float) -> None:
@@ -68,7 +52,7 @@ def plain_copy(uri: str, out: Path) -> None:
 
 def run() -> list[Result]:
     results = []
-    with database() as uri, tempfile.TemporaryDirectory() as tmp:
+    with fresh_database() as uri, tempfile.TemporaryDirectory() as tmp:
         fill(uri, NOW)
         key = bytes(32)
         plain_copy(uri, Path(tmp))  # warm the cache for both
@@ -86,7 +70,7 @@ def run() -> list[Result]:
         )  # fmt: skip
     timings = {}
     for way in ("batched", "single"):
-        with database() as uri:
+        with fresh_database() as uri:
             fill(uri, NOW - 200 * DAY)
             started = time.perf_counter()
             if way == "batched":

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -15,6 +14,7 @@ from receiver import access, audit
 from receiver.api_keys import ApiKey, KeyNotFound, Role, SqlKeyStore
 from receiver.audit import OUTCOMES, AuditEntry, AuditFilter, AuditLog
 from receiver.database import DatabaseUnavailable
+from receiver.query_params import integer, moment, rfc3339
 
 bp = Blueprint("admin_api", __name__, url_prefix="/api/v1")
 log = structlog.get_logger("receiver.admin")
@@ -38,10 +38,6 @@ def _error(status: int, message: str) -> Response:
     response = jsonify({"error": message})
     response.status_code = status
     return response
-
-
-def _iso(value: float | None) -> str | None:
-    return None if value is None else datetime.fromtimestamp(value, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _source() -> str:
@@ -72,7 +68,7 @@ def audit_filter(args: dict[str, str]) -> AuditFilter:
     outcome = args.get("outcome")
     if outcome is not None and outcome not in OUTCOMES:
         raise ValueError(f"outcome: expected one of {', '.join(OUTCOMES)}")
-    limit = _int(args.get("limit", "100"), "limit")
+    limit = integer(args.get("limit", "100"), "limit")
     if not 1 <= limit <= 1000:
         raise ValueError("limit: expected 1..1000")
     after = args.get("after")
@@ -80,34 +76,17 @@ def audit_filter(args: dict[str, str]) -> AuditFilter:
         actor=args.get("actor"),
         action=args.get("action"),
         outcome=outcome,
-        since=_time(args.get("since"), "since"),
-        until=_time(args.get("until"), "until"),
+        since=moment(args.get("since"), "since"),
+        until=moment(args.get("until"), "until"),
         limit=limit,
-        after_id=None if after is None else _int(after, "after"),
+        after_id=None if after is None else integer(after, "after"),
     )
-
-
-def _int(raw: str, name: str) -> int:
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValueError(f"{name}: expected an integer") from None
-
-
-def _time(raw: str | None, name: str) -> float | None:
-    if raw is None:
-        return None
-    try:
-        when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"{name}: expected an RFC 3339 time such as 2026-01-01T00:00:00Z") from None
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
 def entry_document(entry: AuditEntry) -> dict[str, Any]:
     return {
         "id": entry.id,
-        "at": _iso(entry.at),
+        "at": rfc3339(entry.at),
         "actor": entry.actor,
         "action": entry.action,
         "target": entry.target,
@@ -122,8 +101,8 @@ def key_document(key: ApiKey) -> dict[str, Any]:
         "id": key.id,
         "name": key.name,
         "role": key.role.value,
-        "createdAt": _iso(key.created_at),
-        "revokedAt": _iso(key.revoked_at),
+        "createdAt": rfc3339(key.created_at),
+        "revokedAt": rfc3339(key.revoked_at),
     }
 
 

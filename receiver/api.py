@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -28,6 +27,7 @@ from receiver.history import AlertFilter, AlertHistory, AlertNotFound, AlertReco
 from receiver.intake import observe
 from receiver.metrics import ReceiverMetrics
 from receiver.payload import PayloadInvalid, decode_payload
+from receiver.query_params import integer, moment, rfc3339
 from receiver.routing import Priority, RoutingPolicy
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -213,7 +213,7 @@ def _filter(args: dict[str, str]) -> AlertFilter:
     priority = args.get("priority")
     if priority is not None and priority not in {p.value for p in Priority}:
         raise ValueError("priority: expected critical, high, medium or low")
-    limit = _int(args.get("limit", "100"), "limit")
+    limit = integer(args.get("limit", "100"), "limit")
     if not 1 <= limit <= 1000:
         raise ValueError("limit: expected 1..1000")
     after = args.get("after")
@@ -221,41 +221,18 @@ def _filter(args: dict[str, str]) -> AlertFilter:
         status=status,
         priority=priority,
         service=args.get("service"),
-        since=_time(args.get("since"), "since"),
-        until=_time(args.get("until"), "until"),
+        since=moment(args.get("since"), "since"),
+        until=moment(args.get("until"), "until"),
         limit=limit,
-        after_id=None if after is None else _int(after, "after"),
+        after_id=None if after is None else integer(after, "after"),
     )
-
-
-def _int(raw: str, name: str) -> int:
-    try:
-        return int(raw)
-    except ValueError:
-        raise ValueError(f"{name}: expected an integer") from None
-
-
-def _time(raw: str | None, name: str) -> float | None:
-    if raw is None:
-        return None
-    try:
-        when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"{name}: expected an RFC 3339 time such as 2026-01-01T00:00:00Z") from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.timestamp()
-
-
-def _iso(value: float | None) -> str | None:
-    return None if value is None else datetime.fromtimestamp(value, UTC).isoformat().replace("+00:00", "Z")
 
 
 def alert_document(alert: AlertRecord) -> dict[str, Any]:
     return {
         "id": alert.id,
         "fingerprint": alert.fingerprint,
-        "startsAt": _iso(alert.starts_at),
+        "startsAt": rfc3339(alert.starts_at),
         "alertname": alert.alertname,
         "status": alert.status,
         "priority": alert.priority,
@@ -263,10 +240,10 @@ def alert_document(alert: AlertRecord) -> dict[str, Any]:
         "service": alert.service,
         "labels": alert.labels,
         "annotations": alert.annotations,
-        "firstSeen": _iso(alert.first_seen),
-        "lastSeen": _iso(alert.last_seen),
-        "resolvedAt": _iso(alert.resolved_at),
-        "acknowledgedAt": _iso(alert.acked_at),
+        "firstSeen": rfc3339(alert.first_seen),
+        "lastSeen": rfc3339(alert.last_seen),
+        "resolvedAt": rfc3339(alert.resolved_at),
+        "acknowledgedAt": rfc3339(alert.acked_at),
         "acknowledgedBy": alert.acked_by,
         "escalations": alert.escalations,
         "timeToAckSeconds": alert.time_to_ack,
@@ -276,7 +253,7 @@ def alert_document(alert: AlertRecord) -> dict[str, Any]:
 
 def entry_document(entry: TimelineEntry) -> dict[str, Any]:
     return {
-        "at": _iso(entry.at),
+        "at": rfc3339(entry.at),
         "kind": entry.kind,
         "channel": entry.channel,
         "actor": entry.actor,

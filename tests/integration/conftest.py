@@ -1,3 +1,5 @@
+"""Fixtures shared by the integration tiers that run one contract on both SQL backends."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator

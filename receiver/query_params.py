@@ -1,0 +1,32 @@
+"""Query-string values of the receiver's JSON API: integers and RFC 3339 times in, RFC 3339 out.
+
+A bad value raises ``ValueError`` naming the parameter; the routes answer it with a 400.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def integer(raw: str, name: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name}: expected an integer") from None
+
+
+def moment(raw: str | None, name: str) -> float | None:
+    """Seconds since the epoch of an RFC 3339 time (UTC when it has no offset); None when absent."""
+    if raw is None:
+        return None
+    try:
+        when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{name}: expected an RFC 3339 time such as 2026-01-01T00:00:00Z") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
+
+
+def rfc3339(value: float | None) -> str | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC).isoformat().replace("+00:00", "Z")
