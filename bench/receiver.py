@@ -2,7 +2,7 @@
 
 Three measurements, each in the same run as its baseline:
 - throughput: 10-alert Alertmanager groups posted by concurrent clients to ``monitoring receiver``
-  (gunicorn, 2 sync workers, delivery off so only intake is measured); every alert row and its
+  (gunicorn, 4 workers, delivery off so only intake is measured); every alert row and its
   notification jobs are committed before the 2xx. Baseline: psycopg ``COPY`` of the same rows
   (alerts and outbox jobs) into the same tables.
 - p99 latency at a paced 50 webhooks/s with delivery on and healthy channel endpoints.
@@ -43,7 +43,7 @@ PACED_SECONDS = 6.0
 PACED_RATE = 50.0
 CLIENTS = 8
 TOKEN = "bench-webhook-token"  # noqa: S105 - the benchmark's own receiver
-WORKERS = "4"  # sync workers spend about half their time waiting on PostgreSQL: 2 per core
+WORKERS = "4"  # 2 per core; each stores up to RECEIVER_MAX_INFLIGHT (4) webhooks at once
 
 
 @contextmanager

@@ -1,7 +1,8 @@
 """The HTTP API: Alertmanager's webhook, acknowledgement, and alert history queries.
 
 Errors map to HTTP here and nowhere else: 400 when a retry cannot help (the message names
-the field), 401 for credentials, 413 for size, 503 when storage fails (Alertmanager retries).
+the field), 401 for credentials, 413 for size, 503 when storage fails or the receiver is
+overloaded (Alertmanager retries).
 """
 
 from __future__ import annotations
@@ -80,16 +81,20 @@ def _history(wiring: Wiring) -> AlertHistory:
     return wiring.history
 
 
+WEBHOOK_PATH = "/api/v1/alerts/alertmanager"
+
+
 @bp.post("/alerts/alertmanager")
 def alertmanager_webhook() -> Response:
     wiring = _wiring()
-    started = time.perf_counter()
     # Credentials were checked before this view ran (receiver.access, the webhook's own credential).
     length = request.content_length
     if length is not None and length > wiring.config.max_body_bytes:  # refused before reading the body
         wiring.metrics.webhooks_rejected.labels("too_large").inc()
         log.warning("webhook rejected", reason="too_large", content_length=length)
         return _error(413, f"body of {length} bytes exceeds {wiring.config.max_body_bytes}")
+    # Admitted already: receiver.admission.AdmissionGate holds an intake slot around this view.
+    started = time.perf_counter()
     try:
         payload = decode_payload(_read_body(wiring.config.max_body_bytes))
     except RequestEntityTooLarge:

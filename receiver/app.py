@@ -20,6 +20,7 @@ from monitoring.logs import configure_logging
 from monitoring.settings import ConfigError
 from monitoring.tracing import Tracing, configure_tracing, context_from_traceparent
 from receiver import access, admin_api, api, console, events_api, health
+from receiver.admission import Admission, AdmissionGate, Overloaded, RefusalSummary
 from receiver.api_keys import SqlKeyStore
 from receiver.audit import SqlAuditLog
 from receiver.channels import Channel
@@ -45,6 +46,8 @@ from receiver.sql_history import SqlAlertHistory
 
 log = structlog.get_logger("receiver")
 DELIVERY_BATCH = 5
+REFUSAL_LOG_INTERVAL = 10.0  # seconds between log lines counting refused webhooks
+BACKGROUND_THREADS = 3  # delivery, domain-event relay, retention: each holds a database connection at times
 SERVICE_NAME = "monitoring-receiver"  # the tracing resource's service.name unless OTEL_SERVICE_NAME says otherwise
 UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
@@ -103,7 +106,15 @@ def create_app(
     app.extensions["tracing"] = tracing
     tracer = tracing.tracer("receiver")
     app.extensions["receiver"] = api.Wiring(
-        config, history, policy, metrics, clock, frozenset(channels), switch, tracer=tracer, audit_log=audit_log
+        config,
+        history,
+        policy,
+        metrics,
+        clock,
+        frozenset(channels),
+        switch,
+        tracer=tracer,
+        audit_log=audit_log,
     )
     if history is not None:
         app.extensions["delivery"] = DeliveryWorker(
@@ -176,6 +187,17 @@ def create_app(
     @app.get("/metrics")
     def metrics_endpoint() -> Response:
         return Response(generate_latest(scrape), mimetype=CONTENT_TYPE_LATEST)
+
+    admission = Admission(config.max_inflight, config.max_inflight, config.admission_wait)
+    app.extensions["admission"] = admission
+    refusals = RefusalSummary(time.monotonic, REFUSAL_LOG_INTERVAL)
+
+    def refused(exc: Overloaded) -> None:
+        metrics.webhooks_rejected.labels("overload").inc()
+        if count := refusals.add():
+            log.warning("webhooks refused: overloaded", reason="overload", refused=count, detail=str(exc))
+
+    app.wsgi_app = AdmissionGate(app.wsgi_app, admission, api.WEBHOOK_PATH, refused)  # type: ignore[method-assign]
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(_exc: RequestEntityTooLarge) -> Response:
@@ -270,7 +292,8 @@ def build_channels(config: ChannelConfig, timeout: float) -> dict[str, Channel]:
 
 def open_database(config: ReceiverConfig) -> Database:
     if config.shared.postgres_uri is not None:
-        return PostgresDatabase(config.shared.postgres_uri.reveal())
+        # every request thread, plus the delivery, event-relay and retention threads, without waiting
+        return PostgresDatabase(config.shared.postgres_uri.reveal(), max_size=config.threads + BACKGROUND_THREADS)
     return SqliteDatabase(config.sqlite_path)
 
 

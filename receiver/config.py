@@ -79,6 +79,12 @@ RECEIVER_OPTIONS: tuple[Option[Any], ...] = (
     # Loopback by default; binding every interface is an explicit operator choice.
     Option("RECEIVER_HOST", "receiver.host", parse_choice("127.0.0.1", "0.0.0.0", "::", "::1"), "127.0.0.1"),  # noqa: S104
     Option("RECEIVER_WORKERS", "receiver.workers", parse_positive_int, 2),
+    # Overload (receiver/admission.py): each worker serves RECEIVER_THREADS requests at once and
+    # stores at most RECEIVER_MAX_INFLIGHT webhooks at once; as many more wait up to
+    # RECEIVER_ADMISSION_WAIT for a slot, the rest get 503 + Retry-After at once (Alertmanager retries).
+    Option("RECEIVER_THREADS", "receiver.threads", parse_positive_int, 12),
+    Option("RECEIVER_MAX_INFLIGHT", "receiver.max_inflight", parse_positive_int, 4),
+    Option("RECEIVER_ADMISSION_WAIT", "receiver.admission_wait", parse_duration, 1.0),
     Option("RECEIVER_SQLITE_PATH", "receiver.sqlite_path", parse_path, Path(".cache/receiver.sqlite3")),
     # Webhook authentication: a bearer token, basic auth, or both (either is accepted).
     Option("RECEIVER_WEBHOOK_TOKEN", "receiver.webhook_token", parse_secret, None, True),
@@ -176,6 +182,9 @@ class ReceiverConfig:
     shared: Settings
     host: str = "127.0.0.1"
     workers: int = 2
+    threads: int = 12
+    max_inflight: int = 4
+    admission_wait: float = 1.0
     sqlite_path: Path = Path(".cache/receiver.sqlite3")
     webhook_token: Secret | None = None
     webhook_username: str | None = None
@@ -210,10 +219,19 @@ class ReceiverConfig:
         ):
             if tls_file is not None and not tls_file.is_file():
                 raise ConfigError(f"{name}={tls_file}: no such file")
+        if v["receiver.threads"] <= 2 * v["receiver.max_inflight"]:
+            raise ConfigError(
+                f"RECEIVER_THREADS={v['receiver.threads']} must exceed twice RECEIVER_MAX_INFLIGHT="
+                f"{v['receiver.max_inflight']}: webhooks use up to that many threads (storing and waiting), "
+                "and probes, scrapes and reads need the rest"
+            )
         return cls(
             shared=Settings.from_values(v, path),
             host=v["receiver.host"],
             workers=v["receiver.workers"],
+            threads=v["receiver.threads"],
+            max_inflight=v["receiver.max_inflight"],
+            admission_wait=v["receiver.admission_wait"],
             sqlite_path=v["receiver.sqlite_path"],
             webhook_token=v["receiver.webhook_token"],
             webhook_username=v["receiver.webhook_username"],

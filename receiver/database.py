@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
 import psycopg
 import psycopg_pool
+
+from receiver.breaker import Breaker
+
+DOWN_COOLDOWN = 1.0  # seconds of fail-fast after a connection failure, before one caller probes again
 
 
 class DatabaseUnavailable(Exception):
@@ -25,17 +30,36 @@ class Database(Protocol):
         ...
 
 
+def _unreachable(exc: psycopg.OperationalError) -> bool:
+    """A lost or refused connection (no SQLSTATE, class 08, or a shutdown in class 57), as opposed
+    to a statement that failed on a working connection (serialization failure, deadlock, ...)."""
+    state = exc.sqlstate
+    return state is None or state.startswith("08") or state.startswith("57P")
+
+
 class PostgresDatabase:
-    """A lazily opened connection pool: nothing connects until the first query."""
+    """A lazily opened connection pool: nothing connects until the first query.
+
+    While the database is known to be down (a connection failed less than ``DOWN_COOLDOWN`` ago)
+    callers get ``DatabaseUnavailable`` at once instead of each waiting ``connect_timeout`` for
+    the pool; one caller at a time probes after the cooldown (receiver/breaker.py).
+    """
 
     dialect = "postgresql"
 
-    def __init__(self, uri: str, connect_timeout: float = 3.0, max_size: int = 4) -> None:
+    def __init__(
+        self,
+        uri: str,
+        connect_timeout: float = 3.0,
+        max_size: int = 4,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._uri = uri
         self._timeout = connect_timeout
         self._max_size = max_size
         self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[tuple[object, ...]]] | None = None
         self._lock = threading.Lock()
+        self._breaker = Breaker(clock, DOWN_COOLDOWN)
 
     def _get_pool(self) -> psycopg_pool.ConnectionPool[psycopg.Connection[tuple[object, ...]]]:
         with self._lock:
@@ -54,15 +78,27 @@ class PostgresDatabase:
     @contextmanager
     def connect(self) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
         """A pooled connection inside a transaction: committed on exit, rolled back on error."""
+        if not self._breaker.allow():
+            raise DatabaseUnavailable(
+                f"PostgreSQL unreachable: a connection failed {self._breaker.down_for() or 0:.1f} s ago"
+            )
+        verdict = self._breaker.released
         try:
             with self._get_pool().connection() as conn:
+                verdict = self._breaker.succeeded  # reached it; what the caller does next is its own
                 yield conn
         except psycopg_pool.PoolTimeout as exc:
+            verdict = self._breaker.failed
             raise DatabaseUnavailable(f"PostgreSQL unreachable: {type(exc).__name__}") from exc
         except psycopg.OperationalError as exc:
-            raise DatabaseUnavailable(f"PostgreSQL unreachable: {type(exc).__name__}") from exc
+            if _unreachable(exc):
+                verdict = self._breaker.failed
+                raise DatabaseUnavailable(f"PostgreSQL unreachable: {type(exc).__name__}") from exc
+            raise DatabaseUnavailable(f"PostgreSQL failed: {type(exc).__name__}: {exc}") from exc
         except psycopg.Error as exc:
             raise DatabaseUnavailable(f"PostgreSQL failed: {type(exc).__name__}: {exc}") from exc
+        finally:
+            verdict()
 
     def ping(self) -> None:
         with self.connect() as conn:

@@ -25,7 +25,11 @@ _config = ReceiverConfig.from_environ(os.environ)
 
 bind = f"{_config.host}:{_config.shared.receiver_port}"
 workers = _config.workers
-worker_class = "sync"
+# Threads, so that probes, scrapes and reads answer while webhooks are stored, and an overloaded
+# worker refuses the excess with 503 at once (receiver/admission.py) instead of leaving it in the
+# listen backlog.
+worker_class = "gthread"
+threads = _config.threads
 timeout = 30
 graceful_timeout = 20
 keepalive = 5

@@ -27,7 +27,7 @@ class ReceiverMetrics:
         )
         self.webhooks_rejected = Counter(
             "receiver_webhooks_rejected_total",
-            "Webhooks refused, by reason (unauthorized, too_large, invalid, storage)",
+            "Webhooks refused, by reason (unauthorized, too_large, invalid, storage, overload)",
             ["reason"],
             registry=registry,
         )

@@ -41,15 +41,22 @@ def postgres_uri(postgres_server_uri: str) -> Iterator[str]:
 
 
 def drop_database(server_uri: str, name: str, attempts: int = 20) -> None:
-    """DROP ... WITH (FORCE) ends our own sessions, but a background process of another role
-    (autovacuum) on the database makes it fail with InsufficientPrivilege: try again shortly."""
-    statement = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+    """DROP ... WITH (FORCE) ends our own sessions, but it may not end a background process of
+    another role (autovacuum, busy after a test that wrote many rows): then end our own sessions
+    and DROP without FORCE, which cancels autovacuum itself."""
+    forced = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+    plain = sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name))
+    ours = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND usename = current_user"
     for attempt in range(attempts):
         try:
             with psycopg.connect(server_uri, autocommit=True) as admin:
-                admin.execute(statement)
+                try:
+                    admin.execute(forced)
+                except psycopg.errors.InsufficientPrivilege:
+                    admin.execute(ours, (name,))
+                    admin.execute(plain)
             return
-        except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse):
+        except psycopg.errors.ObjectInUse:  # a session of ours reconnected in between
             if attempt == attempts - 1:
                 raise
             time.sleep(0.25)
