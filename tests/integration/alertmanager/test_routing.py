@@ -86,3 +86,17 @@ def test_the_fast_config_routes_exactly_like_the_shipped_one(tmp_path: Path) -> 
             *labels,
         )
         assert result.returncode == 0, f"{case['name']}: fast config routes to {result.stdout.strip()!r}"
+
+
+def test_paging_routes_flush_an_open_group_within_twice_their_group_wait() -> None:
+    """An alert joining a group that already notified waits for group_interval, not group_wait
+    (tests/integration/alertmanager/test_repeat_outage.py shows it on a real Alertmanager)."""
+    from monitoring.fast_config import parse_seconds
+
+    root = yaml.safe_load(CONFIG.read_text())["route"]
+    paging = {"priority-critical", "priority-high", "pipeline-direct"}
+    routes = [root, *(route for route in root["routes"] if route["receiver"] in paging)]
+    assert {route["receiver"] for route in routes} == paging
+    for route in routes:
+        wait, interval = parse_seconds(route["group_wait"]), parse_seconds(route["group_interval"])
+        assert interval <= 2 * wait, f"{route['receiver']}: group_interval {interval:g}s > 2 x group_wait {wait:g}s"
