@@ -202,6 +202,8 @@ class ConsumerGroupMonitor(Collector):
         now = self._clock()
         for key, end in ends.items():
             self._ends.setdefault(key, EndOffsetHistory()).add(now, end)
+        for gone in set(self._ends) - set(ends):  # no monitored group commits there any more (a deleted topic)
+            del self._ends[gone]
         views: dict[str, _GroupView] = {}
         seen: set[tuple[str, str, int]] = set()
         for group in groups:

@@ -126,6 +126,11 @@ def build(
             "session.timeout.ms": int(config.session_timeout_seconds * 1000),
             # librdkafka prefetches up to 64 MiB per consumer by default; 16 MiB keeps batches full.
             "queued.max.messages.kbytes": 16384,
+            # Under a backlog the prefetch is what grows: librdkafka's defaults (100,000 queued messages,
+            # 50 MB fetches of compressed batches, each kept whole while one of its records is queued)
+            # took the process past 300 MiB RSS; these keep it near 170 MiB (tests/e2e/reliability).
+            "queued.min.messages": 10_000,
+            "fetch.max.bytes": 4 * 1024 * 1024,
         }
         registry.register(kafka)
         dead_letters = KafkaDeadLetters({"bootstrap.servers": brokers, "error_cb": kafka.on_error, **tls}, events)

@@ -135,11 +135,9 @@ class EventProcessor:
         if self._seen is not None and not self._seen.add(event.id):
             self._duplicates(record.topic).inc()
             return None
-        topic = record.topic
-        key = (topic, event.source, event.type)
-        series = self._series.get(key)
+        series = self._series.get((record.topic, event.source, event.type))
         if series is None:
-            series = self._series[key] = self._new_series(key)
+            series = self._bounded_series(record.topic, event.source, event.type)
         if (
             self._tracer is not None
             and is_sampled(event.traceparent)
@@ -207,16 +205,22 @@ class EventProcessor:
         finally:
             span.end()
 
-    def _new_series(self, key: tuple[str, str, str]) -> tuple[Any, Any, Any, Callable[[Any], None] | None]:
-        """The label children one (topic, source, type) updates, created once; ``source`` bounded here."""
-        topic, raw_source, event_type = key
+    def _bounded_series(
+        self, topic: str, raw_source: str, event_type: str
+    ) -> tuple[Any, Any, Any, Callable[[Any], None] | None]:
+        """The label children one (topic, source, type) updates, created once and cached under the
+        bounded source: a producer inventing sources takes this slower path, never a new cache entry."""
         source = self._source_label(raw_source)
-        return (
-            self._consumed(topic, source, event_type),
-            self._lag(source, event_type),
-            self._processing(topic),
-            self._handlers.get(event_type),
-        )
+        key = (topic, source, event_type)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = (
+                self._consumed(topic, source, event_type),
+                self._lag(source, event_type),
+                self._processing(topic),
+                self._handlers.get(event_type),
+            )
+        return series
 
     def reject(self, record: ConsumedRecord, reason: str, detail: str) -> None:
         self._metrics.failed.labels(record.topic, reason).inc()

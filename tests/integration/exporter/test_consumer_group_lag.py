@@ -142,3 +142,20 @@ def test_after_a_failed_sample_a_fresh_admin_client_reads_the_groups_and_marks_k
     states.append(kafka.up)
     assert states == [False, True]
     assert len(fresh) == 1  # a good sample keeps its client
+
+
+def test_the_end_offset_history_of_a_partition_no_group_commits_to_any_more_is_forgotten(
+    kafka_brokers: str, single_partition_topic: str
+) -> None:
+    driven = Driven(kafka_brokers, single_partition_topic)
+    admin = AdminClient({"bootstrap.servers": kafka_brokers})
+    monitor = ConsumerGroupMonitor(admin, KafkaStatus(), groups=[driven.group])
+    driven.produce(5)
+    driven.consume_and_commit(5)
+    monitor.sample()
+    assert set(monitor._ends) == {(single_partition_topic, 0)}
+    driven.consumer.close()
+    admin.delete_consumer_groups([driven.group])[driven.group].result(30)
+    monitor.sample()
+    # Topics come and go (every test run here makes new ones): their histories must not pile up.
+    assert monitor._ends == {}
