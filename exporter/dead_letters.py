@@ -33,6 +33,9 @@ class DeadLetterUnavailable(Exception):
     """Dead letters could not be written after every retry; offsets must not be committed."""
 
 
+DLQ_QUEUE_KIB = 32 * 1024
+
+
 def dead_letter_topic(topic: str) -> str:
     return topic + DLQ_SUFFIX
 
@@ -49,7 +52,16 @@ class KafkaDeadLetters:
         max_value_bytes: int = MAX_VALUE_BYTES,
     ) -> None:
         self._producer = Producer(
-            {"enable.idempotence": True, "linger.ms": 5, "compression.type": "lz4", **producer_config}
+            {
+                "enable.idempotence": True,
+                "linger.ms": 5,
+                "compression.type": "lz4",
+                # librdkafka queues up to 1 GiB by default: a flood of bad records would grow the process
+                # by that much. 32 MiB holds over a hundred full-size dead letters; beyond it produce()
+                # raises BufferError and send() waits for the queue to drain (backpressure, nothing lost).
+                "queue.buffering.max.kbytes": DLQ_QUEUE_KIB,
+                **producer_config,
+            }
         )
         self._max_value = max_value_bytes
         self._metrics = metrics
