@@ -60,7 +60,7 @@ test: lint typecheck services ## lint, type check, then unit, integration and e2
 
 test-monitoring: test ## alias of `make test` (the original spec's name)
 
-reliability: venv services ## fault scenarios at full scale (RELIABILITY_SCALE=full, ~20 min), then docs/reliability.md from their figures
+reliability: venv services ## fault scenarios at full scale (RELIABILITY_SCALE=full, ~35 min), then docs/reliability.md from their figures
 	rm -rf .cache/reliability
 	RELIABILITY_SCALE=full $(PYTEST) tests/e2e/reliability $$($(BIN)/python -m tests.e2e.reliability.report --referenced) \
 		--junitxml=.cache/reliability/junit.xml; status=$$?; \
