@@ -19,7 +19,7 @@ import hmac
 from typing import Final
 
 import structlog
-from flask import Flask, Response, g, jsonify, redirect, request, url_for
+from flask import Flask, Response, g, redirect, request, url_for
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from receiver import audit
@@ -27,6 +27,7 @@ from receiver.api_keys import ApiKey, Role, SqlKeyStore
 from receiver.audit import AuditLog
 from receiver.config import ReceiverConfig
 from receiver.database import DatabaseUnavailable
+from receiver.json_errors import error_response
 from receiver.metrics import ReceiverMetrics
 
 log = structlog.get_logger("receiver.access")
@@ -98,13 +99,6 @@ def _presented_key() -> str | None:
     return None
 
 
-def _error(status: int, message: str, **headers: str) -> Response:
-    response = jsonify({"error": message})
-    response.status_code = status
-    response.headers.update(headers)
-    return response
-
-
 def current_key() -> ApiKey:
     """The key that authenticated this request (routes that require a role only)."""
     key: ApiKey = g.api_key
@@ -127,18 +121,18 @@ def install(app: Flask, config: ReceiverConfig, keys: SqlKeyStore | None, audit_
             metrics: ReceiverMetrics = app.extensions["receiver"].metrics
             metrics.webhooks_rejected.labels("unauthorized").inc()
             log.warning("webhook rejected", reason="unauthorized", remote=request.remote_addr)
-            return _error(401, UNAUTHORIZED, **{"WWW-Authenticate": 'Bearer realm="receiver"'})
+            return error_response(401, UNAUTHORIZED, **{"WWW-Authenticate": 'Bearer realm="receiver"'})
         assert isinstance(needed, Role)
         token = _presented_key()
         try:
             key = None if token is None or keys is None else keys.verify(token)
         except DatabaseUnavailable:
-            return _error(503, "credentials cannot be checked now; retry later", **{"Retry-After": "5"})
+            return error_response(503, "credentials cannot be checked now; retry later", **{"Retry-After": "5"})
         if key is None:
             log.warning("request refused", reason="unauthenticated", path=request.path, remote=request.remote_addr)
             if request.blueprint == "console" and request.method == "GET":
                 return redirect(url_for("console.login", next=request.path), code=303)
-            return _error(401, UNAUTHORIZED, **{"WWW-Authenticate": 'Bearer realm="receiver"'})
+            return error_response(401, UNAUTHORIZED, **{"WWW-Authenticate": 'Bearer realm="receiver"'})
         if not key.role.allows(needed):
             log.warning("request refused", reason="role", key_id=key.id, role=key.role.value, path=request.path)
             if request.method not in ("GET", "HEAD", "OPTIONS") and audit_log is not None:
@@ -150,6 +144,6 @@ def install(app: Flask, config: ReceiverConfig, keys: SqlKeyStore | None, audit_
                     audit.DENIED,
                     f"role {key.role.value}, needs {needed.value}",
                 )
-            return _error(403, f"this key's role ({key.role.value}) may not do this; it needs {needed.value}")
+            return error_response(403, f"this key's role ({key.role.value}) may not do this; it needs {needed.value}")
         g.api_key = key
         return None

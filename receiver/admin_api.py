@@ -14,7 +14,8 @@ from receiver import access, audit
 from receiver.api_keys import ApiKey, KeyNotFound, Role, SqlKeyStore
 from receiver.audit import OUTCOMES, AuditEntry, AuditFilter, AuditLog
 from receiver.database import DatabaseUnavailable
-from receiver.query_params import integer, moment, rfc3339
+from receiver.json_errors import error_response
+from receiver.query_params import moment, page, rfc3339
 
 bp = Blueprint("admin_api", __name__, url_prefix="/api/v1")
 log = structlog.get_logger("receiver.admin")
@@ -34,12 +35,6 @@ def _admin() -> Admin:
     return admin
 
 
-def _error(status: int, message: str) -> Response:
-    response = jsonify({"error": message})
-    response.status_code = status
-    return response
-
-
 def _source() -> str:
     return request.remote_addr or ""
 
@@ -50,13 +45,13 @@ def audit_entries() -> Response:
     try:
         query = audit_filter(request.args.to_dict())
     except ValueError as exc:
-        return _error(400, str(exc))
+        return error_response(400, str(exc))
     if admin.audit_log is None:
-        return _error(503, "audit log unavailable")
+        return error_response(503, "audit log unavailable")
     try:
         entries = admin.audit_log.entries(query)
     except DatabaseUnavailable:
-        return _error(503, "audit log unavailable; retry later")
+        return error_response(503, "audit log unavailable; retry later")
     next_cursor = entries[-1].id if len(entries) == query.limit else None
     return jsonify({"entries": [entry_document(e) for e in entries], "next": next_cursor})
 
@@ -68,10 +63,7 @@ def audit_filter(args: dict[str, str]) -> AuditFilter:
     outcome = args.get("outcome")
     if outcome is not None and outcome not in OUTCOMES:
         raise ValueError(f"outcome: expected one of {', '.join(OUTCOMES)}")
-    limit = integer(args.get("limit", "100"), "limit")
-    if not 1 <= limit <= 1000:
-        raise ValueError("limit: expected 1..1000")
-    after = args.get("after")
+    limit, after_id = page(args)
     return AuditFilter(
         actor=args.get("actor"),
         action=args.get("action"),
@@ -79,7 +71,7 @@ def audit_filter(args: dict[str, str]) -> AuditFilter:
         since=moment(args.get("since"), "since"),
         until=moment(args.get("until"), "until"),
         limit=limit,
-        after_id=None if after is None else integer(after, "after"),
+        after_id=after_id,
     )
 
 
@@ -116,7 +108,7 @@ def reload_config() -> Response:
         if admin.audit_log is not None:
             admin.audit_log.record(actor, audit.CONFIG_RELOAD, "routing", _source(), audit.FAILED, str(exc))
         log.warning("configuration reload refused", key_id=actor, error=str(exc))
-        return _error(400, f"configuration not reloaded: {exc}")
+        return error_response(400, f"configuration not reloaded: {exc}")
     if admin.audit_log is not None:
         admin.audit_log.record(actor, audit.CONFIG_RELOAD, "routing", _source(), audit.SUCCESS, loaded)
     log.info("configuration reloaded", key_id=actor, routing=loaded)
@@ -134,7 +126,7 @@ def list_keys() -> Response:
     try:
         keys = _keys(_admin()).list_keys()
     except DatabaseUnavailable:
-        return _error(503, "key store unavailable; retry later")
+        return error_response(503, "key store unavailable; retry later")
     return jsonify({"keys": [key_document(k) for k in keys]})
 
 
@@ -142,15 +134,15 @@ def list_keys() -> Response:
 def create_key() -> Response:
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("name"), str) or not body["name"].strip():
-        return _error(400, "expected a JSON object with a non-empty string 'name' and a 'role'")
+        return error_response(400, "expected a JSON object with a non-empty string 'name' and a 'role'")
     try:
         role = Role(str(body.get("role")))
     except ValueError:
-        return _error(400, "role: expected viewer, operator or admin")
+        return error_response(400, "role: expected viewer, operator or admin")
     try:
         created = _keys(_admin()).create(body["name"], role, access.current_key().id, _source())
     except DatabaseUnavailable:
-        return _error(503, "key store unavailable; retry later")
+        return error_response(503, "key store unavailable; retry later")
     log.info("api key created", key_id=created.key.id, role=role.value, by=access.current_key().id)
     response = jsonify({**key_document(created.key), "token": created.token})
     response.status_code = 201
@@ -162,8 +154,8 @@ def revoke_key(key_id: str) -> Response:
     try:
         key = _keys(_admin()).revoke(key_id, access.current_key().id, _source())
     except KeyNotFound:
-        return _error(404, f"no active key with id {key_id}")
+        return error_response(404, f"no active key with id {key_id}")
     except DatabaseUnavailable:
-        return _error(503, "key store unavailable; retry later")
+        return error_response(503, "key store unavailable; retry later")
     log.info("api key revoked", key_id=key_id, by=access.current_key().id)
     return jsonify(key_document(key))

@@ -26,9 +26,10 @@ from receiver.database import DatabaseUnavailable
 from receiver.deadmans_switch import DeadMansSwitch, is_watchdog
 from receiver.history import AlertFilter, AlertHistory, AlertNotFound, AlertRecord, NewJob, TimelineEntry
 from receiver.intake import observe
+from receiver.json_errors import error_response
 from receiver.metrics import ReceiverMetrics
 from receiver.payload import PayloadInvalid, decode_payload
-from receiver.query_params import integer, moment, rfc3339
+from receiver.query_params import moment, page, rfc3339
 from receiver.routing import Priority, RoutingPolicy
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -54,13 +55,6 @@ class Wiring:
 def _wiring() -> Wiring:
     wiring: Wiring = current_app.extensions["receiver"]
     return wiring
-
-
-def _error(status: int, message: str, **headers: str) -> Response:
-    response = jsonify({"error": message})
-    response.status_code = status
-    response.headers.update(headers)
-    return response
 
 
 def _read_body(limit: int) -> bytes:
@@ -92,7 +86,7 @@ def alertmanager_webhook() -> Response:
     if length is not None and length > wiring.config.max_body_bytes:  # refused before reading the body
         wiring.metrics.webhooks_rejected.labels("too_large").inc()
         log.warning("webhook rejected", reason="too_large", content_length=length)
-        return _error(413, f"body of {length} bytes exceeds {wiring.config.max_body_bytes}")
+        return error_response(413, f"body of {length} bytes exceeds {wiring.config.max_body_bytes}")
     # Admitted already: receiver.admission.AdmissionGate holds an intake slot around this view.
     started = time.perf_counter()
     try:
@@ -100,11 +94,11 @@ def alertmanager_webhook() -> Response:
     except RequestEntityTooLarge:
         wiring.metrics.webhooks_rejected.labels("too_large").inc()
         log.warning("webhook rejected", reason="too_large", content_length=None)
-        return _error(413, f"body exceeds {wiring.config.max_body_bytes} bytes")
+        return error_response(413, f"body exceeds {wiring.config.max_body_bytes} bytes")
     except PayloadInvalid as exc:
         wiring.metrics.webhooks_rejected.labels("invalid").inc()
         log.warning("webhook rejected", reason="invalid", error=str(exc))
-        return _error(400, f"invalid Alertmanager payload: {exc}")
+        return error_response(400, f"invalid Alertmanager payload: {exc}")
     now = wiring.clock()
     # Watchdog is the dead man's switch's heartbeat: recorded, never stored as an alert nor routed.
     watchdogs = sum(1 for a in payload.alerts if is_watchdog(a.labels) and a.status == "firing")
@@ -121,7 +115,7 @@ def alertmanager_webhook() -> Response:
     except DatabaseUnavailable as exc:
         wiring.metrics.webhooks_rejected.labels("storage").inc()
         log.error("webhook not stored", reason=str(exc), alerts=len(observations))
-        return _error(503, "alert history unavailable; retry later", **{"Retry-After": "5"})
+        return error_response(503, "alert history unavailable; retry later", **{"Retry-After": "5"})
     wiring.metrics.webhooks_received.inc()
     wiring.metrics.watchdogs_received.inc(watchdogs)
     for obs in observations:
@@ -167,16 +161,18 @@ def acknowledge(alert_id: int) -> Response:
     wiring = _wiring()
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("who"), str) or not body["who"].strip():
-        return _error(400, "expected a JSON object with a non-empty string field 'who' (and optional 'comment')")
+        return error_response(
+            400, "expected a JSON object with a non-empty string field 'who' (and optional 'comment')"
+        )
     comment = body.get("comment", "")
     if not isinstance(comment, str):
-        return _error(400, "field 'comment' must be a string")
+        return error_response(400, "field 'comment' must be a string")
     try:
         alert = acknowledge_alert(wiring, alert_id, body["who"], comment)
     except AlertNotFound:
-        return _error(404, f"no alert with id {alert_id}")
+        return error_response(404, f"no alert with id {alert_id}")
     except DatabaseUnavailable:
-        return _error(503, "alert history unavailable; retry later")
+        return error_response(503, "alert history unavailable; retry later")
     log.info("alert acknowledged", alert_id=alert_id, who=alert.acked_by)
     return jsonify(alert_document(alert))
 
@@ -187,11 +183,11 @@ def list_alerts() -> Response:
     try:
         query = _filter(request.args.to_dict())
     except ValueError as exc:
-        return _error(400, str(exc))
+        return error_response(400, str(exc))
     try:
         alerts = _history(wiring).alerts(query)
     except DatabaseUnavailable:
-        return _error(503, "alert history unavailable; retry later")
+        return error_response(503, "alert history unavailable; retry later")
     next_cursor = alerts[-1].id if len(alerts) == query.limit else None
     return jsonify({"alerts": [alert_document(a) for a in alerts], "next": next_cursor})
 
@@ -202,9 +198,9 @@ def get_alert(alert_id: int) -> Response:
     try:
         alert, timeline = _history(wiring).alert(alert_id)
     except AlertNotFound:
-        return _error(404, f"no alert with id {alert_id}")
+        return error_response(404, f"no alert with id {alert_id}")
     except DatabaseUnavailable:
-        return _error(503, "alert history unavailable; retry later")
+        return error_response(503, "alert history unavailable; retry later")
     return jsonify({**alert_document(alert), "timeline": [entry_document(e) for e in timeline]})
 
 
@@ -218,10 +214,7 @@ def _filter(args: dict[str, str]) -> AlertFilter:
     priority = args.get("priority")
     if priority is not None and priority not in {p.value for p in Priority}:
         raise ValueError("priority: expected critical, high, medium or low")
-    limit = integer(args.get("limit", "100"), "limit")
-    if not 1 <= limit <= 1000:
-        raise ValueError("limit: expected 1..1000")
-    after = args.get("after")
+    limit, after_id = page(args)
     return AlertFilter(
         status=status,
         priority=priority,
@@ -229,7 +222,7 @@ def _filter(args: dict[str, str]) -> AlertFilter:
         since=moment(args.get("since"), "since"),
         until=moment(args.get("until"), "until"),
         limit=limit,
-        after_id=None if after is None else integer(after, "after"),
+        after_id=after_id,
     )
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 
 import requests
 import structlog
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, g, request
 from opentelemetry import context, trace
 from opentelemetry.trace import SpanKind, StatusCode, Tracer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
@@ -38,6 +38,7 @@ from receiver.domain_events import OutboxBacklogCollector, ReceiverDomainEvents,
 from receiver.egress import GuardedChannel
 from receiver.event_outbox import SqlEventOutbox
 from receiver.history import AlertHistory
+from receiver.json_errors import error_response
 from receiver.metrics import OutboxCollector, ReceiverMetrics
 from receiver.outbox import Backoff, DeliveryWorker
 from receiver.retention import RETAINED_WITH_ALERTS, AlertRetention, audit_purger
@@ -202,9 +203,7 @@ def create_app(
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(_exc: RequestEntityTooLarge) -> Response:
         metrics.webhooks_rejected.labels("too_large").inc()
-        response = jsonify({"error": f"body exceeds {config.max_body_bytes} bytes"})
-        response.status_code = 413
-        return response
+        return error_response(413, f"body exceeds {config.max_body_bytes} bytes")
 
     return app
 

@@ -24,6 +24,7 @@ from monitoring.eventstore import (
     StoredEvent,
     decode_page_token,
 )
+from receiver.json_errors import error_response
 
 bp = Blueprint("events", __name__, url_prefix="/api/v1")
 PARAMETERS = ("type", "source", "aggregate", "correlation_id", "from", "to", "limit", "page_token")
@@ -144,29 +145,23 @@ def event_document(event: StoredEvent) -> dict[str, Any]:
     }
 
 
-def _error(status: int, message: str) -> Response:
-    response = jsonify({"error": message})
-    response.status_code = status
-    return response
-
-
 @bp.get("/events")
 def list_events() -> Response:
     reader: EventStoreReader | None = current_app.extensions.get("event_store")
     if reader is None:
-        return _error(404, "domain events are off (RECEIVER_DOMAIN_EVENTS=false)")
+        return error_response(404, "domain events are off (RECEIVER_DOMAIN_EVENTS=false)")
     try:
         query = parse_query(request.args.to_dict())
     except BadParameter as exc:
         reader.rejected.labels(exc.parameter).inc()
-        return _error(400, str(exc))
+        return error_response(400, str(exc))
     try:
         events, token = reader.find(query)
     except InvalidPageToken as exc:  # a well-formed token this store did not issue
         reader.rejected.labels("page_token").inc()
-        return _error(400, f"page_token: {exc}")
+        return error_response(400, f"page_token: {exc}")
     except EventStoreUnavailable:
-        response = _error(503, "event store unavailable; retry later")
+        response = error_response(503, "event store unavailable; retry later")
         response.headers["Retry-After"] = "5"
         return response
     return jsonify({"events": [event_document(e) for e in events], "next_page_token": token})

@@ -5,7 +5,10 @@ A bad value raises ``ValueError`` naming the parameter; the routes answer it wit
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
+
+MAX_LIMIT = 1000
 
 
 def integer(raw: str, name: str) -> int:
@@ -13,6 +16,15 @@ def integer(raw: str, name: str) -> int:
         return int(raw)
     except ValueError:
         raise ValueError(f"{name}: expected an integer") from None
+
+
+def page(args: Mapping[str, str]) -> tuple[int, int | None]:
+    """A paged list's ``limit`` (1..1000, default 100) and its ``after`` cursor (an id, or None)."""
+    limit = integer(args.get("limit", "100"), "limit")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit: expected 1..{MAX_LIMIT}")
+    after = args.get("after")
+    return limit, None if after is None else integer(after, "after")
 
 
 def moment(raw: str | None, name: str) -> float | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -29,15 +30,24 @@ def postgres_server_uri() -> str:
     return uri
 
 
+@contextmanager
+def fresh_database(server_uri: str) -> Iterator[str]:
+    """The URI of a new, empty database on the server, dropped afterwards."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_uri, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    base, _, _ = server_uri.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        drop_database(server_uri, name)
+
+
 @pytest.fixture
 def postgres_uri(postgres_server_uri: str) -> Iterator[str]:
     """A fresh, empty database for one test, dropped afterwards."""
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server_uri, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    base, _, _ = postgres_server_uri.rpartition("/")
-    yield f"{base}/{name}"
-    drop_database(postgres_server_uri, name)
+    with fresh_database(postgres_server_uri) as uri:
+        yield uri
 
 
 def drop_database(server_uri: str, name: str, attempts: int = 20) -> None:

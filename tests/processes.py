@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 
@@ -91,3 +92,15 @@ def start_alertmanager(binary: str, config: str, workdir: Path, port: int) -> Se
     )
     server.wait_ready(f"http://127.0.0.1:{port}/-/ready")
     return server
+
+
+def post_alerts(alertmanager_url: str, alerts: Sequence[Mapping[str, object]]) -> None:
+    """Send alerts to Alertmanager's API v2 as Prometheus does; Alertmanager must answer 200."""
+    request = urllib.request.Request(  # noqa: S310 - loopback
+        f"{alertmanager_url}/api/v2/alerts",
+        data=json.dumps(alerts).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback
+        assert response.status == 200

@@ -17,6 +17,6 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Postgre
     if request.param == "sqlite":
         made = SqliteDatabase(tmp_path / "alerts.sqlite3")
     else:
-        made = PostgresDatabase(request.getfixturevalue("postgres_uri"))
+        made = PostgresDatabase(request.getfixturevalue("postgres_uri"), max_size=8)  # room for threaded tests
     yield made
     made.close()

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from pathlib import Path
 
 from tests import services
-from tests.processes import start_alertmanager
+from tests.processes import post_alerts, start_alertmanager
 from tests.sinks import RecordingSink
 
 
@@ -35,14 +33,7 @@ receivers:
                 "annotations": {"summary": "smoke"},
             }
         ]
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/api/v2/alerts",
-            data=json.dumps(alert).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback
-            assert response.status == 200
+        post_alerts(f"http://127.0.0.1:{port}", alert)
 
         received = sink.wait_for(1, timeout=30)[0]
         payload = received.json()

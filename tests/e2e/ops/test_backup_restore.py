@@ -8,7 +8,6 @@ import sys
 import time
 import urllib.parse
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +15,6 @@ from pathlib import Path
 import psycopg
 import pymongo
 import pytest
-from psycopg import sql
 
 from monitoring.backup import (
     RestoreRefused,
@@ -35,7 +33,7 @@ from receiver.database import PostgresDatabase
 from receiver.event_outbox import SqlEventOutbox
 from receiver.sql_history import SqlAlertHistory
 from tests import services
-from tests.conftest import drop_database
+from tests.conftest import fresh_database
 from tests.integration.eventstore.test_contract import event
 from tests.integration.receiver.test_history_contract import NOW, obs
 from tests.processes import start_prometheus
@@ -47,12 +45,8 @@ RECEIVER_TABLES |= {"audit_log", "api_keys"}
 
 @pytest.fixture
 def second_postgres_uri(postgres_server_uri: str) -> Iterator[str]:
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_server_uri, autocommit=True) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    base, _, _ = postgres_server_uri.rpartition("/")
-    yield f"{base}/{name}"
-    drop_database(postgres_server_uri, name)
+    with fresh_database(postgres_server_uri) as uri:
+        yield uri
 
 
 def mongo_uri(name: str) -> str:

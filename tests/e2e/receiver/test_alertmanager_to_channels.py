@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +11,7 @@ import pytest
 from tests import services
 from tests.credentials import get_json
 from tests.e2e.receiver.conftest import TOKEN, ReceiverProcess, Sinks, receiver_env, wait_until
-from tests.processes import ServerProcess, start_alertmanager
+from tests.processes import ServerProcess, post_alerts, start_alertmanager
 from tests.sinks import Reply
 from tests.unit.receiver.fakes import alert, webhook
 
@@ -50,14 +48,7 @@ def post_alert(port: int, labels: dict[str, str], starts_at: datetime, ends_at: 
     }
     if ends_at is not None:
         alert["endsAt"] = ends_at.isoformat()
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/api/v2/alerts",
-        data=json.dumps([alert]).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback
-        assert response.status == 200
+    post_alerts(f"http://127.0.0.1:{port}", [alert])
 
 
 @pytest.fixture

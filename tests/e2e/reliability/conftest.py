@@ -26,7 +26,7 @@ import pytest
 
 from tests import services
 from tests.e2e.receiver.conftest import sinks  # noqa: F401 - the recording channel endpoints
-from tests.integration.exporter.stream import Topics, create_topics, delete_topics
+from tests.integration.exporter.conftest import platform_topics  # noqa: F401 - fresh platform topics
 from tests.private_services import ROOT, PrivateKafka
 from tests.processes import ServerProcess, start_prometheus
 
@@ -107,13 +107,6 @@ def figures(request: pytest.FixtureRequest, scale: Scale) -> Iterator[Figures]:
         )
         + "\n"
     )
-
-
-@pytest.fixture
-def platform_topics(kafka_brokers: str) -> Iterator[Topics]:
-    topics = create_topics(kafka_brokers)
-    yield topics
-    delete_topics(kafka_brokers, topics)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from tests import services
 from tests.e2e.receiver.conftest import TOKEN, ReceiverProcess, Sinks, receiver_env, wait_until
 from tests.e2e.receiver.test_crash_and_concurrency import slack_alertnames
 from tests.e2e.reliability.conftest import SCALES, Figures, PrivatePostgres, Scale, firing
-from tests.processes import ServerProcess, start_alertmanager
+from tests.processes import ServerProcess, post_alerts, start_alertmanager
 from tests.unit.receiver.fakes import alert, webhook
 
 
@@ -41,14 +41,7 @@ def alertmanager_for(receiver: ReceiverProcess, workdir: Path) -> tuple[ServerPr
 def fire(alertmanager_url: str, name: str) -> None:
     body = [{"labels": {"alertname": name, "priority": "medium", "service": "portfolio"},
              "startsAt": datetime.now(UTC).isoformat()}]  # fmt: skip
-    request = urllib.request.Request(  # noqa: S310 - loopback
-        f"{alertmanager_url}/api/v2/alerts",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback
-        assert response.status == 200
+    post_alerts(alertmanager_url, body)
 
 
 def post(receiver: ReceiverProcess, payload: dict[str, object], timeout: float = 60) -> tuple[int, float]:

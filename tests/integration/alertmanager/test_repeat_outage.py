@@ -12,7 +12,6 @@ moment, a full `group_interval` before the next tick).
 
 from __future__ import annotations
 
-import json
 import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -24,7 +23,7 @@ import yaml
 
 from monitoring.fast_config import Speed, parse_seconds, scale_alertmanager
 from tests import services
-from tests.processes import ServerProcess, start_alertmanager
+from tests.processes import ServerProcess, post_alerts, start_alertmanager
 from tests.sinks import RecordedRequest, RecordingSink
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -46,14 +45,7 @@ def post_alert(port: int, labels: dict[str, str], starts_at: datetime, ends_at: 
         "startsAt": starts_at.isoformat(),
         "endsAt": ends_at.isoformat(),
     }
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/api/v2/alerts",
-        data=json.dumps([alert]).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback
-        assert response.status == 200
+    post_alerts(f"http://127.0.0.1:{port}", [alert])
 
 
 def aggregation_groups(port: int) -> float:

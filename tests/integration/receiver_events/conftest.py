@@ -1,9 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -15,17 +13,11 @@ from tests.unit.receiver.fakes import FakeClock
 STARTS = datetime(2026, 11, 26, 8, 0, tzinfo=UTC).timestamp()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PostgresDatabase | SqliteDatabase]:
-    """An empty SQLite file, or a fresh PostgreSQL database, migrated to the latest schema."""
-    made: PostgresDatabase | SqliteDatabase
-    if request.param == "sqlite":
-        made = SqliteDatabase(tmp_path / "alerts.sqlite3")
-    else:
-        made = PostgresDatabase(request.getfixturevalue("postgres_uri"), max_size=8)
-    SqlAlertHistory(made).migrate()
-    yield made
-    made.close()
+@pytest.fixture
+def database(database: PostgresDatabase | SqliteDatabase) -> PostgresDatabase | SqliteDatabase:
+    """The integration tiers' two backends (tests/integration/conftest.py), migrated to the latest schema."""
+    SqlAlertHistory(database).migrate()
+    return database
 
 
 @pytest.fixture
