@@ -19,15 +19,15 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from monitoring.settings import Secret
-from receiver.channels import DeliveryFailed, Notification
-from receiver.channels.email import EmailChannel
-from receiver.channels.email_digest import EmailDigestChannel
-from receiver.channels.pagerduty import PagerDutyChannel, dedup_key
-from receiver.channels.slack import SlackChannel
-from receiver.channels.sms import SmsChannel
-from receiver.channels.webhook import WebhookChannel
-from receiver.config import SmsConfig, SmtpConfig
-from receiver.history import AlertRecord
+from receiver.config.settings import SmsConfig, SmtpConfig
+from receiver.delivery.channels.email import EmailChannel
+from receiver.delivery.channels.email_digest import EmailDigestChannel
+from receiver.delivery.channels.pagerduty import PagerDutyChannel, dedup_key
+from receiver.delivery.channels.slack import SlackChannel
+from receiver.delivery.channels.sms import SmsChannel
+from receiver.delivery.channels.webhook import WebhookChannel
+from receiver.delivery.notification import DeliveryFailed, Notification
+from receiver.store.history import AlertRecord
 from tests import services
 from tests.sinks import RecordedRequest, RecordingSink, Reply, self_signed_certificate, server_tls
 

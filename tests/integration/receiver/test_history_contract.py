@@ -7,10 +7,10 @@ from dataclasses import replace
 
 import pytest
 
-from receiver.database import DatabaseUnavailable, PostgresDatabase, SqliteDatabase
-from receiver.history import AlertFilter, AlertNotFound, NewJob, Observation
-from receiver.migrations import MIGRATIONS
-from receiver.sql_history import SqlAlertHistory
+from receiver.store.database import DatabaseUnavailable, PostgresDatabase, SqliteDatabase
+from receiver.store.history import AlertFilter, AlertNotFound, NewJob, Observation
+from receiver.store.migrations import MIGRATIONS
+from receiver.store.sql_history import SqlAlertHistory
 
 NOW = 1_772_442_000.0
 
