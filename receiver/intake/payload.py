@@ -1,4 +1,9 @@
-"""Alertmanager's webhook payload (version 4), parsed into typed objects at the boundary."""
+"""Alertmanager's webhook payload (version 4), parsed into typed objects at the boundary.
+
+Field names follow Alertmanager's webhook documentation exactly: camelCase, except
+``generatorURL`` and ``externalURL``, which msgspec's ``rename="camel"`` would spell
+``generatorUrl``/``externalUrl``; they are named explicitly.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ class WebhookAlert(msgspec.Struct, frozen=True, rename="camel"):
     starts_at: datetime
     fingerprint: str
     ends_at: datetime | None = None
-    generator_url: str = ""
+    generator_url: str = msgspec.field(default="", name="generatorURL")
 
 
 class WebhookPayload(msgspec.Struct, frozen=True, rename="camel"):
@@ -33,7 +38,7 @@ class WebhookPayload(msgspec.Struct, frozen=True, rename="camel"):
     group_labels: dict[str, str] = {}
     common_labels: dict[str, str] = {}
     common_annotations: dict[str, str] = {}
-    external_url: str = ""
+    external_url: str = msgspec.field(default="", name="externalURL")
 
 
 _DECODER = msgspec.json.Decoder(WebhookPayload)
