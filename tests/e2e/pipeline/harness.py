@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import psycopg
 import yaml
@@ -203,7 +203,7 @@ class Pipeline:
 
     @classmethod
     @contextmanager
-    def running(cls, workdir: Path, fake_scenario: str, **options: Any) -> Iterator[Pipeline]:
+    def running(cls, workdir: Path, fake_scenario: str, **options: Any) -> Iterator[Self]:
         pipeline = cls(workdir, fake_scenario, **options)
         with ExitStack() as stack:
             pipeline._start(stack)
