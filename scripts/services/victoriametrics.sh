@@ -43,7 +43,7 @@ start() {
   # way in (victoriametrics/relabel.yml), so -dedup.minScrapeInterval (the scrape interval)
   # keeps one sample per interval from either replica (docs/operations.md).
   nohup "$VICTORIAMETRICS" -httpListenAddr="127.0.0.1:$PORT" -storageDataPath="$DATA" \
-    -retentionPeriod="${VICTORIAMETRICS_RETENTION:-400d}" -dedup.minScrapeInterval=15s \
+    -retentionPeriod="${RETENTION_LONG_TERM_METRICS:-400d}" -dedup.minScrapeInterval=15s \
     -relabelConfig="$ROOT/victoriametrics/relabel.yml" \
     -memory.allowedPercent=10 -loggerLevel=WARN >"$LOG" 2>&1 &
   echo $! >"$RUN/victoriametrics.pid"

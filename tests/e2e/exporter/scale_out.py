@@ -181,6 +181,7 @@ class ScaleOut:
 
     def run(self) -> ScaleOutRecord:
         group = f"scale-out-{uuid.uuid4().hex[:8]}"
+        self.workdir.mkdir(parents=True, exist_ok=True)
         ports = {name: services.free_port() for name in "abc"}
         with ExitStack() as stack:
             topic = stack.enter_context(six_partition_topic(self.brokers))
@@ -250,7 +251,7 @@ class ScaleOut:
 
     def _prometheus(self, stack: ExitStack, ports: dict[str, int]) -> str:
         port, workdir = services.free_port(), self.workdir / "prometheus"
-        workdir.mkdir(exist_ok=True)
+        workdir.mkdir(parents=True, exist_ok=True)
         targets = ", ".join(f"'127.0.0.1:{p}'" for p in ports.values())
         config = (
             "global: {scrape_interval: 1s}\n"

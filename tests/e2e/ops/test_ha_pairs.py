@@ -103,6 +103,83 @@ def test_an_alertmanager_ha_pair_doubles_webhooks_and_the_receiver_pages_once_pe
     assert sorted(a["alertname"] for a in alerts) == names
 
 
+def start_cluster_member(tmp_path: Path, config: str, port: int, cluster: int, peers: list[int]) -> ServerProcess:
+    """One member of a cluster with Alertmanager's default gossip timings, as
+    docs/operations.md runs a three-node cluster (every member lists the others as peers)."""
+    workdir = tmp_path / f"am-{port}"
+    workdir.mkdir()
+    (workdir / "alertmanager.yml").write_text(config)
+    server = ServerProcess(
+        f"alertmanager-{port}",
+        [
+            services.binary("prometheus-alertmanager", "prometheus-alertmanager"),
+            f"--config.file={workdir / 'alertmanager.yml'}",
+            f"--storage.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            f"--cluster.listen-address=127.0.0.1:{cluster}",
+            f"--cluster.advertise-address=127.0.0.1:{cluster}",
+            *(f"--cluster.peer=127.0.0.1:{peer}" for peer in peers),
+            "--log.level=warn",
+        ],
+        workdir,
+    )
+    server.wait_ready(f"http://127.0.0.1:{port}/-/ready")
+    return server
+
+
+def create_silence(port: int, alertname: str) -> str:
+    now = datetime.now(UTC)
+    silence = {
+        "matchers": [{"name": "alertname", "value": alertname, "isRegex": False, "isEqual": True}],
+        "startsAt": now.isoformat(),
+        "endsAt": (now + timedelta(hours=1)).isoformat(),
+        "createdBy": "oncall",
+        "comment": "maintenance",
+    }
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v2/silences",
+        data=json.dumps(silence).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback
+        return str(json.load(response)["silenceID"])
+
+
+def silences(port: int) -> set[str]:
+    body = get_json(f"http://127.0.0.1:{port}/api/v2/silences")
+    assert isinstance(body, list)
+    return {s["id"] for s in body if s["status"]["state"] == "active"}
+
+
+def test_a_three_node_alertmanager_cluster_shares_silences_and_keeps_doing_so_with_a_member_down(
+    tmp_path: Path,
+) -> None:
+    config = alertmanager_config("http://127.0.0.1:9", "e2e-webhook-token")  # no alert is sent in this test
+    ports = [services.free_port() for _ in range(3)]
+    clusters = [services.free_port() for _ in range(3)]
+    members = [
+        start_cluster_member(tmp_path, config, ports[i], clusters[i], [c for c in clusters if c != clusters[i]])
+        for i in range(3)
+    ]
+    try:
+        for port in ports:
+            wait_until(
+                lambda port=port: len(get_json(f"http://127.0.0.1:{port}/api/v2/status")["cluster"]["peers"]) == 3,  # type: ignore[index]
+                what="a three-member cluster",
+            )
+        first = create_silence(ports[0], "PlannedMaintenance")
+        for port in ports:
+            wait_until(lambda port=port: first in silences(port), 10, "the silence on every member")
+        members[0].stop()  # one member down: the other two still gossip
+        second = create_silence(ports[1], "PlannedMigration")
+        wait_until(lambda: second in silences(ports[2]), 10, "the second silence on the third member")
+        assert silences(ports[2]) == {first, second}
+    finally:
+        for member in members:
+            member.stop()
+
+
 def query(port: int, promql: str) -> list[dict[str, dict[str, str]]]:
     url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
     body = get_json(url)
