@@ -17,6 +17,11 @@ ready() { curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2>&1; }
 build() {
   [[ -x "$VICTORIAMETRICS" ]] && return 0
   command -v go >/dev/null || apt_install golang-go
+  # v1.151.0's go.mod asks for Go 1.26.6; GOTOOLCHAIN=local never downloads another toolchain.
+  local have
+  have="$(go env GOVERSION)"
+  [[ "$(printf '%s\n' go1.26.6 "$have" | sort -V | head -n1)" == go1.26.6 ]] \
+    || die "victoriametrics: $VERSION needs Go >= 1.26.6, this machine has $have (install a newer Go on PATH)"
   # The pure-Go build (CGO_ENABLED=0, VictoriaMetrics' own `-pure` target) needs no C toolchain.
   # The version string is what its Makefile stamps with -ldflags; the module and build caches are
   # Go's own, so a rebuild after `make clean` only links.
