@@ -21,7 +21,7 @@ from dataclasses import replace
 import psycopg
 
 from bench.receiver import fresh_database
-from bench.report import Result, render
+from bench.report import Result, render, write
 from receiver.database import PostgresDatabase
 from receiver.event_outbox import SqlEventOutbox
 from receiver.history import Observation
@@ -145,5 +145,7 @@ def run() -> list[Result]:
 
 
 if __name__ == "__main__":
-    print(render(run()))
+    measured = run()
+    print(render(measured))
+    print(f"\nwritten to {write(measured, 'alert-storage')}")
     sys.exit(0)

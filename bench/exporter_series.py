@@ -23,7 +23,7 @@ import msgspec
 from prometheus_client import CollectorRegistry
 
 from bench.receiver import fresh_database
-from bench.report import Result, render
+from bench.report import Result, render, write
 from bench.scale_out import consumed, fill
 from exporter.dedup import SeenIds
 from exporter.metrics import BusinessMetrics, EventMetrics
@@ -133,5 +133,7 @@ def run() -> list[Result]:
 
 
 if __name__ == "__main__":
-    print(render(run()))
+    measured = run()
+    print(render(measured))
+    print(f"\nwritten to {write(measured, 'exporter-series')}")
     sys.exit(0)

@@ -19,7 +19,7 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from bench.report import Result, render
+from bench.report import Result, render, write
 from tests import services
 from tests.processes import start_prometheus
 
@@ -104,5 +104,7 @@ def run() -> list[Result]:
 
 
 if __name__ == "__main__":
-    print(render(run()))
+    measured = run()
+    print(render(measured))
+    print(f"\nwritten to {write(measured, 'prometheus-series')}")
     sys.exit(0)

@@ -116,6 +116,7 @@ class PacedLoad:
         self._idle.wait(30)
 
     def resume(self) -> None:
+        self._idle.clear()  # a pause right after this waits for the thread to be idle again
         self._running.set()
 
     def stop(self) -> int:
@@ -151,6 +152,8 @@ class Step:
     """One change of the group's size: who joined or left, and what it moved."""
 
     label: str  # e.g. "2→3 (c joins)"
+    process: str  # who joined or left
+    joined: bool
     members: int
     rebalanced_s: float  # from the joiner answering /healthz, or the leaver's SIGTERM, to the new assignment
     moved: int = 0  # partitions whose owner changed
@@ -200,7 +203,8 @@ class ScaleOut:
                 stack.callback(process.stop)
                 started = time.monotonic()  # the process answers /healthz: it is joining the group
                 logs[name] = process.log_path
-                self._settle(record, f"{len(live) - 1}→{len(live)} ({name} joins)", group, len(live), started)
+                label = f"{len(live) - 1}→{len(live)} ({name} joins)"
+                self._settle(record, Step(label, name, True, len(live), 0.0), group, started)
 
             def leave(name: str) -> None:
                 load.pause()
@@ -210,7 +214,8 @@ class ScaleOut:
                 )
                 started = time.monotonic()
                 live.pop(name).stop()  # SIGTERM: finish the batch, commit, leave the group
-                self._settle(record, f"{len(live) + 1}→{len(live)} ({name} leaves)", group, len(live), started)
+                label = f"{len(live) + 1}→{len(live)} ({name} leaves)"
+                self._settle(record, Step(label, name, False, len(live), 0.0), group, started)
                 assert wait_for(lambda: scalar(prometheus, _ACTIVE) == 1, 30), "no consistency consumer took over"
                 load.resume()
 
@@ -261,11 +266,13 @@ class ScaleOut:
         stack.callback(server.stop)
         return f"http://127.0.0.1:{port}"
 
-    def _settle(self, record: ScaleOutRecord, label: str, group: str, members: int, started: float) -> None:
-        assert wait_for(lambda: members_with_partitions(self.brokers, group) == members, 60), f"{label}: not settled"
-        record.steps.append(Step(label, members, round(time.monotonic() - started, 2)))
+    def _settle(self, record: ScaleOutRecord, step: Step, group: str, started: float) -> None:
+        settled = wait_for(lambda: members_with_partitions(self.brokers, group) == step.members, 60)
+        assert settled, f"{step.label}: not settled"
+        step.rebalanced_s = round(time.monotonic() - started, 2)
         time.sleep(0.5)  # past the members' assigned log lines
-        record.steps[-1].settled_at = datetime.now(UTC)
+        step.settled_at = datetime.now(UTC)
+        record.steps.append(step)
 
     @staticmethod
     def _active(live: dict[str, ExporterProcess]) -> str:

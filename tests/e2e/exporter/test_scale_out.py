@@ -29,18 +29,29 @@ def test_no_partition_is_ever_owned_by_two_processes_at_once(record: ScaleOutRec
     assert owned_twice(record.members) == []
 
 
-def test_after_every_join_and_leave_each_partition_has_exactly_one_owner_and_the_change_moved_partitions(
+def test_after_every_join_and_leave_each_partition_has_one_owner_and_the_changer_s_partitions_moved(
     record: ScaleOutRecord,
 ) -> None:
     assert [(s.label, s.members) for s in record.steps] == [
         ("0→1 (a joins)", 1), ("1→2 (b joins)", 2), ("2→3 (c joins)", 3),
         ("3→2 (a leaves)", 2), (record.steps[4].label, 1),
     ]  # fmt: skip
+    previous: dict[str, str] = {}
     for step in record.steps:
         owners = owners_at(record.members, record.topic.partitions, step.settled_at)
         assert all(len(names) == 1 for names in owners.values()), (step.label, owners)
-        assert len({names[0] for names in owners.values()}) == step.members, (step.label, owners)
-        assert step.moved >= len(record.topic.partitions) // max(step.members, 2), (step.label, step.moved)
+        owner = {partition: names[0] for partition, names in owners.items()}
+        assert len(set(owner.values())) == step.members, (step.label, owner)
+        if step.joined:  # the joiner took a share, and each partition of it moved
+            taken = [p for p, name in owner.items() if name == step.process]
+            assert taken, (step.label, owner)
+            assert step.moved >= len(taken), (step.label, step.moved)
+        else:  # the leaver's share went to the others
+            given = [p for p, name in previous.items() if name == step.process]
+            assert given, (step.label, previous)
+            assert step.process not in owner.values()
+            assert step.moved >= len(given), (step.label, step.moved)
+        previous = owner
 
 
 def test_prometheus_sum_over_the_processes_counts_every_produced_event_once(record: ScaleOutRecord) -> None:
