@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import psycopg
 import yaml
@@ -185,6 +185,9 @@ class Pipeline:
     fake_scenario: str
     simulator_scenario: str = SIMULATOR_SCENARIO
     config_writer: ConfigWriter = fast_config
+    # Where Prometheus remote-writes (a test's own VictoriaMetrics); empty: nowhere, the shipped
+    # long-term store on :8428 is never written by a test.
+    remote_write_url: str = ""
     brokers: str = field(default_factory=services.kafka_brokers)
     postgres_server: str = field(default_factory=services.postgres_uri)
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
@@ -200,7 +203,7 @@ class Pipeline:
 
     @classmethod
     @contextmanager
-    def running(cls, workdir: Path, fake_scenario: str, **options: Any) -> Iterator[Pipeline]:
+    def running(cls, workdir: Path, fake_scenario: str, **options: Any) -> Iterator[Self]:
         pipeline = cls(workdir, fake_scenario, **options)
         with ExitStack() as stack:
             pipeline._start(stack)
@@ -466,7 +469,13 @@ class Pipeline:
             jobs.append(job)
         alerting = dict(prometheus["alerting"])
         alerting["alertmanagers"] = [{"static_configs": [{"targets": [f"127.0.0.1:{self.ports['alertmanager']}"]}]}]
-        return {**prometheus, "scrape_configs": jobs, "alerting": alerting}
+        rewritten = {k: v for k, v in prometheus.items() if k != "remote_write"}
+        if self.remote_write_url:
+            rewritten["remote_write"] = [
+                {**w, "url": self.remote_write_url, "queue_config": {"batch_send_deadline": "1s"}}
+                for w in prometheus["remote_write"]
+            ]
+        return {**rewritten, "scrape_configs": jobs, "alerting": alerting}
 
     # --- faults -------------------------------------------------------------------------
 
