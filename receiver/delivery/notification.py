@@ -12,9 +12,13 @@ from receiver.store.history import AlertRecord
 
 @dataclass(frozen=True)
 class Notification:
+    """One alert to tell about. ``ack_deadline``: the priority's acknowledgement deadline in seconds,
+    set on escalations (the deadline that was missed)."""
+
     alert: AlertRecord
-    action: str  # trigger | resolve | escalate
+    action: str  # trigger | resolve | escalate | acknowledge
     fallback: bool = False
+    ack_deadline: float | None = None
 
 
 class DeliveryFailed(Exception):

@@ -1,4 +1,5 @@
-"""E-mail over SMTP with STARTTLS and authentication, as a text part plus an HTML part."""
+"""E-mail over SMTP with STARTTLS and authentication, as a text part (``email.txt.j2``) plus an
+HTML part (``email.html.j2``, every value HTML-escaped), both with the links."""
 
 from __future__ import annotations
 
@@ -7,26 +8,29 @@ import ssl
 from email.message import EmailMessage
 
 from receiver.config.settings import SmtpConfig
-from receiver.delivery import message
+from receiver.delivery.composer import Composer
+from receiver.delivery.message import Message
 from receiver.delivery.notification import DeliveryFailed, Notification
+from receiver.delivery.templates import EMAIL_HTML, EMAIL_TEXT
 
 
-def compose(n: Notification, sender: str, recipients: tuple[str, ...]) -> EmailMessage:
+def compose(m: Message, composer: Composer, sender: str, recipients: tuple[str, ...]) -> EmailMessage:
     mail = EmailMessage()  # the default policy refuses CR/LF in header values
-    mail["Subject"] = message.title(n)
+    mail["Subject"] = m.title  # one line (message.title_line)
     mail["From"] = sender
     mail["To"] = ", ".join(recipients)
-    mail.set_content(message.text(n))
-    mail.add_alternative(message.html_body(n), subtype="html")
+    mail.set_content(composer.render(EMAIL_TEXT, m))
+    mail.add_alternative(composer.render(EMAIL_HTML, m), subtype="html")
     return mail
 
 
 class EmailChannel:
     name = "email"
 
-    def __init__(self, config: SmtpConfig, timeout: float) -> None:
+    def __init__(self, config: SmtpConfig, timeout: float, composer: Composer) -> None:
         self._config = config
         self._timeout = timeout
+        self._composer = composer
         self._tls = ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
 
     @property
@@ -37,8 +41,13 @@ class EmailChannel:
     def recipients(self) -> tuple[str, ...]:
         return self._config.recipients
 
+    @property
+    def composer(self) -> Composer:
+        return self._composer
+
     def send(self, notification: Notification) -> None:
-        self.deliver(compose(notification, self._config.sender, self._config.recipients))
+        m = self._composer.message(notification)
+        self.deliver(compose(m, self._composer, self._config.sender, self._config.recipients))
 
     def deliver(self, mail: EmailMessage) -> None:
         config = self._config

@@ -7,16 +7,17 @@ from email.message import EmailMessage
 
 from receiver.delivery import message
 from receiver.delivery.channels.email import EmailChannel
+from receiver.delivery.message import Message
 from receiver.delivery.notification import Notification
 
 
-def compose_digest(notifications: Sequence[Notification], sender: str, recipients: tuple[str, ...]) -> EmailMessage:
+def compose_digest(messages: Sequence[Message], sender: str, recipients: tuple[str, ...]) -> EmailMessage:
     mail = EmailMessage()
-    mail["Subject"] = f"Alert digest: {len(notifications)} notification{'s' if len(notifications) != 1 else ''}"
+    mail["Subject"] = f"Alert digest: {len(messages)} notification{'s' if len(messages) != 1 else ''}"
     mail["From"] = sender
     mail["To"] = ", ".join(recipients)
-    mail.set_content(message.digest_text(notifications))
-    mail.add_alternative(message.digest_html(notifications), subtype="html")
+    mail.set_content(message.digest_text(messages))
+    mail.add_alternative(message.digest_html(messages), subtype="html")
     return mail
 
 
@@ -30,4 +31,5 @@ class EmailDigestChannel:
         self.send_digest([notification])
 
     def send_digest(self, notifications: Sequence[Notification]) -> None:
-        self._email.deliver(compose_digest(notifications, self._email.sender, self._email.recipients))
+        messages = [self._email.composer.message(n) for n in notifications]
+        self._email.deliver(compose_digest(messages, self._email.sender, self._email.recipients))
