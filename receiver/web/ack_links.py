@@ -25,6 +25,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from receiver.delivery.ack_links import EXPIRED, INVALID, AckLinkRefused, AckLinks, AckToken
 from receiver.delivery.message import one_line
+from receiver.store import audit
 from receiver.store.api_keys import SqlKeyStore
 from receiver.store.audit import AuditContext
 from receiver.store.database import DatabaseUnavailable
@@ -70,8 +71,13 @@ def _metrics() -> AckLinkMetrics:
 
 
 def _refused(reason: str, message: str, alert: AlertRecord | None = None) -> Response:
+    """The page that says why the link cannot acknowledge; counted, and audit-logged when it was the button."""
     _metrics().refused.labels(reason).inc()
     log.warning("acknowledge link refused", reason=reason, remote=request.remote_addr)
+    wiring: Wiring = current_app.extensions["receiver"]
+    if request.method == "POST" and wiring.audit_log is not None:
+        target = f"alert:{alert.id}" if alert is not None else "alert:unknown"
+        wiring.audit_log.record(LINK_ACTOR, audit.ACKNOWLEDGE, target, request.remote_addr or "", audit.FAILED, message)
     return _page(STATUS[reason], refused=reason, message=message, alert=alert)
 
 
@@ -112,7 +118,8 @@ def _checked(token: str) -> tuple[AckToken, AlertRecord] | Response:
         return _refused(UNKNOWN_ALERT, "The alert of this link no longer exists. Nothing changed.")
     used = _history().ack_link_use(checked.token_id)
     if used is not None:
-        return _refused(REPLAYED, f"This link was used already, by {used.used_by}. Each link acknowledges once.", alert)
+        message = f"This link was used already, by {used.used_by}. Each link acknowledges once. Nothing changed."
+        return _refused(REPLAYED, message, alert)
     return checked, alert
 
 
@@ -170,7 +177,9 @@ def acknowledge(token: str) -> Response:
     try:
         acked = acknowledge_alert(wiring, link.alert_id, who, detail, actor=actor, link=link.token_id)
     except AckLinkUsed:  # the same link used at the same moment in another tab or by another worker
-        return _refused(REPLAYED, "This link was used already. Each link acknowledges once.", alert)
+        _metrics().refused.labels(REPLAYED).inc()  # acknowledge_alert audit-logged the refusal
+        message = "This link was used already. Each link acknowledges once. Nothing changed."
+        return _page(STATUS[REPLAYED], refused=REPLAYED, message=message, alert=alert)
     except AlertNotFound:
         return _refused(UNKNOWN_ALERT, "The alert of this link no longer exists. Nothing changed.")
     _metrics().acknowledged.inc()
