@@ -27,6 +27,8 @@ from receiver.store.history import AlertRecord
 SEVERITY = {"critical": "critical", "high": "error", "medium": "warning", "low": "info"}
 CLIENT = "Monitoring receiver"  # PagerDuty shows "View in <client>" with client_url
 SUMMARY_LIMIT, SOURCE_LIMIT = 1024, 255  # Events API v2 payload limits
+# An event may be 512 KB at most; alert text is cut well below that (an annotation may be near 1 MiB).
+DESCRIPTION_LIMIT, ANNOTATION_LIMIT = 4096, 1024
 
 
 def dedup_key(alert: AlertRecord) -> str:
@@ -79,15 +81,15 @@ def trigger(n: Notification, m: Message) -> dict[str, Any]:
     """A trigger event's fields besides ``event_action``, ``routing_key`` and ``dedup_key``."""
     alert = n.alert
     details: dict[str, Any] = {
-        "summary": m.summary,
-        "description": m.description,
-        "value": m.value,
-        "instance": m.instance,
+        "summary": message.truncate(m.summary, DESCRIPTION_LIMIT),
+        "description": message.truncate(m.description, DESCRIPTION_LIMIT),
+        "value": message.truncate(m.value, ANNOTATION_LIMIT),
+        "instance": message.truncate(m.instance, ANNOTATION_LIMIT),
         "since": m.since,
         "missed_deadline": m.missed_deadline,
         "escalations": m.escalations,
-        "labels": alert.labels,
-        "annotations": alert.annotations,
+        "labels": {k: message.truncate(v, ANNOTATION_LIMIT) for k, v in alert.labels.items()},
+        "annotations": {k: message.truncate(v, ANNOTATION_LIMIT) for k, v in alert.annotations.items()},
         "action": n.action,
     }
     fields: dict[str, Any] = {
@@ -95,7 +97,7 @@ def trigger(n: Notification, m: Message) -> dict[str, Any]:
             "summary": message.truncate(m.title, SUMMARY_LIMIT),
             "source": message.truncate(alert.service or m.instance or "alertmanager", SOURCE_LIMIT),
             "severity": SEVERITY.get(alert.priority, "error"),
-            "component": alert.service or None,
+            "component": message.truncate(alert.service, SOURCE_LIMIT) or None,
             "custom_details": {k: v for k, v in details.items() if v not in ("", None)},
         },
         "links": [{"href": k.url, "text": k.label} for k in m.links if k.clickable],

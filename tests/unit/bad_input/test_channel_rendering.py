@@ -132,6 +132,7 @@ def check_text_channels(n: Notification, tmp_path: Path) -> None:
     assert line.endswith(f" https://alerts.example.com/console/alerts/{n.alert.id}")
     event = trigger(n, m)
     assert len(event["payload"]["summary"]) <= 1024
+    assert len(json.dumps(event)) < 64 * 1024  # the Events API takes 512 KB at most
     assert len(event["payload"]["source"]) <= 255
     assert len(dedup_key(n.alert)) <= 255
     assert all(link["href"].startswith(("http://", "https://")) for link in event["links"])
