@@ -89,6 +89,7 @@ def assert_paged(
         assert alert["labels"]["priority"] == priority
         assert alert["annotations"]["runbook_url"] == f"{pipeline.receiver_url}/runbooks/{alertname.lower()}"
         assert alert["annotations"]["dashboard_url"].startswith("/d/")
+        assert "runbook_base" not in alert["labels"]  # a setting of the rules, dropped from the alerts
         try:
             wait_for(partial(reached, pipeline, alert, "trigger", expected), 20, f"pages on {sorted(expected)}")
         except AssertionError as exc:

@@ -140,3 +140,17 @@ def test_without_overrides_every_packaged_template_renders_every_kind_of_notific
         mail = compose(m, c, "a@example.com", ("b@example.com",))
         assert mail["Subject"] == m.title
         assert blocks(m, c)["blocks"][1]["text"]["text"]
+
+
+@pytest.mark.parametrize(
+    ("env", "warnings"),
+    [
+        ({}, ["RECEIVER_EXTERNAL_URL is not set: notifications carry no console or acknowledge links"]),
+        ({"RECEIVER_EXTERNAL_URL": "https://a.example"}, ["RECEIVER_ACK_SECRET is not set"]),
+        ({"RECEIVER_EXTERNAL_URL": "https://a.example", "RECEIVER_ACK_SECRET": "k" * 32}, []),
+    ],
+)
+def test_the_start_warns_once_about_links_notifications_will_lack(env: dict[str, str], warnings: list[str]) -> None:
+    found = preflight(ReceiverConfig.from_environ(env))
+    assert len(found) == len(warnings)
+    assert all(w.startswith(expected) for w, expected in zip(found, warnings, strict=True))
