@@ -185,7 +185,7 @@ class DeliveryWorker:
                 deadline = self._policy.policy(Priority(job.alert.priority)).ack_deadline
             except ValueError:  # a priority stored by an older policy: the message says "the deadline"
                 deadline = None
-        return Notification(job.alert, job.action, job.fallback, ack_deadline=deadline)
+        return Notification(job.alert, job.action, job.fallback, job.id, job.thread, ack_deadline=deadline)
 
     def _fail(self, job: Job, failure: DeliveryFailed) -> str:
         """Schedule a retry or dead-letter the job; return which (the outcome of the attempt)."""

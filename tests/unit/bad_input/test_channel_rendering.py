@@ -33,7 +33,18 @@ from tests.unit.receiver.fakes import alert, webhook
 from tests.unit.receiver.test_messages import record
 
 SLACK_LIMITS = {"section": 3000, "field": 2000, "header": 150, "context": 3000, "button": 75, "url": 3000}
-HEADERS_OF_A_MAIL = {"subject", "from", "to", "content-type", "mime-version", "content-transfer-encoding"}
+HEADERS_OF_A_MAIL = {
+    "subject",
+    "from",
+    "to",
+    "date",
+    "message-id",
+    "in-reply-to",
+    "references",
+    "content-type",
+    "mime-version",
+    "content-transfer-encoding",
+}
 COMPOSER = build_composer(
     NotificationConfig(
         external_url="https://alerts.example.com",
@@ -108,7 +119,7 @@ def check_slack(n: Notification) -> None:
 
 
 def check_email(n: Notification) -> None:
-    mail = compose(COMPOSER.message(n), COMPOSER, "alerts@example.com", ("ops@example.com",))
+    mail = compose(n, COMPOSER.message(n), COMPOSER, "alerts@example.com", ("ops@example.com",))
     parsed = message_from_bytes(mail.as_bytes(), policy=policy.default)
     assert {key.lower() for key in parsed} <= HEADERS_OF_A_MAIL  # CRLF injected no Bcc or other header
     assert parsed["To"] == "ops@example.com"
@@ -180,7 +191,7 @@ def test_template_syntax_in_alert_text_is_shown_not_evaluated() -> None:
     text = COMPOSER.render(EMAIL_TEXT, m)
     assert "{{ 7*7 }} ${title} $summary {% if 1 %}x{% endif %}" in text
     assert "49" not in text
-    mail = compose(m, COMPOSER, "alerts@example.com", ("ops@example.com",))
+    mail = compose(n, m, COMPOSER, "alerts@example.com", ("ops@example.com",))
     html_part = mail.get_body(("html",))
     assert html_part is not None
     assert "{{ 7*7 }} ${title}" in html_part.get_content()

@@ -136,8 +136,9 @@ def test_a_template_failing_at_send_time_falls_back_is_counted_and_the_notificat
 def test_without_overrides_every_packaged_template_renders_every_kind_of_notification() -> None:
     c = composer(MessageTemplates())
     for action in ("trigger", "resolve", "escalate", "acknowledge"):
-        m = c.message(Notification(record(), action, ack_deadline=300.0))
-        mail = compose(m, c, "a@example.com", ("b@example.com",))
+        n = Notification(record(), action, ack_deadline=300.0)
+        m = c.message(n)
+        mail = compose(n, m, c, "a@example.com", ("b@example.com",))
         assert mail["Subject"] == m.title
         assert blocks(m, c)["blocks"][1]["text"]["text"]
 

@@ -54,9 +54,8 @@ def test_html_is_escaped_in_the_email_html_part() -> None:
 
 def test_labels_cannot_inject_email_headers() -> None:
     evil = record(alertname="Boom\r\nBcc: victim@example.com", labels={"alertname": "x\nBcc: v@example.com"})
-    mail = compose(
-        COMPOSER.message(Notification(evil, "trigger")), COMPOSER, "alerts@example.com", ("oncall@example.com",)
-    )
+    n = Notification(evil, "trigger")
+    mail = compose(n, COMPOSER.message(n), COMPOSER, "alerts@example.com", ("oncall@example.com",))
     headers = mail.as_string().split("\n\n", 1)[0]
     assert "\nBcc:" not in headers  # no header line of its own
     assert mail["Subject"] == "[CRITICAL] FIRING: Boom Bcc: victim@example.com (portfolio)"

@@ -233,7 +233,7 @@ def test_the_email_text_and_html_parts_carry_every_link_and_escape_the_html_part
     c = composer()
     n = down(annotations={**ANNOTATIONS, "description": 'a <b>"quoted"</b> & more'})
     mail = message_from_bytes(
-        compose(c.message(n), c, "a@example.com", ("b@example.com",)).as_bytes(), policy=policy.default
+        compose(n, c.message(n), c, "a@example.com", ("b@example.com",)).as_bytes(), policy=policy.default
     )
     assert isinstance(mail, EmailMessage)
     text_part, html_part = mail.get_body(("plain",)), mail.get_body(("html",))
