@@ -22,11 +22,11 @@ import psycopg
 
 from bench.receiver import fresh_database
 from bench.report import Result, render, write
-from receiver.database import PostgresDatabase
-from receiver.event_outbox import SqlEventOutbox
-from receiver.history import Observation
-from receiver.routing import DEFAULT_PRIORITIES, Priority
-from receiver.sql_history import SqlAlertHistory
+from receiver.config.routing import DEFAULT_PRIORITIES, Priority
+from receiver.store.database import PostgresDatabase
+from receiver.store.event_outbox import SqlEventOutbox
+from receiver.store.history import Observation
+from receiver.store.sql_history import SqlAlertHistory
 from tests.integration.receiver.test_history_contract import NOW, obs
 
 ALERTS = 20_000
