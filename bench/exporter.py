@@ -22,17 +22,16 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from wsgiref.util import setup_testing_defaults
 
-import msgspec
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
 from bench.exporter_process import exporter_process
+from bench.kafka_fill import fill
 from bench.receiver import fresh_database
 from bench.report import Result
 from bench.rounds import Samples, interleave
@@ -46,36 +45,11 @@ from exporter.metrics import BusinessMetrics, EventMetrics
 from exporter.processor import EventProcessor
 from exporter.sources import KafkaSource
 from exporter.span_budget import SpanBudget
-from monitoring.cloudevents import encode_binary, encode_structured
-from simulator.platform import PlatformModel
 from tests.services import kafka_brokers
 
 EVENTS = 1_000_000
 BATCH = 1000  # COLLECTION_BATCH_SIZE's default
 MiB = 2**20
-
-
-def _records(count: int) -> Iterator[tuple[bytes, list[tuple[str, str | bytes | None]], bytes]]:
-    """``count`` distinct platform events (unique ids), alternating structured and binary mode."""
-    base = list(PlatformModel(seed=99).events(4000, datetime.now(UTC)))
-    for i in range(count):
-        event = base[i % len(base)]
-        if i >= len(base):
-            event = msgspec.structs.replace(event, id=f"{event.id}-{i // len(base)}")
-        value, headers = (encode_structured if i % 2 else encode_binary)(event)
-        yield value, list(headers), (event.aggregateid or "").encode()
-
-
-def _fill(brokers: str, topic: str, count: int) -> None:
-    producer = Producer({"bootstrap.servers": brokers, "linger.ms": 50, "batch.size": 1_000_000})
-    for value, headers, key in _records(count):
-        while True:
-            try:
-                producer.produce(topic, value=value, key=key, headers=headers)
-                break
-            except BufferError:
-                producer.poll(0.05)
-    producer.flush(120)
 
 
 @contextmanager
@@ -240,7 +214,7 @@ def run() -> list[Result]:
         samples.add("rss after", run.rss_after / MiB)
 
     try:
-        _fill(brokers, topic, EVENTS)
+        fill(brokers, topic, EVENTS)
         with fresh_database() as uri:
             interleave(
                 [

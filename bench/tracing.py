@@ -25,7 +25,8 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from bench.exporter import _exporter_loop, _fill
+from bench.exporter import _exporter_loop
+from bench.kafka_fill import fill
 from bench.report import Result
 from bench.rounds import Samples, interleave
 from exporter.config import ExporterConfig
@@ -93,7 +94,7 @@ def run() -> list[Result]:
         samples.add(name, rate)
 
     try:
-        _fill(brokers, simulated, EVENTS)
+        fill(brokers, simulated, EVENTS)
         _fill_all_sampled(brokers, sampled, EVENTS)
         interleave(
             [
