@@ -219,8 +219,9 @@ def run() -> list[Result]:
             interleave(
                 [
                     lambda: samples.add("bare", _bare_loop(brokers, topic, EVENTS)),
-                    lambda: samples.add("path", _exporter_loop(brokers, topic, EVENTS, None)[0]),
                     scraped,
+                    # the whole process next to its baseline in every round, whichever the order
+                    lambda: samples.add("path", _exporter_loop(brokers, topic, EVENTS, None)[0]),
                     lambda: whole_process(uri),
                 ]
             )
