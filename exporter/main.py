@@ -62,8 +62,9 @@ CONSUMER_PREFETCH: dict[str, Any] = {
     "queued.min.messages": 2000,  # per partition
     "fetch.max.bytes": 1024 * 1024,  # librdkafka requires at least message.max.bytes (1,000,000)
     # Above those thresholds librdkafka postpones the partition's next fetch by this long, 1 s by
-    # default: with small queues a consumer then drained its queue in a fraction of that second and
-    # waited out the rest, which held the whole process at 16,000 events/s (docs/metrics.md, "Profile").
+    # default: with small queues a consumer then drained its queue in a fraction of that second
+    # and waited out the rest, which held the whole process at 16,000 events/s (docs/metrics.md,
+    # "Profile of the whole process").
     "fetch.queue.backoff.ms": 20,
 }
 
