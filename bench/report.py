@@ -66,6 +66,7 @@ class Result:
             "baseline_spread": round(self.baseline.spread, 4),
             "baseline_fixed": self.baseline.fixed,
             "load_1m": list(self.subject.loads),
+            "baseline_load_1m": list(self.baseline.loads),
             "note": self.note,
         }
 

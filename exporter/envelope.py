@@ -5,8 +5,8 @@ checks use seven attributes: id, source, type, time, aggregateid, aggregateversi
 correlationid. Validating the rest (the payload's JSON, its schema, the content type) is the
 event consumer's job, which counts and dead-letters what fails (``monitoring.cloudevents``). Here
 a record whose seven attributes are missing or malformed is skipped, as full decoding skipped it,
-and neither the payload nor the other headers are read: 1.0 µs per structured-mode record and
-2.6 µs per binary-mode one, against 2.5 and 5.9-6.7 µs for full decoding (docs/metrics.md,
+and neither the payload nor the other headers are read: 1.2 µs per structured-mode record and
+3.0 µs per binary-mode one, against 2.5 and 6.7 µs for full decoding (docs/metrics.md,
 "Profile of the whole process").
 
 Content modes follow the CloudEvents Kafka binding as ``monitoring.cloudevents`` reads it: a
