@@ -22,7 +22,8 @@ from __future__ import annotations
 import gc
 
 # Measured: a record in flight holds 6-9 tracked objects per consumer, and the exporter runs two
-# consumers (events and consistency checks), each with a batch in flight.
+# consumers (events and consistency checks), each with a batch in flight: up to 18 per record,
+# and room for what else the process allocates meanwhile.
 OBJECTS_PER_RECORD = 30
 
 
