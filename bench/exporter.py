@@ -31,7 +31,7 @@ from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
 from bench.exporter_process import exporter_process
-from bench.kafka_fill import fill
+from bench.kafka_fill import delete_topics, fill
 from bench.receiver import fresh_database
 from bench.report import Result
 from bench.rounds import Samples, interleave
@@ -226,7 +226,7 @@ def run() -> list[Result]:
                 ]
             )
     finally:
-        admin.delete_topics([topic, f"{topic}.dlq"])
+        delete_topics(brokers, [topic, f"{topic}.dlq"])
     renders = _render_figures(10_000)
     mean_scrape_ms = sum(scrape_seconds) / len(scrape_seconds) * 1000
     return [

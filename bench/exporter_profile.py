@@ -24,7 +24,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from bench.exporter_process import exporter_process, py_spy
-from bench.kafka_fill import fill
+from bench.kafka_fill import delete_topics, fill
 from bench.receiver import fresh_database
 from tests.services import kafka_brokers
 
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         ):
             run = process.run_until(args.events)
     finally:
-        admin.delete_topics([topic, f"{topic}.dlq"])
+        delete_topics(brokers, [topic, f"{topic}.dlq"])
     summary = (
         f"{args.events:,} records at {run.rate:,.0f} records/s, {run.cpu_seconds:.1f} s CPU, "
         f"RSS {run.rss_after / 2**20:.0f} MiB (under py-spy)\n{summarise(raw)}"

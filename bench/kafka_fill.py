@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
 
 from monitoring.cloudevents import encode_binary, encode_structured
 from simulator.platform import PlatformModel
@@ -35,3 +36,11 @@ def fill(brokers: str, topic: str, count: int) -> None:
             except BufferError:
                 producer.poll(0.05)
     producer.flush(120)
+
+
+def delete_topics(brokers: str, names: list[str]) -> None:
+    """Delete those of ``names`` that exist, and wait for it (a dead-letter topic may never have been created)."""
+    admin = AdminClient({"bootstrap.servers": brokers})
+    existing = [name for name in names if name in admin.list_topics(timeout=10).topics]
+    for future in admin.delete_topics(existing).values() if existing else ():
+        future.result(30)

@@ -26,7 +26,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from bench.exporter import _exporter_loop
-from bench.kafka_fill import fill
+from bench.kafka_fill import delete_topics, fill
 from bench.report import Result
 from bench.rounds import Samples, interleave
 from exporter.config import ExporterConfig
@@ -106,7 +106,7 @@ def run() -> list[Result]:
             ]
         )
     finally:
-        admin.delete_topics([simulated, sampled, f"{simulated}.dlq", f"{sampled}.dlq"])
+        delete_topics(brokers, [simulated, sampled, f"{simulated}.dlq", f"{sampled}.dlq"])
     budget = f"budget {DEFAULT_TRACE_RATE} spans/s"
     return [
         Result(
