@@ -15,6 +15,7 @@ from monitoring import recovery
 from monitoring.catalogue import CATALOGUE
 from monitoring.logs import configure_logging
 from monitoring.settings import ConfigError, Settings
+from ops.rules import cli as rules_cli
 from simulator import commands as simulator_commands
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
@@ -44,6 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from receiver import keys_cli
 
     keys_cli.add_arguments(sub)
+    rules_cli.register(sub)
     args = parser.parse_args(argv)
     try:
         match args.command:
@@ -75,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _purge()
             case "keys":
                 return keys_cli.run(args, os.environ, sys.stdout)
+            case "rules":
+                return rules_cli.run(args, os.environ, sys.stdout)
             case command if command in simulator_commands.COMMANDS:
                 return simulator_commands.run(args)
             case command if command in recovery.COMMANDS:
