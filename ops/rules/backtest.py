@@ -93,20 +93,24 @@ def _rfc3339(text: str) -> float | None:
     return datetime.fromisoformat(f"{match.group(1)}{fraction}{zone}").timestamp()
 
 
-def phases(setup: PrometheusSetup) -> dict[str, float]:
-    """Group name -> the offset within its interval at which Prometheus evaluates it."""
+def phases(setup: PrometheusSetup) -> dict[tuple[str, str], float]:
+    """(file name, group name) -> the offset within its interval at which Prometheus evaluates the group."""
     out = {}
     for group in setup.rule_groups:
         interval = float(group.get("interval") or setup.evaluation_interval)
         last = _rfc3339(str(group.get("lastEvaluation", "")))
         if last is not None and interval > 0:
-            out[str(group.get("name"))] = math.fmod(last, interval)
+            out[(_file_name(str(group.get("file", ""))), str(group.get("name")))] = math.fmod(last, interval)
     return out
+
+
+def _file_name(path: str) -> str:
+    return path.replace("\\", "/").rsplit("/", 1)[-1].removeprefix("Prometheus's ")
 
 
 def rules_loaded(setup: PrometheusSetup) -> RuleSet:
     """The rules Prometheus has loaded now (``/api/v1/rules``) as a rule set."""
-    groups: list[dict[str, Any]] = []
+    files: dict[str, list[dict[str, Any]]] = {}
     for group in setup.rule_groups:
         rules = []
         for rule in group.get("rules") or []:
@@ -124,8 +128,9 @@ def rules_loaded(setup: PrometheusSetup) -> RuleSet:
             else:
                 rules.append({"record": rule["name"], "expr": rule["query"], "labels": rule.get("labels") or {}})
         interval = format_duration(float(group.get("interval") or setup.evaluation_interval))
-        groups.append({"name": group["name"], "interval": interval, "rules": rules})
-    return rule_set_from_mapping(groups, "Prometheus's loaded rules", setup.evaluation_interval)
+        source = f"Prometheus's {group.get('file') or 'rules'}"
+        files.setdefault(source, []).append({"name": group["name"], "interval": interval, "rules": rules})
+    return rule_set_from_mapping(files, setup.evaluation_interval)
 
 
 def run(
@@ -155,7 +160,7 @@ def run(
             except ExpansionUnsupported as exc:
                 raise RuleFileInvalid(f"{rule.where}: {exc}") from None
             step = rule.interval
-            offset = phase.get(rule.group, 0.0)
+            offset = phase.get((_file_name(str(rule.file)), rule.group), 0.0)
             first = math.ceil((window.since - rule.for_seconds - offset) / step) * step + offset
             steps = math.floor((window.until - first) / step + 1e-9) + 1
             job = _Job(rule, AlertStates(rule, setup.external_labels), name)

@@ -103,10 +103,13 @@ def load_rule_files(paths: Sequence[Path], default_interval: float = 60.0) -> Ru
     return RuleSet(tuple(groups))
 
 
-def rule_set_from_mapping(groups: Sequence[Mapping[str, object]], source: str, default_interval: float) -> RuleSet:
-    """Rule groups in the shape of Prometheus's ``/api/v1/rules`` or of a rule file's ``groups``."""
-    document = YamlDocument(Path(source), {"groups": list(groups)}, {})
-    return RuleSet(tuple(_groups(document, default_interval)))
+def rule_set_from_mapping(files: Mapping[str, Sequence[Mapping[str, object]]], default_interval: float) -> RuleSet:
+    """Rule groups in a rule file's shape, per file name (e.g. what ``/api/v1/rules`` reports)."""
+    groups: list[RuleGroup] = []
+    for source, file_groups in files.items():
+        document = YamlDocument(Path(source), {"groups": list(file_groups)}, {})
+        groups += _groups(document, default_interval)
+    return RuleSet(tuple(groups))
 
 
 def _groups(document: YamlDocument, default_interval: float) -> list[RuleGroup]:
