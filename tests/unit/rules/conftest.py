@@ -1,0 +1,24 @@
+"""Rules and alerts built from short YAML, for the backtest's unit tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ops.rules.rule_files import AlertingRule, load_rule_files
+
+
+@pytest.fixture
+def alerting_rule(tmp_path: Path) -> Callable[..., AlertingRule]:
+    """An alerting rule from keyword fields (``for_`` for ``for``), in a group of interval 15s."""
+
+    def make(**fields: object) -> AlertingRule:
+        rule = {"alert": "Test", "expr": "x > 1", **{k.rstrip("_"): v for k, v in fields.items()}}
+        path = tmp_path / "rules.yml"
+        path.write_text(yaml.safe_dump({"groups": [{"name": "g", "interval": "15s", "rules": [rule]}]}))
+        return load_rule_files([path]).alerting[0]
+
+    return make
