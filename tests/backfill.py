@@ -90,7 +90,11 @@ def backfill(timeline: Timeline, workdir: Path) -> Path:
 
 @contextmanager
 def backfilled_prometheus(
-    timeline: Timeline, workdir: Path, rule_files: list[Path] | None = None, config: dict[str, object] | None = None
+    timeline: Timeline,
+    workdir: Path,
+    rule_files: list[Path] | None = None,
+    config: dict[str, object] | None = None,
+    flags: tuple[str, ...] = (),
 ) -> Iterator[tuple[str, ServerProcess]]:
     """Prometheus on a free port over ``timeline``'s blocks; yields its URL and process."""
     backfill(timeline, workdir)
@@ -106,6 +110,7 @@ def backfilled_prometheus(
         workdir,
         port,
         "--storage.tsdb.retention.time=30d",
+        *flags,
     )
     try:
         yield f"http://127.0.0.1:{port}", server
