@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from bench import alert_latency, decoding, receiver, simulator
+from bench import backtest as backtest_bench
 from bench import deadmans_switch as deadmans_switch_bench
 from bench import exporter as exporter_bench
 from bench import ops as ops_bench
@@ -25,6 +26,7 @@ def main() -> int:
     results += alert_latency.run()
     results += ops_bench.run()
     results += security_bench.run()
+    results += backtest_bench.run()
     print(render(results))
     print(f"\nwritten to {write(results)}")
     return 0
