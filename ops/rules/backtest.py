@@ -142,14 +142,8 @@ def run(
     policy: RoutingPolicy,
     baseline: RuleSet | None = None,
     stages: Sequence[NotificationStage] = (),
-    warm_up: bool = True,
 ) -> Backtest:
-    """The backtest of ``candidate`` (and ``baseline``) over ``window``.
-
-    With ``warm_up`` each rule is evaluated from ``for`` before the window, so an alert pending
-    when the window opens fires when it would have; without, the window starts as a freshly
-    started Prometheus does (for a window that begins with Prometheus itself).
-    """
+    """The backtest of ``candidate`` (and ``baseline``) over ``window``."""
     began = time.perf_counter()
     queries_before, query_seconds_before = history.queries, history.query_seconds
     labeller = AlertLabeller.from_setup(setup.external_labels, setup.alert_relabel_configs)
@@ -167,8 +161,7 @@ def run(
                 raise RuleFileInvalid(f"{rule.where}: {exc}") from None
             step = rule.interval
             offset = phase.get((_file_name(str(rule.file)), rule.group), 0.0)
-            lead = rule.for_seconds if warm_up else 0.0
-            first = math.ceil((window.since - lead - offset) / step) * step + offset
+            first = math.ceil((window.since - rule.for_seconds - offset) / step) * step + offset
             steps = math.floor((window.until - first) / step + 1e-9) + 1
             job = _Job(rule, AlertStates(rule, setup.external_labels), name)
             jobs[name].append(job)
