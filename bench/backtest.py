@@ -14,6 +14,8 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import requests
@@ -32,6 +34,23 @@ ROUNDS = 3
 SERVICES = ("asset-service", "portfolio-service", "transaction-service")
 
 
+def _up(down: range, t: float) -> float:
+    return 0.0 if int(t) in down else 1.0
+
+
+def _share(rate: Callable[[float], float], share: float, t: float) -> float:
+    return rate(t) * share
+
+
+def _step_rate(step: range, t: float) -> float:
+    return 40.0 if int(t) in step else 8.0
+
+
+def _status(stall: range, status: str, t: float) -> float:
+    stalled = int(t) in stall
+    return 1.0 if (status == "stall" and stalled) or (status == "ok" and not stalled) else 0.0
+
+
 def day_of_history(start: float) -> Timeline:
     """24 h at 15 s: the platform's series with four faults at hours 3, 8, 14 and 18."""
     history = Timeline(start, DAY)
@@ -43,13 +62,13 @@ def day_of_history(start: float) -> Timeline:
     for index, service in enumerate(SERVICES):
         target = {"job": "platform", "service": service, "instance": f"127.0.0.1:{9201 + index}"}
         down = outage if service == "asset-service" else range(0)
-        history.add("up", target, lambda t, down=down: 0.0 if int(t) in down else 1.0)
-        rate = (lambda t: 40.0 if int(t) in step else 8.0) if service == "asset-service" else (lambda t: 8.0)
+        history.add("up", target, partial(_up, down))
+        rate = partial(_step_rate, step if service == "asset-service" else range(0))
         for status, share in (("200", 0.9995), ("500", 0.0005)):
-            history.counter("http_requests_total", {**target, "status": status}, lambda t, r=rate, s=share: r(t) * s)
+            history.counter("http_requests_total", {**target, "status": status}, partial(_share, rate, share))
         for le, share in (("0.1", 0.6), ("0.5", 0.9), ("1", 0.98), ("+Inf", 1.0)):
             labels = {**target, "le": le}
-            history.counter("http_request_duration_seconds_bucket", labels, lambda t, r=rate, s=share: r(t) * s)
+            history.counter("http_request_duration_seconds_bucket", labels, partial(_share, rate, share))
     for job, service in (("exporter", "monitoring-exporter"), ("receiver", "monitoring-receiver")):
         history.add(
             "up",
@@ -60,11 +79,7 @@ def day_of_history(start: float) -> Timeline:
     history.counter("transactions_total", {"status": "failed"}, lambda t: 2.0 if int(t) in burst else 0.05)
     for status in ("ok", "warn", "stall", "stop"):
         labels = {"group": "portfolio", "status": status, "job": "exporter"}
-        history.add(
-            "kafka_consumergroup_status",
-            labels,
-            lambda t, s=status: 1.0 if (s == "stall") == (int(t) in stall) and s in ("ok", "stall") else 0.0,
-        )
+        history.add("kafka_consumergroup_status", labels, partial(_status, stall, status))
     for topic in ("asset.events", "portfolio.events", "transaction.events"):
         history.counter("monitoring_events_consumed_total", {"topic": topic, "job": "exporter"}, lambda t: 10.0)
         history.counter("monitoring_events_failed_total", {"topic": topic, "job": "exporter"}, lambda t: 0.01)
