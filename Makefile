@@ -39,9 +39,10 @@ run: venv ## run the stack on its embedded defaults and print the URLs (Ctrl-C s
 
 run-monitoring: run ## alias of `make run` (the original spec's name)
 
-lint: venv ## ruff lint and format check
+lint: venv ## ruff lint and format check, and the import-linter layer contracts (docs/architecture.md)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: venv ## mypy --strict
 	$(BIN)/mypy

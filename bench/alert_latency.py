@@ -12,7 +12,7 @@ it). A new alert in a group that has already flushed waits for the group's next 
 `group_wait`: that is the case a flapping service hits, and the one these runs measure.
 
 - **fast config**: the shipped Prometheus rules and Alertmanager routes with every duration
-  divided by 60 (`monitoring.fast_config`), as the e2e tests use them. Goal: under 5s.
+  divided by 60 (`ops.local.fast_config`), as the e2e tests use them. Goal: under 5s.
 - **shipped ÷15**: the shipped files divided by 15, Alertmanager timings to the millisecond
   (critical `group_wait` 5s → 333ms), so scrape and evaluation run every second and the x15
   figure compares with the computed sum in docs/alerting.md ("From cause to page"): ~36s
@@ -39,7 +39,7 @@ from typing import Any
 import yaml
 
 from bench.report import Result
-from monitoring.fast_config import Speed, parse_seconds, scale_alertmanager, scale_prometheus, scale_rules
+from ops.local.fast_config import Speed, parse_seconds, scale_alertmanager, scale_prometheus, scale_rules
 from tests.e2e.pipeline.harness import REPO, Delivery, Pipeline, fast_config, wait_for
 
 RUNS = 6
@@ -128,7 +128,7 @@ def reached(pipeline: Pipeline, fake_seconds: float) -> bool:
 
 def started_at(delivery: Delivery) -> float:
     """The paged alert's startsAt (epoch seconds), from the receiver's PagerDuty dedup_key
-    (``<fingerprint>-<startsAt>``, receiver/channels/pagerduty.py)."""
+    (``<fingerprint>-<startsAt>``, receiver/delivery/channels/pagerduty.py)."""
     return float(delivery.dedup_key.rsplit("-", 1)[1])
 
 

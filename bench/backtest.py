@@ -25,7 +25,7 @@ from ops.rules import backtest
 from ops.rules.alertmanager_config import load_alertmanager_config
 from ops.rules.history import PrometheusHistory
 from ops.rules.rule_files import load_rule_files
-from receiver.routing import RoutingPolicy
+from receiver.config.routing import RoutingPolicy
 from tests.backfill import Timeline, backfilled_prometheus
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,10 +13,10 @@ from statistics import quantiles
 
 from bench.receiver import fresh_database
 from bench.report import Result
-from receiver.database import PostgresDatabase
-from receiver.deadmans_switch import DeadMansSwitch
-from receiver.routing import RoutingPolicy
-from receiver.sql_history import SqlAlertHistory
+from receiver.config.routing import RoutingPolicy
+from receiver.delivery.deadmans_switch import DeadMansSwitch
+from receiver.store.database import PostgresDatabase
+from receiver.store.sql_history import SqlAlertHistory
 
 ROUNDS = 2000
 

@@ -206,7 +206,7 @@ def _exporter_process_rss(brokers: str, topic: str) -> tuple[float, float]:
         "EXPORTER_PORT": str(port),
         "LOG_LEVEL": "warning",
     }
-    process = subprocess.Popen([sys.executable, "-m", "monitoring.cli", "exporter"], env=env, stdout=subprocess.DEVNULL)
+    process = subprocess.Popen([sys.executable, "-m", "ops.cli", "exporter"], env=env, stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/metrics"
     try:
         idle = 0.0

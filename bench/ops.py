@@ -18,10 +18,10 @@ from psycopg import sql
 
 from bench.receiver import fresh_database
 from bench.report import Result
-from monitoring.backup import Stores, create_backup
-from receiver.database import PostgresDatabase
-from receiver.retention import AlertRetention
-from receiver.sql_history import SqlAlertHistory
+from ops.backup.archive import Stores, create_backup
+from receiver.store.database import PostgresDatabase
+from receiver.store.retention import AlertRetention
+from receiver.store.sql_history import SqlAlertHistory
 from tests.integration.receiver.test_history_contract import NOW, obs
 
 ALERTS = 20_000

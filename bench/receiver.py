@@ -32,8 +32,8 @@ import psycopg
 from psycopg import sql
 
 from bench.report import Result
-from receiver.database import PostgresDatabase
-from receiver.sql_history import SqlAlertHistory
+from receiver.store.database import PostgresDatabase
+from receiver.store.sql_history import SqlAlertHistory
 from tests.services import free_port, postgres_uri
 from tests.sinks import RecordingSink
 
@@ -75,9 +75,7 @@ def receiver(uri: str, **env: str) -> Iterator[int]:
         }
     )
     with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "monitoring.cli", "receiver"], env=environment, stdout=log, stderr=log
-        )
+        proc = subprocess.Popen([sys.executable, "-m", "ops.cli", "receiver"], env=environment, stdout=log, stderr=log)
         try:
             deadline = time.monotonic() + 30
             while True:

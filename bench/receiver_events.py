@@ -13,10 +13,10 @@ from statistics import quantiles
 
 from bench.receiver import fresh_database
 from bench.report import Result
-from receiver.database import PostgresDatabase
-from receiver.event_outbox import SqlEventOutbox
-from receiver.history import Observation
-from receiver.sql_history import SqlAlertHistory
+from receiver.store.database import PostgresDatabase
+from receiver.store.event_outbox import SqlEventOutbox
+from receiver.store.history import Observation
+from receiver.store.sql_history import SqlAlertHistory
 
 ROUNDS = 300
 ALERTS = 10

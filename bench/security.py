@@ -18,10 +18,10 @@ import bcrypt
 from bench.receiver import fresh_database
 from bench.report import Result
 from exporter.web_config import BasicAuth
-from receiver.api_keys import Role, SqlKeyStore
-from receiver.audit import SqlAuditLog
-from receiver.database import PostgresDatabase
-from receiver.sql_history import SqlAlertHistory
+from receiver.store.api_keys import Role, SqlKeyStore
+from receiver.store.audit import SqlAuditLog
+from receiver.store.database import PostgresDatabase
+from receiver.store.sql_history import SqlAlertHistory
 
 SECONDS = 2.0
 

@@ -33,7 +33,7 @@ from exporter.processor import EventProcessor
 from exporter.queries import Backend, MongoBackend, PostgresBackend, QueryRunner, load_queries
 from exporter.records import ConsumedRecord
 from exporter.snapshots import SnapshotStore
-from exporter.sources import InProcessSource, KafkaSource
+from exporter.sources import EventModel, InProcessSource, KafkaSource
 from exporter.span_budget import SpanBudget
 from exporter.web_config import WebConfig, protect_metrics
 from monitoring.event_publisher import EventPublisher
@@ -44,7 +44,6 @@ from monitoring.eventstore.mongo import MongoEventStore
 from monitoring.eventstore.sqlite import SqliteEventStore
 from monitoring.settings import ConfigError
 from monitoring.tracing import Tracing, configure_tracing
-from simulator.platform import PlatformModel
 
 log = structlog.get_logger(__name__)
 SERVICE_NAME = "monitoring-exporter"  # the tracing resource's service.name unless OTEL_SERVICE_NAME says otherwise
@@ -101,7 +100,11 @@ def build(
     registry: CollectorRegistry | None = None,
     port: int | None = None,
     tracing: Tracing | None = None,
+    *,
+    model: EventModel | None = None,
 ) -> Exporter:
+    """The exporter for ``config``: consuming Kafka when KAFKA_BROKERS is set, else the events of
+    ``model`` (a model of the platform, such as the simulator's, that the caller passes in)."""
     registry = registry or CollectorRegistry()
     tracing = tracing or Tracing()
     tracer = tracing.tracer("exporter") if tracing.enabled else None
@@ -207,6 +210,8 @@ def build(
         registry.register(monitor)
         components.append(monitor)
     else:
+        if model is None:
+            raise ConfigError("KAFKA_BROKERS is not set, and no in-process model of the platform was given to read")
         processor = EventProcessor(
             events,
             time.perf_counter,
@@ -225,7 +230,7 @@ def build(
             checker.process(record)
 
         loop = ConsumeLoop(
-            InProcessSource(PlatformModel(seed=0), rate=config.inprocess_rate),
+            InProcessSource(model, rate=config.inprocess_rate),
             handle,
             shared.collection.batch_size,
             tick=checker.expire,
@@ -318,12 +323,13 @@ def _business_data(
     return components
 
 
-def run(config: ExporterConfig) -> int:
+def run(config: ExporterConfig, model: EventModel | None = None) -> int:
+    """Run until SIGTERM or SIGINT; ``model`` feeds the exporter when KAFKA_BROKERS is unset."""
     registry = CollectorRegistry()
     for collector in (ProcessCollector, PlatformCollector, GCCollector):
         collector(registry=registry)
     tracing = configure_tracing(os.environ, SERVICE_NAME)
-    exporter = build(config, registry, tracing=tracing)
+    exporter = build(config, registry, tracing=tracing, model=model)
     stopping = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

@@ -20,7 +20,6 @@ from exporter.metrics import EventMetrics
 from exporter.records import ConsumedRecord, KafkaRecord, Record
 from monitoring.catalogue import TOPIC_OF_SOURCE
 from monitoring.cloudevents import CloudEvent, encode_binary, encode_structured
-from simulator.platform import PlatformModel
 
 log = structlog.get_logger(__name__)
 
@@ -43,8 +42,15 @@ class EventSource(Protocol):
         ...
 
 
+class EventModel(Protocol):
+    """A model of the platform that makes its events (the simulator's ``PlatformModel``), for running
+    without Kafka; the operations layer passes one in."""
+
+    def events(self, count: int, start: datetime) -> Iterator[CloudEvent]: ...
+
+
 class InProcessSource:
-    """Platform events from the simulator's model, paced at ``rate`` events per second.
+    """Platform events from a model of the platform, paced at ``rate`` events per second.
 
     Alternates structured and binary mode, so both decoders run, and stamps each record
     with a per-topic offset as Kafka would.
@@ -52,7 +58,7 @@ class InProcessSource:
 
     def __init__(
         self,
-        model: PlatformModel,
+        model: EventModel,
         rate: float,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,

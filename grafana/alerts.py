@@ -1,6 +1,6 @@
 """Alerts: active alerts by priority, history with MTTA and MTTR, SLA breaches, notification failures.
 
-History panels read the receiver's alert history in PostgreSQL (receiver/migrations.py).
+History panels read the receiver's alert history in PostgreSQL (receiver/store/migrations.py).
 Times there are epoch seconds. MTTA is ``acked_at - starts_at`` and MTTR
 ``resolved_at - starts_at`` (``starts_at`` is when Prometheus started the alert). An SLA
 breach is an alert that was escalated: it stayed unacknowledged past its priority's

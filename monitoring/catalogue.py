@@ -9,8 +9,10 @@ schemas --write``), never written by hand.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Literal
 
 import msgspec
@@ -250,3 +252,16 @@ TOPIC_OF_SOURCE: dict[str, str] = {
     "monitoring-exporter": "monitoring.events",
     "monitoring-receiver": "monitoring.events",
 }
+
+
+SCHEMA_DIR = Path(__file__).parent / "schemas"  # the generated JSON Schemas (`monitoring schemas --write`)
+
+
+def generated_schemas() -> dict[str, str]:
+    """File name -> JSON Schema text for every catalogue type."""
+    out = {}
+    for name, cls in CATALOGUE.items():
+        schema = msgspec.json.schema(cls)
+        schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": name, **schema}
+        out[f"{name}.json"] = json.dumps(schema, indent=2, sort_keys=True) + "\n"
+    return out

@@ -1,1 +1,1 @@
-"""The operations layer: commands operators run against the stack, on top of every other package."""
+"""The operations layer: the `monitoring` command and everything it runs for an operator."""

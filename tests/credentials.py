@@ -1,6 +1,6 @@
 """Credentials for tests that drive the receiver: a webhook token and API keys by role.
 
-Every receiver route except health needs credentials (receiver.access). Tests that are not about
+Every receiver route except health needs credentials (receiver.web.access). Tests that are not about
 authentication build their app with ``WEBHOOK_ENV`` and talk to it through ``CredentialedClient``,
 which sends the webhook's credential to the webhook and an admin key everywhere else, unless the
 request carries its own ``Authorization`` header.
@@ -19,8 +19,8 @@ from flask.testing import FlaskClient
 from werkzeug.datastructures import Headers
 from werkzeug.test import TestResponse
 
-from receiver.api_keys import Role, SqlKeyStore
-from receiver.keys_cli import open_key_store
+from receiver.operations import open_key_store
+from receiver.store.api_keys import Role, SqlKeyStore
 
 WEBHOOK_PATH = "/api/v1/alerts/alertmanager"
 WEBHOOK_TOKEN = "test-webhook-token"

@@ -30,7 +30,7 @@ from ops.rules.expansion import ExpansionUnsupported, RecordingRules
 from ops.rules.history import PrometheusHistory, PrometheusSetup, QueryRejected
 from ops.rules.receiver_policy import NotificationStage, Page, apply_stages, pages
 from ops.rules.rule_files import AlertingRule, RuleFileInvalid, RuleSet, rule_set_from_mapping
-from receiver.routing import RoutingPolicy
+from receiver.config.routing import RoutingPolicy
 
 
 class RuleQueryFailed(Exception):

@@ -26,7 +26,7 @@ from ops.rules.alertmanager_config import AlertmanagerConfig, Integration, Route
 from ops.rules.durations import DurationInvalid, parse_duration
 from ops.rules.history import PrometheusHistory, PrometheusTooOld, PrometheusUnavailable
 from ops.rules.rule_files import load_rule_files
-from receiver.routing import RoutingPolicy
+from receiver.config.routing import RoutingPolicy
 
 COMMANDS = ("rules",)
 

@@ -5,8 +5,9 @@ Webhook integrations are taken to be this project's receiver. It keeps one recor
 priority (``RoutingPolicy.channels_for``) when the alert is new, when it resolves, and when it
 fires again or its labels or annotations changed (an annotation quoting ``$value`` re-pages
 at each notification that carries a new value). The Watchdog is the dead man's switch's
-heartbeat: never paged. Every other integration (PagerDuty from Alertmanager directly, …)
-is a page of its own on the channel ``<kind> (Alertmanager)``.
+heartbeat (``receiver.operations.is_watchdog``): never paged. Every other integration
+(PagerDuty from Alertmanager directly, …) is a page of its own on the channel
+``<kind> (Alertmanager)``.
 
 Between the dispatcher and this step sits the seam for more stages over notifications
 (``NotificationStage``): the incident grouping of [Q2] plugs in there, in ``backtest.run``.
@@ -19,9 +20,9 @@ from dataclasses import dataclass
 
 from ops.rules.dispatch import Notification
 from ops.rules.evaluation import Labels
-from receiver.routing import RoutingPolicy, priority_from_labels
+from receiver.config.routing import RoutingPolicy, priority_from_labels
+from receiver.operations import is_watchdog
 
-WATCHDOG = "Watchdog"  # the receiver's heartbeat alert (receiver/deadmans_switch.py), never paged
 DIRECT = " (Alertmanager)"
 
 NotificationStage = Callable[[Sequence[Notification]], Sequence[Notification]]
@@ -58,7 +59,7 @@ def pages(notifications: Sequence[Notification], policy: RoutingPolicy) -> list[
             continue
         for alert, firing in [(a, True) for a in note.firing] + [(a, False) for a in note.resolved]:
             labels = alert.label_map
-            if labels.get("alertname") == WATCHDOG:
+            if is_watchdog(labels):
                 continue
             content = tuple(sorted(alert.annotations(note.at).items()))
             key = (alert.labels, alert.starts_at)

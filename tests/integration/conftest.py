@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from receiver.database import PostgresDatabase, SqliteDatabase
+from receiver.store.database import PostgresDatabase, SqliteDatabase
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

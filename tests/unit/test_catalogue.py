@@ -4,8 +4,15 @@ from pathlib import Path
 
 import pytest
 
-from monitoring.catalogue import CATALOGUE, MONITORING_EVENTS, PLATFORM_EVENTS, PUBLISHER, TOPIC_OF_SOURCE
-from monitoring.cli import SCHEMA_DIR, generated_schemas
+from monitoring.catalogue import (
+    CATALOGUE,
+    MONITORING_EVENTS,
+    PLATFORM_EVENTS,
+    PUBLISHER,
+    SCHEMA_DIR,
+    TOPIC_OF_SOURCE,
+    generated_schemas,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitoring.fast_config import Speed, parse_seconds, scale_alertmanager, scale_promql, scale_rules
+from ops.local.fast_config import Speed, parse_seconds, scale_alertmanager, scale_promql, scale_rules
 
 SPEED = Speed(speedup=60, scrape_interval_seconds=1)
 

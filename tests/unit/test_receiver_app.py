@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from receiver.app import create_app
-from receiver.config import ReceiverConfig
-from receiver.database import DatabaseUnavailable
+from receiver.config.settings import ReceiverConfig
+from receiver.store.database import DatabaseUnavailable
+from receiver.web.app import create_app
 
 
 class UnreachableDatabase:

@@ -25,7 +25,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
-from receiver.api_keys import Role
+from receiver.store.api_keys import Role
 from tests import services
 from tests.credentials import provision_key
 from tests.processes import ServerProcess
@@ -66,7 +66,7 @@ def receiver_url(postgres_uri: str, tmp_path: Path) -> Iterator[str]:
         "LOG_FORMAT": "json",
     }
     KEYS[f"http://127.0.0.1:{port}"] = provision_key(env, Role.OPERATOR)
-    process = ServerProcess("receiver", [sys.executable, "-m", "monitoring.cli", "receiver"], tmp_path, env)
+    process = ServerProcess("receiver", [sys.executable, "-m", "ops.cli", "receiver"], tmp_path, env)
     try:
         process.wait_ready(f"http://127.0.0.1:{port}/readyz", timeout=60)
         yield f"http://127.0.0.1:{port}"

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from monitoring.fast_config import Speed, write_fast_config
+from ops.local.fast_config import Speed, write_fast_config
 from tests import services
 from tests.credentials import get_json
 from tests.e2e.receiver.conftest import TOKEN, ReceiverProcess, Sinks, receiver_env, wait_until

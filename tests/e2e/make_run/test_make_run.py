@@ -112,7 +112,7 @@ def monitoring_run(tmp_path: Path) -> Iterator[Run]:
         "ALERTMANAGER_PORT": str(ports["alertmanager"]),
         "LOG_FORMAT": "json",
     }
-    argv = [sys.executable, "-m", "monitoring.cli", "run", "--run-dir", str(tmp_path / "run")]
+    argv = [sys.executable, "-m", "ops.cli", "run", "--run-dir", str(tmp_path / "run")]
     argv += ["--node-exporter-port", str(ports["node"]), "--platform-port", "0"]
     started_at = time.monotonic()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

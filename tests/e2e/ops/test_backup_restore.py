@@ -16,22 +16,17 @@ import psycopg
 import pymongo
 import pytest
 
-from monitoring.backup import (
-    RestoreRefused,
-    Stores,
-    collection_digest,
-    create_backup,
-    read_manifest,
-    restore_backup,
-    table_digest,
-)
-from monitoring.backup_crypto import WrongBackupKey
 from monitoring.eventstore.mongo import MongoEventStore
-from receiver.api_keys import Role, SqlKeyStore
-from receiver.audit import SqlAuditLog
-from receiver.database import PostgresDatabase
-from receiver.event_outbox import SqlEventOutbox
-from receiver.sql_history import SqlAlertHistory
+from ops.backup.archive import Stores, create_backup, read_manifest, restore_backup
+from ops.backup.crypto import WrongBackupKey
+from ops.backup.errors import RestoreRefused
+from ops.backup.mongo import collection_digest
+from ops.backup.postgres import table_digest
+from receiver.store.api_keys import Role, SqlKeyStore
+from receiver.store.audit import SqlAuditLog
+from receiver.store.database import PostgresDatabase
+from receiver.store.event_outbox import SqlEventOutbox
+from receiver.store.sql_history import SqlAlertHistory
 from tests import services
 from tests.conftest import fresh_database
 from tests.integration.eventstore.test_contract import event
@@ -136,7 +131,7 @@ def test_a_restore_into_empty_stores_reproduces_every_table_and_collection_exact
 
 def monitoring_cli(argv: list[str], **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "monitoring.cli", *argv],
+        [sys.executable, "-m", "ops.cli", *argv],
         env={"PATH": "/usr/bin:/bin", **env},
         capture_output=True,
         text=True,

@@ -7,7 +7,7 @@ by Prometheus through file-based service discovery and health-checked by the exp
 Nothing is shared with other tests: fresh databases, topics, consumer groups and ports.
 
 Prometheus and Alertmanager run a configuration derived from the shipped files
-(`monitoring.fast_config` by default); only the addresses are rewritten to the actual ports.
+(`ops.local.fast_config` by default); only the addresses are rewritten to the actual ports.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 from psycopg import sql
 
-from monitoring.fast_config import Speed, write_fast_config
-from receiver.api_keys import Role
+from ops.local.fast_config import Speed, write_fast_config
+from receiver.store.api_keys import Role
 from tests import credentials, services
 from tests.credentials import provision_key
 from tests.processes import ProcessFailed, ServerProcess, start_alertmanager, start_prometheus
@@ -288,7 +288,7 @@ class Pipeline:
         process = self._process(
             stack,
             "fake-services",
-            [sys.executable, "-m", "monitoring.cli", "fake-services", "--scenario", str(scenario), "--port", "0"],
+            [sys.executable, "-m", "ops.cli", "fake-services", "--scenario", str(scenario), "--port", "0"],
             self._env(),
         )
         deadline = time.monotonic() + 30
@@ -317,7 +317,7 @@ class Pipeline:
             stack,
             "simulator",
             [
-                sys.executable, "-m", "monitoring.cli", "simulate",
+                sys.executable, "-m", "ops.cli", "simulate",
                 "--scenario", str(scenario),
                 "--brokers", self.brokers,
                 "--topic-prefix", self.topic_prefix,
@@ -365,7 +365,7 @@ class Pipeline:
             EXPORTER_CONSISTENCY_RULES=str(rules),
             COLLECTION_INTERVAL="1s",
         )
-        process = self._process(stack, "exporter", [sys.executable, "-m", "monitoring.cli", "exporter"], env)
+        process = self._process(stack, "exporter", [sys.executable, "-m", "ops.cli", "exporter"], env)
         process.wait_ready(f"http://127.0.0.1:{self.ports['exporter']}/readyz", timeout=60)
 
     def _start_receiver(self, stack: ExitStack, database: str) -> None:
@@ -398,7 +398,7 @@ class Pipeline:
             PROMETHEUS_MULTIPROC_DIR=str(multiproc),
         )
         self.api_key = provision_key(env, Role.VIEWER)  # reads the history below
-        process = self._process(stack, "receiver", [sys.executable, "-m", "monitoring.cli", "receiver"], env)
+        process = self._process(stack, "receiver", [sys.executable, "-m", "ops.cli", "receiver"], env)
         process.wait_ready(f"{self.receiver_url}/readyz", timeout=60)
 
     @property

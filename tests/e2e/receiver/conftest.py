@@ -18,7 +18,7 @@ from typing import IO
 
 import pytest
 
-from receiver.api_keys import Role
+from receiver.store.api_keys import Role
 from tests import services
 from tests.credentials import provision_key
 from tests.sinks import RecordedRequest, RecordingSink, self_signed_certificate, server_tls
@@ -82,7 +82,7 @@ class ReceiverProcess:
         log = self.log_path.open("ab")
         self._log = log
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "monitoring.cli", "receiver"],
+            [sys.executable, "-m", "ops.cli", "receiver"],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,

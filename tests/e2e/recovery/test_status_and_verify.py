@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from monitoring.eventstore.mongo import COLLECTION
-from receiver.domain_events import ReceiverDomainEvents
+from receiver.delivery.domain_events import ReceiverDomainEvents
 from tests import services
 from tests.integration.recovery.commands import Clock, Receiver, alert, command, command_json, receiver_on
 from tests.processes import ServerProcess, start_alertmanager
@@ -85,7 +85,7 @@ def test_status_shows_every_component_and_fails_only_when_a_required_one_is_down
     assert next(line for line in table.splitlines() if line.startswith("receiver ")).split()[1] == "down"
     # The installed command: parser, dispatch and exit code.
     result = subprocess.run(
-        [sys.executable, "-m", "monitoring.cli", "status", "--json", "--timeout", "2"],
+        [sys.executable, "-m", "ops.cli", "status", "--json", "--timeout", "2"],
         env={"PATH": "/usr/bin:/bin", **env, "KAFKA_BROKERS": f"127.0.0.1:{services.free_port()}"},
         capture_output=True,
         text=True,

@@ -24,7 +24,7 @@ from typing import Any
 
 import bcrypt
 
-from receiver.api_keys import Role
+from receiver.store.api_keys import Role
 from tests import services
 from tests.credentials import provision_key
 from tests.processes import ServerProcess, start_prometheus
@@ -90,7 +90,7 @@ def test_prometheus_scrapes_the_exporter_over_tls_with_basic_auth_and_a_wrong_pa
         EXPORTER_SPOOL_PATH=str(tmp_path / "spool.sqlite3"),
         EXPORTER_DOMAIN_EVENTS="off",
     )
-    exporter = ServerProcess("exporter", [sys.executable, "-m", "monitoring.cli", "exporter"], tmp_path, env)
+    exporter = ServerProcess("exporter", [sys.executable, "-m", "ops.cli", "exporter"], tmp_path, env)
     prometheus = None
     trusted = ssl.create_default_context(cafile=str(cert))
     try:
@@ -167,7 +167,7 @@ def test_the_receiver_under_gunicorn_serves_only_https_and_logs_no_secret(postgr
     api_key = provision_key(env, Role.OPERATOR)
     admin_key = provision_key(env, Role.ADMIN)
     key_id, api_secret = api_key.split(".")
-    receiver = ServerProcess("receiver", [sys.executable, "-m", "monitoring.cli", "receiver"], tmp_path, env)
+    receiver = ServerProcess("receiver", [sys.executable, "-m", "ops.cli", "receiver"], tmp_path, env)
     base = f"https://127.0.0.1:{port}"
     trusted = ssl.create_default_context(cafile=str(cert))
     try:

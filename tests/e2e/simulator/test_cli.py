@@ -18,7 +18,7 @@ from tests import services
 from tests.integration.simulator.readback import create_platform_topics, delete_topics, observe, read_all
 from tests.processes import ServerProcess
 
-MONITORING = [sys.executable, "-m", "monitoring.cli"]
+MONITORING = [sys.executable, "-m", "ops.cli"]
 
 
 @pytest.fixture

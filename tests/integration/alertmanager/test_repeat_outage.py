@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
-from monitoring.fast_config import Speed, parse_seconds, scale_alertmanager
+from ops.local.fast_config import Speed, parse_seconds, scale_alertmanager
 from tests import services
 from tests.processes import ServerProcess, post_alerts, start_alertmanager
 from tests.sinks import RecordedRequest, RecordingSink

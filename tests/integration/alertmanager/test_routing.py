@@ -69,7 +69,7 @@ def test_timings_tighten_with_priority() -> None:
 
 
 def test_the_fast_config_routes_exactly_like_the_shipped_one(tmp_path: Path) -> None:
-    from monitoring.fast_config import Speed, write_fast_config
+    from ops.local.fast_config import Speed, write_fast_config
 
     _, fast = write_fast_config(
         ROOT, tmp_path, Speed(), webhook_url="http://127.0.0.1:9/hook", credentials_file=str(tmp_path / "t")
@@ -91,7 +91,7 @@ def test_the_fast_config_routes_exactly_like_the_shipped_one(tmp_path: Path) -> 
 def test_paging_routes_flush_an_open_group_within_twice_their_group_wait() -> None:
     """An alert joining a group that already notified waits for group_interval, not group_wait
     (tests/integration/alertmanager/test_repeat_outage.py shows it on a real Alertmanager)."""
-    from monitoring.fast_config import parse_seconds
+    from ops.local.fast_config import parse_seconds
 
     root = yaml.safe_load(CONFIG.read_text())["route"]
     paging = {"priority-critical", "priority-high", "pipeline-direct"}

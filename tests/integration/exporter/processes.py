@@ -24,7 +24,7 @@ class ExporterProcess(ServerProcess):
             **env,
         }
         self.port = int(full["EXPORTER_PORT"])
-        super().__init__(name, [sys.executable, "-m", "monitoring.cli", "exporter"], log_dir, full)
+        super().__init__(name, [sys.executable, "-m", "ops.cli", "exporter"], log_dir, full)
         self.wait_ready(f"{self.url}/healthz")
 
     @property

@@ -24,9 +24,9 @@ import pytest
 from exporter.snapshots import SnapshotStore
 from grafana import alerts, business_insights
 from grafana.catalogue import DASHBOARD_DIR, DASHBOARDS
-from receiver.database import PostgresDatabase
-from receiver.history import AlertFilter, NewJob, Observation
-from receiver.sql_history import SqlAlertHistory
+from receiver.store.database import PostgresDatabase
+from receiver.store.history import AlertFilter, NewJob, Observation
+from receiver.store.sql_history import SqlAlertHistory
 
 NOW = float(int(time.time()))
 FROM, TO = NOW - 3 * 86400, NOW + 3600

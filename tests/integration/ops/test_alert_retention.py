@@ -11,11 +11,11 @@ from typing import Any
 
 import psycopg
 
-from receiver.audit import SqlAuditLog
-from receiver.database import PostgresDatabase, SqliteDatabase
-from receiver.history import AlertFilter
-from receiver.retention import PURGE_LOCK, AlertRetention, TimedTable, audit_purger
-from receiver.sql_history import SqlAlertHistory
+from receiver.store.audit import SqlAuditLog
+from receiver.store.database import PostgresDatabase, SqliteDatabase
+from receiver.store.history import AlertFilter
+from receiver.store.retention import PURGE_LOCK, AlertRetention, TimedTable, audit_purger
+from receiver.store.sql_history import SqlAlertHistory
 from tests.integration.receiver.test_history_contract import NOW, obs
 
 DAY = 86400.0
@@ -130,7 +130,7 @@ def test_monitoring_purge_deletes_the_expired_history_once_and_reports_it(postgr
         database.close()
     env = {"PATH": "/usr/bin:/bin", "POSTGRES_URI": postgres_uri, "RETENTION_ALERTS": "90d"}
     done = subprocess.run(
-        [sys.executable, "-m", "monitoring.cli", "purge"],
+        [sys.executable, "-m", "ops.cli", "purge"],
         env=env,
         capture_output=True,
         text=True,

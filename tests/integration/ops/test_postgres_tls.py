@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from receiver.database import DatabaseUnavailable, PostgresDatabase
+from receiver.store.database import DatabaseUnavailable, PostgresDatabase
 from tests import services
 from tests.integration.ops.certificates import TestAuthority
 

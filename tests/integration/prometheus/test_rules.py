@@ -78,7 +78,7 @@ def test_every_alert_rule_is_tested_firing_and_not_firing() -> None:
 
 
 def test_the_fast_config_passes_promtool(tmp_path: Path) -> None:
-    from monitoring.fast_config import Speed, write_fast_config
+    from ops.local.fast_config import Speed, write_fast_config
 
     prometheus, _ = write_fast_config(
         ROOT, tmp_path, Speed(), webhook_url="http://127.0.0.1:9/hook", credentials_file=str(tmp_path / "t")

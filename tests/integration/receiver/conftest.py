@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from receiver.database import PostgresDatabase, SqliteDatabase
-from receiver.sql_history import SqlAlertHistory
+from receiver.store.database import PostgresDatabase, SqliteDatabase
+from receiver.store.sql_history import SqlAlertHistory
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from receiver.database import DOWN_COOLDOWN, DatabaseUnavailable, PostgresDatabase
+from receiver.store.database import DOWN_COOLDOWN, DatabaseUnavailable, PostgresDatabase
 from tests.services import free_port
 from tests.unit.receiver.fakes import FakeClock
 

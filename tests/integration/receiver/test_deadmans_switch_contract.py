@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from receiver.database import DatabaseUnavailable, PostgresDatabase, SqliteDatabase
-from receiver.deadmans_switch import ALERTNAME, DeadMansSwitch
-from receiver.history import AlertFilter, Observation, SwitchState
-from receiver.migrations import MIGRATIONS
-from receiver.routing import RoutingPolicy
-from receiver.sql_history import SqlAlertHistory
+from receiver.config.routing import RoutingPolicy
+from receiver.delivery.deadmans_switch import ALERTNAME, DeadMansSwitch
+from receiver.store.database import DatabaseUnavailable, PostgresDatabase, SqliteDatabase
+from receiver.store.history import AlertFilter, Observation, SwitchState
+from receiver.store.migrations import MIGRATIONS
+from receiver.store.sql_history import SqlAlertHistory
 
 NOW = 1_772_442_000.0
 CHANNELS = frozenset({"pagerduty", "slack", "sms"})

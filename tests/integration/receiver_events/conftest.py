@@ -5,9 +5,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from receiver.database import PostgresDatabase, SqliteDatabase
-from receiver.history import Observation
-from receiver.sql_history import SqlAlertHistory
+from receiver.store.database import PostgresDatabase, SqliteDatabase
+from receiver.store.history import Observation
+from receiver.store.sql_history import SqlAlertHistory
 from tests.unit.receiver.fakes import FakeClock
 
 STARTS = datetime(2026, 11, 26, 8, 0, tzinfo=UTC).timestamp()

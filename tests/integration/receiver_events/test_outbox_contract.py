@@ -15,10 +15,10 @@ import pytest
 
 from monitoring.cloudevents import CloudEvent
 from monitoring.event_spool import Stage
-from receiver.database import PostgresDatabase, SqliteDatabase
-from receiver.event_outbox import SqlEventOutbox, StageBacklog
-from receiver.history import AlertFilter
-from receiver.sql_history import SqlAlertHistory
+from receiver.store.database import PostgresDatabase, SqliteDatabase
+from receiver.store.event_outbox import SqlEventOutbox, StageBacklog
+from receiver.store.history import AlertFilter
+from receiver.store.sql_history import SqlAlertHistory
 from tests.integration.receiver_events.conftest import STARTS, observation
 from tests.unit.receiver.fakes import FakeClock
 

@@ -15,13 +15,13 @@ from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client import CollectorRegistry
 
-from monitoring import recovery
-from receiver.api import Wiring
-from receiver.app import create_app
-from receiver.channels.webhook import WebhookChannel
-from receiver.config import ReceiverConfig
-from receiver.history import AlertHistory
-from receiver.outbox import DeliveryWorker
+from ops.recovery import commands as recovery
+from receiver.config.settings import ReceiverConfig
+from receiver.delivery.channels.webhook import WebhookChannel
+from receiver.delivery.outbox import DeliveryWorker
+from receiver.store.history import AlertHistory
+from receiver.web.api import Wiring
+from receiver.web.app import create_app
 from tests.credentials import WEBHOOK_ENV, credentialed_client
 
 

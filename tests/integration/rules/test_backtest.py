@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 import requests
 
-from monitoring.cli import main
+from ops.cli import main
 from ops.rules import backtest
 from ops.rules.cli import default_alertmanager
 from ops.rules.history import PrometheusHistory
 from ops.rules.rule_files import load_rule_files
-from receiver.routing import RoutingPolicy
+from receiver.config.routing import RoutingPolicy
 from tests.integration.rules.conftest import ALERTMANAGER, BURST_FROM, DOWN_FROM, DOWN_UNTIL, RULES, History
 
 pytestmark = pytest.mark.integration

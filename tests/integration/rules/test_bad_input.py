@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from monitoring.cli import main
+from ops.cli import main
 from tests import services
 from tests.backfill import backfilled_prometheus
 from tests.integration.rules.conftest import ALERTMANAGER, CONFIG, RULES, History, timeline

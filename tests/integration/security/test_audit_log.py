@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from receiver import audit
-from receiver.audit import AuditFilter, SqlAuditLog
-from receiver.config import ReceiverConfig
-from receiver.database import DatabaseUnavailable, PostgresDatabase, SqliteDatabase
-from receiver.sql_history import SqlAlertHistory
+from receiver.config.settings import ReceiverConfig
+from receiver.store import audit
+from receiver.store.audit import AuditFilter, SqlAuditLog
+from receiver.store.database import DatabaseUnavailable, PostgresDatabase, SqliteDatabase
+from receiver.store.sql_history import SqlAlertHistory
 
 NOW = 1_772_442_000.0
 

@@ -8,11 +8,11 @@ import requests
 from prometheus_client import CollectorRegistry
 
 from monitoring.tracing import format_traceparent
-from receiver.app import create_app
-from receiver.channels.slack import SlackChannel
-from receiver.config import ReceiverConfig
-from receiver.database import PostgresDatabase
-from receiver.outbox import DeliveryWorker
+from receiver.config.settings import ReceiverConfig
+from receiver.delivery.channels.slack import SlackChannel
+from receiver.delivery.outbox import DeliveryWorker
+from receiver.store.database import PostgresDatabase
+from receiver.web.app import create_app
 from tests.credentials import WEBHOOK_ENV, WEBHOOK_TOKEN
 from tests.sinks import RecordingSink
 from tests.spans import PARENT_SPAN_ID, SAMPLED_PARENT, TRACE_ID, MemoryTracing

@@ -12,20 +12,31 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from receiver import message
-from receiver.channels import Notification
-from receiver.channels.email import compose
-from receiver.channels.file import ConsoleChannel, FileChannel
-from receiver.channels.pagerduty import PagerDutyChannel, dedup_key
-from receiver.channels.slack import blocks
-from receiver.channels.webhook import document
+from receiver.delivery import message
+from receiver.delivery.channels.email import compose
+from receiver.delivery.channels.file import ConsoleChannel, FileChannel
+from receiver.delivery.channels.pagerduty import PagerDutyChannel, dedup_key
+from receiver.delivery.channels.slack import blocks
+from receiver.delivery.channels.webhook import document
+from receiver.delivery.notification import Notification
 from tests.unit.bad_input.strategies import FUZZ, NASTY_TEXT
 from tests.unit.receiver.conftest import build_receiver
 from tests.unit.receiver.fakes import alert, webhook
 from tests.unit.receiver.test_messages import record
 
 SLACK_LIMITS = {"section": 3000, "field": 2000, "header": 150}
-HEADERS_OF_A_MAIL = {"subject", "from", "to", "content-type", "mime-version", "content-transfer-encoding"}
+HEADERS_OF_A_MAIL = {
+    "subject",
+    "from",
+    "to",
+    "date",
+    "message-id",
+    "in-reply-to",
+    "references",
+    "content-type",
+    "mime-version",
+    "content-transfer-encoding",
+}
 
 
 def notification(text: str, action: str = "trigger") -> Notification:

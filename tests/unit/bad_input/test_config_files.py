@@ -16,7 +16,7 @@ from exporter.consistency import load_rules
 from exporter.health_checks import load_checks
 from exporter.queries import load_queries
 from monitoring.settings import ConfigError
-from receiver.routing import RoutingPolicy
+from receiver.config.routing import RoutingPolicy
 from tests.unit.bad_input.strategies import FUZZ
 
 Loader = Callable[[Path], object]

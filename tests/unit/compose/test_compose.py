@@ -1,7 +1,7 @@
 """docker-compose.yml, cross-checked against the repository (no Docker engine runs here).
 
 The expected names, defaults and ports come from the code: the Option definitions in
-monitoring/settings.py, exporter/config.py and receiver/config.py, the shipped Prometheus and
+monitoring/settings.py, exporter/config.py and receiver/config/settings.py, the shipped Prometheus and
 Alertmanager configuration, the Grafana provisioning and the CLI's subcommands.
 """
 
@@ -21,7 +21,7 @@ import yaml
 from exporter.config import EXPORTER_OPTIONS
 from exporter.health_checks import load_checks
 from monitoring.settings import OPTIONS, Option
-from receiver.config import RECEIVER_OPTIONS
+from receiver.config.settings import RECEIVER_OPTIONS
 
 REPO = Path(__file__).resolve().parents[3]
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
@@ -110,7 +110,7 @@ def test_the_dockerfile_copies_what_exists_and_installs_the_monitoring_command()
 
 def test_our_services_run_monitoring_subcommands_the_cli_has() -> None:
     helps = subprocess.run(
-        [sys.executable, "-m", "monitoring.cli", "--help"], capture_output=True, text=True, check=True, timeout=60
+        [sys.executable, "-m", "ops.cli", "--help"], capture_output=True, text=True, check=True, timeout=60
     ).stdout
     for name in OURS:
         service = SERVICES[name]

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from receiver.app import build_channels
-from receiver.channels import DeliveryFailed, Notification
-from receiver.channels.file import ConsoleChannel, FileChannel
-from receiver.config import ReceiverConfig
-from receiver.history import AlertRecord
-from receiver.routing import RoutingPolicy
+from receiver.config.routing import RoutingPolicy
+from receiver.config.settings import ReceiverConfig
+from receiver.delivery.channel_set import build_channels
+from receiver.delivery.channels.file import ConsoleChannel, FileChannel
+from receiver.delivery.notification import DeliveryFailed, Notification
+from receiver.store.history import AlertRecord
 from tests.unit.receiver.conftest import build_receiver
 from tests.unit.receiver.fakes import T0, alert, body
 

@@ -10,19 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from monitoring.local_stack import (
-    DEMO_SPEED,
-    REPO,
-    Layout,
-    NotificationTail,
-    Ports,
-    StackFailed,
-    check_ports,
-    ensure_tools,
-    routing_document,
-    write_demo_config,
-)
-from receiver.routing import RoutingPolicy
+from ops.local.configuration import DEMO_SPEED, REPO, Layout, Ports, routing_document, write_demo_config
+from ops.local.host import check_ports, ensure_tools
+from ops.local.stack import NotificationTail
+from ops.local.supervision import StackFailed
+from receiver.config.routing import RoutingPolicy
 
 ALL = {"prometheus": "/usr/bin/prometheus", "prometheus-alertmanager": "/usr/bin/am"}
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from monitoring.backup_crypto import (
+from ops.backup.crypto import (
     CHUNK,
     MAGIC,
     BackupKeyError,

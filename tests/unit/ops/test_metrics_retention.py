@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from monitoring.local_stack import prometheus_argv
 from monitoring.settings import Settings
+from ops.local.configuration import prometheus_argv
 
 ROOT = Path(__file__).resolve().parents[3]
 

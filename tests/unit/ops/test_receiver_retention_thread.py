@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from receiver.app import create_app
-from receiver.config import ReceiverConfig
-from receiver.history import AlertFilter
-from receiver.retention import AlertRetention
-from receiver.sql_history import SqlAlertHistory
+from receiver.config.settings import ReceiverConfig
+from receiver.store.history import AlertFilter
+from receiver.store.retention import AlertRetention
+from receiver.store.sql_history import SqlAlertHistory
+from receiver.web.app import create_app
 from tests.integration.receiver.test_history_contract import NOW, obs
 
 DAY = 86400.0

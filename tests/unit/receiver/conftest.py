@@ -9,10 +9,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client import CollectorRegistry
 
-from receiver.app import create_app
-from receiver.channels import Channel
-from receiver.config import ReceiverConfig
-from receiver.outbox import DeliveryWorker
+from receiver.config.settings import ReceiverConfig
+from receiver.delivery.notification import Channel
+from receiver.delivery.outbox import DeliveryWorker
+from receiver.web.app import create_app
 from tests.credentials import WEBHOOK_ENV, credentialed_client
 from tests.unit.receiver.fakes import FakeChannel, FakeClock, fake_channels
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from monitoring.settings import ConfigError
-from receiver.admission import Admission, Overloaded, RefusalSummary
-from receiver.breaker import Breaker
-from receiver.config import ReceiverConfig
+from receiver.config.settings import ReceiverConfig
+from receiver.intake.admission import Admission, Overloaded, RefusalSummary
+from receiver.store.breaker import Breaker
 from tests.unit.receiver.conftest import build_receiver
 from tests.unit.receiver.fakes import FakeClock, alert, body
 

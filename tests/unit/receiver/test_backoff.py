@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import itertools
 
-from receiver.outbox import Backoff
+from receiver.delivery.outbox import Backoff
 
 
 def test_backoff_doubles_with_jitter_between_half_and_full_and_is_capped() -> None:

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from receiver.config import ReceiverConfig
-from receiver.deadmans_switch import ALERTNAME
+from receiver.config.settings import ReceiverConfig
+from receiver.delivery.deadmans_switch import ALERTNAME
 from tests.unit.receiver.conftest import Receiver, build_receiver
 from tests.unit.receiver.fakes import T0, alert, body
 

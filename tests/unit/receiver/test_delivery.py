@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from receiver.channels import DeliveryFailed, Notification
+from receiver.delivery.notification import DeliveryFailed, Notification
 from tests.unit.receiver.conftest import Receiver, build_receiver
 from tests.unit.receiver.fakes import alert, body
 

@@ -7,13 +7,14 @@ from datetime import UTC, datetime
 import pytest
 
 from monitoring.settings import ConfigError
-from receiver import message
-from receiver.channels import DeliveryFailed, Notification, check_status, retry_after_seconds
-from receiver.channels.email import compose
-from receiver.channels.pagerduty import SEVERITY, PagerDutyChannel, dedup_key
-from receiver.channels.slack import blocks
-from receiver.config import ReceiverConfig
-from receiver.history import AlertRecord
+from receiver.config.settings import ReceiverConfig
+from receiver.delivery import message
+from receiver.delivery.channels import check_status, retry_after_seconds
+from receiver.delivery.channels.email import compose
+from receiver.delivery.channels.pagerduty import SEVERITY, PagerDutyChannel, dedup_key
+from receiver.delivery.channels.slack import blocks
+from receiver.delivery.notification import DeliveryFailed, Notification
+from receiver.store.history import AlertRecord
 
 
 def record(**overrides: object) -> AlertRecord:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from monitoring.settings import ConfigError
-from receiver.routing import Priority, RoutingPolicy, priority_from_labels
+from receiver.config.routing import Priority, RoutingPolicy, priority_from_labels
 
 
 def test_priority_comes_from_the_label_and_unknown_values_default_to_high_flagged() -> None:

@@ -8,11 +8,11 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from receiver.app import create_app
-from receiver.config import ReceiverConfig
-from receiver.database import DatabaseUnavailable, SqliteDatabase
-from receiver.history import Observation, RecordOutcome
-from receiver.sql_history import SqlAlertHistory
+from receiver.config.settings import ReceiverConfig
+from receiver.store.database import DatabaseUnavailable, SqliteDatabase
+from receiver.store.history import Observation, RecordOutcome
+from receiver.store.sql_history import SqlAlertHistory
+from receiver.web.app import create_app
 from tests.credentials import WEBHOOK_ENV, WEBHOOK_TOKEN
 from tests.unit.receiver.conftest import Receiver, build_receiver
 from tests.unit.receiver.fakes import alert, body, webhook

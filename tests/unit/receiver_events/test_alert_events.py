@@ -11,8 +11,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from monitoring import catalogue as c
 from monitoring.cloudevents import decode, decode_data, encode_structured
 from monitoring.tracing import current_traceparent
-from receiver import alert_events
-from receiver.history import Observation
+from receiver.store import alert_events
+from receiver.store.history import Observation
 
 STARTS = datetime(2026, 11, 26, 8, 0, tzinfo=UTC).timestamp()
 

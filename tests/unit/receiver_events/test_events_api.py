@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from werkzeug.test import TestResponse
 
-from receiver.domain_events import ReceiverDomainEvents
+from receiver.delivery.domain_events import ReceiverDomainEvents
 from tests.unit.receiver.conftest import Receiver, build_receiver
 from tests.unit.receiver.fakes import alert, body
 

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from monitoring.settings import ConfigError
-from receiver.app import build_channels
-from receiver.channels import DeliveryFailed, Notification
-from receiver.config import ReceiverConfig
-from receiver.egress import DestinationDenied, EgressPolicy, GuardedChannel
+from receiver.config.egress import DestinationDenied, EgressPolicy
+from receiver.config.settings import ReceiverConfig
+from receiver.delivery.channel_set import build_channels
+from receiver.delivery.egress import GuardedChannel
+from receiver.delivery.notification import DeliveryFailed, Notification
 from tests.unit.receiver.fakes import FakeChannel
 
 

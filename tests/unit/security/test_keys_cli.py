@@ -11,9 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from receiver import keys_cli
-from receiver.audit import AuditFilter, SqlAuditLog
-from receiver.database import SqliteDatabase
+from ops import keys as keys_cli
+from receiver.store.audit import AuditFilter, SqlAuditLog
+from receiver.store.database import SqliteDatabase
 
 
 def run(env: dict[str, str], *argv: str) -> tuple[int, str]:
@@ -50,7 +50,7 @@ def test_a_key_is_created_listed_and_revoked_and_only_its_hash_is_stored(tmp_pat
 
 def test_the_command_is_wired_into_the_monitoring_cli() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "monitoring.cli", "keys", "create", "--name", "x", "--role", "root"],
+        [sys.executable, "-m", "ops.cli", "keys", "create", "--name", "x", "--role", "root"],
         capture_output=True,
         text=True,
         timeout=60,

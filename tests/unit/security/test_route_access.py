@@ -13,8 +13,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from receiver.access import PUBLIC, ROUTES, WEBHOOK, requirement
-from receiver.api_keys import Role
+from receiver.store.api_keys import Role
+from receiver.web.access import PUBLIC, ROUTES, WEBHOOK, requirement
 from tests.credentials import WEBHOOK_TOKEN, create_key, webhook_header
 from tests.unit.receiver.conftest import Receiver, build_receiver
 from tests.unit.receiver.fakes import alert, body

@@ -8,7 +8,7 @@ import pytest
 
 from exporter.config import EXPORTER_OPTIONS
 from monitoring.settings import OPTIONS, ConfigError
-from receiver.config import RECEIVER_OPTIONS, ReceiverConfig
+from receiver.config.settings import RECEIVER_OPTIONS, ReceiverConfig
 
 
 def test_every_secret_option_is_read_from_its_file(tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ import pytest
 import structlog
 from opentelemetry.trace import NoOpTracer
 
-from monitoring.cli import main
 from monitoring.settings import ConfigError
 from monitoring.tracing import (
     configure_tracing,
@@ -18,6 +17,7 @@ from monitoring.tracing import (
     parse_traceparent,
     service_resource,
 )
+from ops.cli import main
 from tests.services import free_port
 from tests.spans import SAMPLED_PARENT, UNSAMPLED_PARENT
 

@@ -9,10 +9,10 @@ from flask.testing import FlaskClient
 from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import CollectorRegistry
 
-from receiver.app import create_app
-from receiver.channels import DeliveryFailed
-from receiver.config import ReceiverConfig
-from receiver.outbox import DeliveryWorker
+from receiver.config.settings import ReceiverConfig
+from receiver.delivery.notification import DeliveryFailed
+from receiver.delivery.outbox import DeliveryWorker
+from receiver.web.app import create_app
 from tests.credentials import WEBHOOK_ENV, credentialed_client
 from tests.spans import PARENT_SPAN_ID, SAMPLED_PARENT, TRACE_ID, MemoryTracing
 from tests.unit.receiver.fakes import FakeChannel, FakeClock, alert, fake_channels, webhook

@@ -1,0 +1,1 @@
+"""`monitoring backup` and `monitoring restore`: an encrypted archive of every store."""

@@ -1,0 +1,1 @@
+"""`monitoring run` (`make run`): the whole pipeline on one machine."""

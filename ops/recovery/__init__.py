@@ -1,0 +1,1 @@
+"""The recovery procedure as commands: `monitoring status`, `verify` and `resend`."""

@@ -1,0 +1,1 @@
+"""Intake: admission, the Alertmanager payload model, and turning a webhook into observations."""

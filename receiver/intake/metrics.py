@@ -1,0 +1,34 @@
+"""The intake's counters, on an explicit registry: webhooks accepted and refused, alerts, Watchdogs.
+
+Under gunicorn they are aggregated across workers by prometheus_client's multiprocess mode.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter
+
+
+class IntakeMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.webhooks_received = Counter(
+            "receiver_webhooks_received_total", "Alertmanager webhooks accepted and stored", registry=registry
+        )
+        self.alerts_received = Counter(
+            "receiver_alerts_received_total", "Alerts in accepted webhooks", ["status"], registry=registry
+        )
+        self.webhooks_rejected = Counter(
+            "receiver_webhooks_rejected_total",
+            "Webhooks refused, by reason (unauthorized, too_large, invalid, storage, overload)",
+            ["reason"],
+            registry=registry,
+        )
+        self.priority_defaulted = Counter(
+            "receiver_alerts_priority_defaulted_total",
+            "Alerts with a missing or unknown priority label, treated as high",
+            registry=registry,
+        )
+        self.watchdogs_received = Counter(
+            "receiver_watchdogs_received_total",
+            "Watchdog alerts from Alertmanager (dead man's switch heartbeats; never routed)",
+            registry=registry,
+        )

@@ -1,0 +1,1 @@
+"""Store: database connections and migrations, alert history, audit log, API keys, retention."""
