@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -25,12 +26,18 @@ class Result:
         return self.value / self.baseline_value if self.baseline_value else float("nan")
 
 
-def write(results: list[Result]) -> Path:
+def write(results: list[Result], file_name: str = "latest.json") -> Path:
+    """``results`` in ``bench/results/<file_name>`` (a single benchmark run alone writes its own file)."""
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / "latest.json"
+    path = RESULTS / file_name
     document = {
         "measured_at": datetime.now(UTC).isoformat(),
-        "machine": {"python": platform.python_version(), "processor": platform.machine()},
+        "machine": {
+            "python": platform.python_version(),
+            "processor": platform.machine(),
+            "cpus": os.cpu_count(),
+            "load_average": [round(load, 2) for load in os.getloadavg()],  # 1, 5, 15 min, when written
+        },
         "results": [{**asdict(r), "ratio": round(r.ratio, 4)} for r in results],
     }
     path.write_text(json.dumps(document, indent=2) + "\n")

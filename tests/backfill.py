@@ -1,7 +1,8 @@
 """A real Prometheus holding history written for a test: OpenMetrics samples, backfilled with promtool.
 
-``Timeline`` holds series as functions of time; ``backfilled_prometheus`` writes them at a
-scrape interval into OpenMetrics text, turns that into TSDB blocks with ``promtool tsdb
+``Timeline`` holds series as functions of time (``add``) or as samples taken from a live
+registry (``record``); ``backfilled_prometheus`` writes them at a scrape interval into
+OpenMetrics text, turns that into TSDB blocks with ``promtool tsdb
 create-blocks-from openmetrics`` and starts Prometheus 2.42 on those blocks (and, when
 given, with rule files loaded, so ``/api/v1/rules`` answers as in production).
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import math
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,10 +30,18 @@ class Timeline:
     seconds: float
     scrape_interval: float = 15.0
     series: dict[str, tuple[dict[str, str], Value]] = field(default_factory=dict)
+    scraped: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # series -> (offset, sample)
+
+    @staticmethod
+    def _key(name: str, labels: Mapping[str, str]) -> str:
+        return name + "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
 
     def add(self, name: str, labels: dict[str, str], value: Value) -> None:
-        key = name + "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
-        self.series[key] = (labels, value)
+        self.series[self._key(name, labels)] = (labels, value)
+
+    def record(self, name: str, labels: Mapping[str, str], offset: float, sample: float) -> None:
+        """One sample taken ``offset`` seconds after the start (in time order per series)."""
+        self.scraped.setdefault(self._key(name, labels), []).append((offset, sample))
 
     def counter(self, name: str, labels: dict[str, str], rate: Callable[[float], float]) -> None:
         """A counter growing at ``rate(t)`` per second (integrated per scrape)."""
@@ -57,6 +66,9 @@ class Timeline:
                 sample = value(offset)
                 if sample is not None:
                     lines.append(f"{key} {sample!r} {self.start + offset:.3f}")
+        for key, samples in self.scraped.items():
+            lines = families.setdefault(key.split("{", 1)[0], [])
+            lines.extend(f"{key} {sample!r} {self.start + offset:.3f}" for offset, sample in samples)
         out = []
         for name, lines in families.items():
             out.append(f"# TYPE {name} gauge")

@@ -3,9 +3,9 @@
     rules ─ expansion ─ history (query_range per chunk) ─ evaluation ─ alert_relabel
           ─ dispatch (Alertmanager) ─ [notification stages: Q2's incident grouping] ─ receiver_policy
 
-Each group is evaluated on its own grid: its interval, in the phase Prometheus evaluates the
-group of the same name at (``lastEvaluation`` in ``/api/v1/rules``), so the backtest's
-evaluation times are Prometheus's own. Each rule starts ``for`` earlier than the window so an
+Each group is evaluated at Prometheus's own instants (``schedule``): every interval, at the
+offset Prometheus gives the group, and the recording rules an alert reads at the instants of
+their own groups (``expansion``). Each rule starts ``for`` earlier than the window so an
 alert already pending when it opens fires when it would have. Identical queries of the
 candidate and the baseline are asked once and fed to both.
 """
@@ -13,11 +13,9 @@ candidate and the baseline are asked once and fed to both.
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from ops.rules.alert_relabel import AlertLabeller
@@ -30,6 +28,7 @@ from ops.rules.expansion import ExpansionUnsupported, RecordingRules
 from ops.rules.history import PrometheusHistory, PrometheusSetup, QueryRejected
 from ops.rules.receiver_policy import NotificationStage, Page, apply_stages, pages
 from ops.rules.rule_files import AlertingRule, RuleFileInvalid, RuleSet, rule_set_from_mapping
+from ops.rules.schedule import Schedule
 from receiver.config.routing import RoutingPolicy
 
 
@@ -84,30 +83,6 @@ class _Query:
     jobs: list[_Job] = field(default_factory=list)
 
 
-def _rfc3339(text: str) -> float | None:
-    match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", text)
-    if match is None or text.startswith("0001-"):
-        return None
-    fraction = (match.group(2) or ".0")[:7]
-    zone = "+00:00" if match.group(3) == "Z" else match.group(3)
-    return datetime.fromisoformat(f"{match.group(1)}{fraction}{zone}").timestamp()
-
-
-def phases(setup: PrometheusSetup) -> dict[tuple[str, str], float]:
-    """(file name, group name) -> the offset within its interval at which Prometheus evaluates the group."""
-    out = {}
-    for group in setup.rule_groups:
-        interval = float(group.get("interval") or setup.evaluation_interval)
-        last = _rfc3339(str(group.get("lastEvaluation", "")))
-        if last is not None and interval > 0:
-            out[(_file_name(str(group.get("file", ""))), str(group.get("name")))] = math.fmod(last, interval)
-    return out
-
-
-def _file_name(path: str) -> str:
-    return path.replace("\\", "/").rsplit("/", 1)[-1].removeprefix("Prometheus's ")
-
-
 def rules_loaded(setup: PrometheusSetup) -> RuleSet:
     """The rules Prometheus has loaded now (``/api/v1/rules``) as a rule set."""
     files: dict[str, list[dict[str, Any]]] = {}
@@ -147,21 +122,23 @@ def run(
     began = time.perf_counter()
     queries_before, query_seconds_before = history.queries, history.query_seconds
     labeller = AlertLabeller.from_setup(setup.external_labels, setup.alert_relabel_configs)
-    phase = phases(setup)
+    schedule = Schedule(setup.rule_groups)
     plans: dict[tuple[str, float, float, int], _Query] = {}
     jobs: dict[str, list[_Job]] = {"candidate": [], "baseline": []}
     for name, rule_set in (("candidate", candidate), ("baseline", baseline)):
         if rule_set is None:
             continue
-        recording = RecordingRules(rule_set.recording)
+        recording = RecordingRules(rule_set.recording, schedule.offset_ms, round(setup.lookback * 1000))
         for rule in rule_set.alerting:
             try:
-                query = recording.expand(rule.expr)
+                query = recording.expand(rule)
             except ExpansionUnsupported as exc:
                 raise RuleFileInvalid(f"{rule.where}: {exc}") from None
             step = rule.interval
-            offset = phase.get((_file_name(str(rule.file)), rule.group), 0.0)
-            first = math.ceil((window.since - rule.for_seconds - offset) / step) * step + offset
+            step_ms = round(step * 1000)
+            offset_ms = schedule.offset_ms(rule.file, rule.group, step)
+            earliest = math.ceil((window.since - rule.for_seconds) * 1000)
+            first = (earliest + (offset_ms - earliest) % step_ms) / 1000
             steps = math.floor((window.until - first) / step + 1e-9) + 1
             job = _Job(rule, AlertStates(rule, setup.external_labels), name)
             jobs[name].append(job)

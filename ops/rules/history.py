@@ -21,7 +21,7 @@ import yaml
 
 from ops.rules.durations import DurationInvalid, parse_duration
 
-MIN_VERSION = (2, 33, 0)  # subqueries, `@`, negative offsets on by default, lastEvaluation in /api/v1/rules
+MIN_VERSION = (2, 33, 0)  # subqueries, `@` and negative offsets on by default
 MAX_POINTS = 10_000
 MAX_CHUNK_SECONDS = 86400.0
 
@@ -51,6 +51,7 @@ class PrometheusSetup:
     external_labels: Mapping[str, str] = field(default_factory=dict)
     alert_relabel_configs: tuple[Mapping[str, Any], ...] = ()
     resend_delay: float = 60.0
+    lookback: float = 300.0  # --query.lookback-delta
     rule_groups: tuple[Mapping[str, Any], ...] = ()  # /api/v1/rules groups, as returned
 
 
@@ -105,7 +106,7 @@ class PrometheusHistory:
         return document.get("data")
 
     def setup(self) -> PrometheusSetup:
-        """Version (refused below MIN_VERSION), evaluation interval, external labels, resend delay, rules."""
+        """Version (refused below MIN_VERSION), evaluation interval, external labels, resend delay, lookback, rules."""
         info = self._get("/api/v1/status/buildinfo")
         version = str(info.get("version", "")) if isinstance(info, dict) else ""
         numbers = tuple(int(n) for n in re.findall(r"\d+", version)[:3])
@@ -121,6 +122,7 @@ class PrometheusHistory:
         try:
             interval = parse_duration(global_config.get("evaluation_interval", "1m"))
             resend = parse_duration(flags.get("rules.alert.resend-delay", "1m"))
+            lookback = parse_duration(flags.get("query.lookback-delta", "5m"))
         except DurationInvalid as exc:
             raise PrometheusUnavailable(f"Prometheus at {self.url}: unexpected configuration: {exc}") from None
         return PrometheusSetup(
@@ -129,6 +131,7 @@ class PrometheusHistory:
             external_labels={str(k): str(v) for k, v in (global_config.get("external_labels") or {}).items()},
             alert_relabel_configs=tuple((config.get("alerting") or {}).get("alert_relabel_configs") or ()),
             resend_delay=resend,
+            lookback=lookback,
             rule_groups=tuple(groups),
         )
 

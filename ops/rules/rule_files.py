@@ -38,6 +38,7 @@ class RecordingRule:
     group: str
     interval: float
     file: Path
+    position: int  # its place among all rules of its group: Prometheus evaluates them in this order
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class AlertingRule:
     group: str
     interval: float
     file: Path
-    index: int  # position among the alerting rules of its group
+    position: int  # its place among all rules of its group: Prometheus evaluates them in this order
     label_templates: Mapping[str, Template] = field(compare=False, repr=False, default_factory=dict)
     annotation_templates: Mapping[str, Template] = field(compare=False, repr=False, default_factory=dict)
 
@@ -149,7 +150,7 @@ def _groups(document: YamlDocument, default_interval: float) -> list[RuleGroup]:
         recording: list[RecordingRule] = []
         alerting: list[AlertingRule] = []
         for r, rule in enumerate(rules):
-            parsed = _rule(document, (*at, "rules", r), name, interval, rule, len(alerting))
+            parsed = _rule(document, (*at, "rules", r), name, interval, rule, r)
             if isinstance(parsed, RecordingRule):
                 recording.append(parsed)
             else:
@@ -159,7 +160,7 @@ def _groups(document: YamlDocument, default_interval: float) -> list[RuleGroup]:
 
 
 def _rule(
-    document: YamlDocument, at: tuple[str | int, ...], group: str, interval: float, raw: object, index: int
+    document: YamlDocument, at: tuple[str | int, ...], group: str, interval: float, raw: object, position: int
 ) -> RecordingRule | AlertingRule:
     if not isinstance(raw, dict):
         raise document.error(at, f"group {group!r}, rule {at[-1]}: expected a mapping")
@@ -198,7 +199,7 @@ def _rule(
         for key in ("for", "keep_firing_for", "annotations"):
             if key in raw:
                 raise fail(key, f"`{key}` is only for alerting rules")
-        return RecordingRule(name, expr, labels, group, interval, document.path)
+        return RecordingRule(name, expr, labels, group, interval, document.path, position)
     if "alertname" in labels:
         raise fail("labels", "`alertname` cannot be set by labels")
     durations = {}
@@ -229,7 +230,7 @@ def _rule(
         group=group,
         interval=interval,
         file=document.path,
-        index=index,
+        position=position,
         label_templates=templates["labels"],
         annotation_templates=templates["annotations"],
     )
