@@ -131,6 +131,10 @@ def run() -> list[Result]:
                 evaluation.append(result.evaluation_seconds)
                 loads.append(os.getloadavg()[0])
     firings = len(result.candidate.episodes)
+    per_rule: dict[str, int] = {}
+    for episode in result.candidate.episodes:
+        per_rule[episode.rule.key] = per_rule.get(episode.rule.key, 0) + 1
+    print("backtest firings:", ", ".join(f"{rule} {n}" for rule, n in sorted(per_rule.items())))
     pages = len([p for p in result.candidate.pages if p.action == "trigger"])
     query = statistics.median(queries)
     load = f"1-min load {min(loads):.1f}..{max(loads):.1f} on {os.cpu_count()} CPUs"

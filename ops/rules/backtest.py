@@ -24,7 +24,7 @@ from ops.rules.diff import Change, compare
 from ops.rules.dispatch import Alert, Notification, dispatch
 from ops.rules.durations import format_duration
 from ops.rules.evaluation import AlertStates, Episode, EvaluationWarning
-from ops.rules.expansion import ExpansionUnsupported, RecordingRules
+from ops.rules.expansion import ExpansionUnsupported, RecordingRules, running_recordings
 from ops.rules.history import PrometheusHistory, PrometheusSetup, QueryRejected
 from ops.rules.receiver_policy import NotificationStage, Page, apply_stages, pages
 from ops.rules.rule_files import AlertingRule, RuleFileInvalid, RuleSet, rule_set_from_mapping
@@ -117,18 +117,24 @@ def run(
     policy: RoutingPolicy,
     baseline: RuleSet | None = None,
     stages: Sequence[NotificationStage] = (),
+    recompute_recordings: bool = False,
 ) -> Backtest:
-    """The backtest of ``candidate`` (and ``baseline``) over ``window``."""
+    """The backtest of ``candidate`` (and ``baseline``) over ``window``.
+
+    Recording rules Prometheus runs as written are read where Prometheus recorded them
+    (``expansion.RecordingRules``) unless ``recompute_recordings``.
+    """
     began = time.perf_counter()
     queries_before, query_seconds_before = history.queries, history.query_seconds
     labeller = AlertLabeller.from_setup(setup.external_labels, setup.alert_relabel_configs)
     schedule = Schedule(setup.rule_groups)
+    running = frozenset() if recompute_recordings else running_recordings(setup.rule_groups, setup.evaluation_interval)
     plans: dict[tuple[str, float, float, int], _Query] = {}
     jobs: dict[str, list[_Job]] = {"candidate": [], "baseline": []}
     for name, rule_set in (("candidate", candidate), ("baseline", baseline)):
         if rule_set is None:
             continue
-        recording = RecordingRules(rule_set.recording, schedule.offset_ms, round(setup.lookback * 1000))
+        recording = RecordingRules(rule_set.recording, schedule.offset_ms, round(setup.lookback * 1000), running)
         for rule in rule_set.alerting:
             try:
                 query = recording.expand(rule)
@@ -215,7 +221,9 @@ def _deliver(
             sent = episode.fired_at + math.floor(max(0.0, at - episode.fired_at) / period) * period
             return episode.annotations_at(sent, setup.external_labels)
 
-        alerts.append(Alert(labels, episode.fired_at, episode.resolved_at, annotations, episode.rule.key))
+        alerts.append(
+            Alert(labels, episode.fired_at, episode.resolved_at, annotations, episode.rule.key, episode.rule.position)
+        )
     notifications = apply_stages(dispatch(alertmanager, alerts, window.until), stages)
     return RunResult(
         rules=tuple(job.rule for job in jobs),

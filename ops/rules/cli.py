@@ -57,6 +57,12 @@ def register(subparsers: Any) -> None:
         metavar="current|FILE",
         help="compare with the rules Prometheus has loaded now (current) or with other rule files",
     )
+    bt.add_argument(
+        "--recompute-recordings",
+        action="store_true",
+        help="compute every recording rule of the given files, even those Prometheus runs unchanged "
+        "(default: read what Prometheus recorded for them where it did)",
+    )
     bt.add_argument("--json", action="store_true", help="print JSON instead of a table")
     bt.add_argument(
         "--max-pages", type=int, metavar="N", help="exit 1 when the rules would have paged more than N times"
@@ -134,7 +140,16 @@ def _backtest(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, clo
             else:
                 against = " ".join(map(str, args.against))
                 baseline = load_rule_files([Path(p) for p in args.against], setup.evaluation_interval)
-        result = backtest.run(history, setup, window, candidate, alertmanager, policy, baseline)
+        result = backtest.run(
+            history,
+            setup,
+            window,
+            candidate,
+            alertmanager,
+            policy,
+            baseline,
+            recompute_recordings=args.recompute_recordings,
+        )
     if args.json:
         document = rendering.summary(result)
         if args.max_pages is not None:

@@ -38,9 +38,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import promql_parser as promql
 
@@ -63,6 +64,7 @@ DEFAULT_LOOKBACK_MS = 300_000
 
 Rule = AlertingRule | RecordingRule
 OffsetOf = Callable[[Path, str, float], int]  # (file, group, interval) -> offset in ms (schedule.Schedule.offset_ms)
+RunningKey = tuple[str, str, int, str, str, tuple[tuple[str, str], ...]]  # file name, group, interval, rule
 
 
 class ExpansionUnsupported(ValueError):
@@ -153,11 +155,38 @@ def _written_offset(node: promql.VectorSelector | promql.SubqueryExpr, text: str
     return offset
 
 
+def running_key(
+    file: Path | str, group: str, interval: float, record: str, expr: str, labels: Mapping[str, str]
+) -> RunningKey:
+    """What identifies a recording rule as Prometheus runs it: its file's name, group, interval and text."""
+    canonical = str(promql.parse(expr).prettify())
+    return (Path(str(file)).name, group, round(interval * 1000), record, canonical, tuple(sorted(labels.items())))
+
+
+def running_recordings(groups: Sequence[Mapping[str, Any]], default_interval: float) -> frozenset[RunningKey]:
+    """The recording rules Prometheus runs, from its ``/api/v1/rules`` groups."""
+    keys = set()
+    for group in groups:
+        interval = float(group.get("interval") or default_interval)
+        for rule in group.get("rules") or []:
+            if rule.get("type") == "recording":
+                labels = {str(k): str(v) for k, v in (rule.get("labels") or {}).items()}
+                keys.add(
+                    running_key(
+                        str(group.get("file", "")), str(group["name"]), interval, rule["name"], rule["query"], labels
+                    )
+                )
+    return frozenset(keys)
+
+
 class RecordingRules:
     """The recording rules of the given files, ready to inline into any expression.
 
     ``offset_of`` places each rule's group in its interval (``schedule.Schedule.offset_ms``);
-    ``lookback_ms`` is Prometheus's ``--query.lookback-delta``.
+    ``lookback_ms`` is Prometheus's ``--query.lookback-delta``. ``running`` are the recording
+    rules Prometheus runs (``running_recordings``): a given rule that Prometheus runs as it is
+    written, and that reads only such rules, is read from what Prometheus recorded wherever it
+    recorded it, and computed elsewhere (see ``_recorded``).
     """
 
     def __init__(
@@ -165,12 +194,15 @@ class RecordingRules:
         rules: Sequence[RecordingRule],
         offset_of: OffsetOf = lambda file, group, interval: 0,
         lookback_ms: int = DEFAULT_LOOKBACK_MS,
+        running: frozenset[RunningKey] = frozenset(),
     ) -> None:
         self._rules: dict[str, list[RecordingRule]] = {}
         for rule in rules:
             self._rules.setdefault(rule.record, []).append(rule)
         self._offset_of = offset_of
         self._lookback_ms = lookback_ms
+        self._running = running
+        self._as_running: dict[RunningKey, bool] = {}
         self._recorded_text: dict[tuple[object, ...], str] = {}
 
     @property
@@ -338,20 +370,48 @@ class RecordingRules:
             pieces.append(f"last_over_time(({recorded(rule)}){window}{at or ''}{_offset(offset)})")
         return pieces[0] if len(pieces) == 1 else "(" + " or ".join(pieces) + ")"
 
+    def _runs_as_written(self, rule: RecordingRule, seen: frozenset[str] = frozenset()) -> bool:
+        """Prometheus runs ``rule`` as written, and every recording it reads likewise."""
+        key = running_key(rule.file, rule.group, rule.interval, rule.record, rule.expr, rule.labels)
+        if key not in self._as_running:
+            reads: set[str] = set()
+
+            def visit(node: object) -> None:
+                if isinstance(node, promql.VectorSelector) and (name := self._name(node)) is not None:
+                    reads.add(name)
+
+            promql.walk(promql.parse(rule.expr), visit)
+            self._as_running[key] = (
+                key in self._running
+                and not reads & (seen | {rule.record})
+                and all(self._runs_as_written(r, seen | {rule.record}) for name in reads for r in self._rules[name])
+            )
+        return self._as_running[key]
+
     def _recorded(self, rule: RecordingRule, stack: tuple[str, ...]) -> str:
-        """What ``rule`` records at each evaluation, in the frame of its group: its expression, named and labelled."""
+        """What ``rule`` records at each evaluation, in the frame of its group: its expression, named and labelled.
+
+        A rule Prometheus runs as written (``_runs_as_written``) is read where Prometheus recorded
+        it, at the same instant: that is what the rule computed then, including what it saw of
+        scrapes still being written. Computed where Prometheus recorded nothing of it then.
+        """
         if rule.record in stack:
             cycle = " -> ".join((*stack, rule.record))
             raise ExpansionUnsupported(f"recording rules read each other in a cycle: {cycle}")
         key = (rule.file, rule.group, rule.position, rule.record, rule.expr, tuple(sorted(rule.labels.items())))
         if key not in self._recorded_text:
             tree = promql.parse(rule.expr)
-            text = self._render(tree, self._phase(rule), rule, (*stack, rule.record))
+            phase = self._phase(rule)
+            text = self._render(tree, phase, rule, (*stack, rule.record))
             if _is_scalar(tree):
                 text = f"vector({text})"
             text = _set_label(text, "__name__", rule.record)
             for label, value in sorted(rule.labels.items()):
                 text = _set_label(text, label, value)
+            if self._runs_as_written(rule):
+                matchers = ",".join(f"{name}={_string(value)}" for name, value in sorted(rule.labels.items()))
+                stored = f"last_over_time({rule.record}{{{matchers}}}[1ms]{_offset(-phase)})"
+                text = f"{stored} or ({text} unless on () {stored})"
             self._recorded_text[key] = text
         return self._recorded_text[key]
 

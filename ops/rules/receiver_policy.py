@@ -85,11 +85,15 @@ def apply_stages(notifications: Sequence[Notification], stages: Sequence[Notific
     return notifications
 
 
-def delivered(notifications: Sequence[Notification]) -> Mapping[tuple[Labels, float], float]:
-    """(labels, starts_at) of every alert that reached the receiver firing -> the first time it did."""
+def received(notifications: Sequence[Notification]) -> Mapping[tuple[Labels, float], float]:
+    """(labels, starts_at) of every alert that reached the receiver -> the first time it did.
+
+    Firing or resolved: the receiver records both (an alert resolved before its group's first
+    flush arrives resolved on the next one).
+    """
     out: dict[tuple[Labels, float], float] = {}
     for note in notifications:
         if note.integration == "webhook":
-            for alert in note.firing:
+            for alert in (*note.firing, *note.resolved):
                 out.setdefault((alert.labels, alert.starts_at), note.at)
     return out

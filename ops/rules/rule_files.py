@@ -22,7 +22,7 @@ from ops.rules.templating import Template, TemplateInvalid, TemplateUnsupported
 
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
-_GROUP_KEYS = {"name", "interval", "rules", "limit", "query_offset"}
+_GROUP_KEYS = {"name", "interval", "rules", "limit"}  # Prometheus 2.42's rule group fields
 _RULE_KEYS = {"record", "alert", "expr", "for", "keep_firing_for", "labels", "annotations"}
 
 

@@ -21,7 +21,7 @@ import yaml
 from ops.rules import backtest
 from ops.rules.alertmanager_config import load_alertmanager_config
 from ops.rules.history import PrometheusHistory
-from ops.rules.receiver_policy import delivered
+from ops.rules.receiver_policy import received
 from ops.rules.rule_files import load_rule_files
 from receiver.config.routing import RoutingPolicy
 from receiver.operations import is_watchdog
@@ -279,7 +279,7 @@ def test_backtesting_the_shipped_rules_over_the_run_reproduces_the_alerts_the_re
     ]
     predicted = [
         (dict(labels), starts_at)
-        for labels, starts_at in delivered(result.candidate.notifications)
+        for labels, starts_at in received(result.candidate.notifications)
         if window.since <= starts_at < settled and not is_watchdog(dict(labels))
     ]
 

@@ -25,7 +25,7 @@ import pytest
 import requests
 import yaml
 
-from ops.rules.expansion import RecordingRules
+from ops.rules.expansion import RecordingRules, running_recordings
 from ops.rules.history import Chunk, PrometheusHistory
 from ops.rules.rule_files import load_rule_files
 from ops.rules.schedule import Schedule, prometheus_offset_ms
@@ -140,8 +140,9 @@ def test_recorded_samples_carry_the_offset_the_schedule_gives_their_group(live: 
 
 
 @pytest.mark.parametrize("name", RECORDED + RECORDED_SLOW)
+@pytest.mark.parametrize("read_recordings", [False, True], ids=["computed", "read where recorded"])
 def test_an_inlined_recording_rule_reads_what_prometheus_recorded_at_every_step(
-    live: Live, tmp_path: Path, name: str
+    live: Live, tmp_path: Path, name: str, read_recordings: bool
 ) -> None:
     readers = tmp_path / "readers.yml"
     readers.write_text(yaml.safe_dump({"groups": [{"name": "reader", "rules": [{"alert": "Reads", "expr": name}]}]}))
@@ -149,10 +150,16 @@ def test_an_inlined_recording_rule_reads_what_prometheus_recorded_at_every_step(
         history = PrometheusHistory(live.url, session)
         setup = history.setup()
         schedule = Schedule(setup.rule_groups)
-        recording = RecordingRules(load_rule_files([live.rule_file], 1.0).recording, schedule.offset_ms)
+        running = running_recordings(setup.rule_groups, 1.0) if read_recordings else frozenset()
+        recording = RecordingRules(
+            load_rule_files([live.rule_file], 1.0).recording, schedule.offset_ms, running=running
+        )
         (reader,) = load_rule_files([readers], 1.0).alerting
         expanded = recording.expand(reader)
-        assert selected(expanded) <= {"go_memstats_alloc_bytes_total"}  # computed from stored series only
+        if read_recordings:
+            assert name in selected(expanded)  # where Prometheus recorded it, computed elsewhere
+        else:
+            assert selected(expanded) <= {"go_memstats_alloc_bytes_total"}  # computed from scraped series only
         offset = schedule.offset_ms(readers, "reader", 1.0) / 1000
         start = math.floor(time.time() - 14) + offset
         inlined = by_labels(history.query_range(expanded, start, 12, 1.0))

@@ -44,8 +44,8 @@ def test_matchers_read_alertmanagers_syntax(text: str, labels: dict[str, str], m
     assert all(m.matches(labels) for m in parse_matchers(text)) is matches
 
 
-def alert(start: float, end: float | None = None, **labels: str) -> Alert:
-    return Alert(tuple(sorted({"alertname": "A", **labels}.items())), start, end)
+def alert(start: float, end: float | None = None, order: int = 0, /, **labels: str) -> Alert:
+    return Alert(tuple(sorted({"alertname": "A", **labels}.items())), start, end, order=order)
 
 
 CRITICAL = {"priority": "critical", "service": "s"}
@@ -62,6 +62,9 @@ CRITICAL = {"priority": "critical", "service": "s"}
         ([alert(100, 112, **CRITICAL), alert(200, None, **CRITICAL)], [(105, 1, 0), (115, 0, 1), (205, 1, 0)]),
         # repeat_interval (5m) re-sends an unchanged group on the first tick after it
         ([alert(0, 400, **CRITICAL)], [(5, 1, 0), (315, 1, 0), (405, 0, 1)]),
+        # firing for exactly group_wait: its resolution arrives just after the flush its own arrival
+        # scheduled (Prometheus sends both the same way), so it is notified, and resolved a tick later
+        ([alert(100, 105, **CRITICAL)], [(105, 1, 0), (115, 0, 1)]),
     ],
 )
 def test_groups_notify_after_group_wait_then_on_group_interval_ticks(
@@ -79,6 +82,26 @@ def test_a_critical_alert_inhibits_the_high_copy_of_the_same_alert_while_it_fire
     high_notes = [n for n in notes if n.receiver == "priority-high"]
     # muted until the critical resolves at 300; shown at the next high tick (30s) after that
     assert [(n.at, len(n.firing)) for n in high_notes][:1] == [(310, 1)]
+
+
+def test_a_first_flush_knows_the_resolutions_earlier_rules_sent_at_its_instant(shipped: AlertmanagerConfig) -> None:
+    """Both copies of a rule resolve at 300, the critical one evaluated (and sent) first.
+
+    The high copy's first flush at 300 (its timer ran from its own arrival) finds the critical
+    resolved and the high still firing: it is notified, then resolved on the next tick.
+    """
+    critical = alert(100, 300, 0, **CRITICAL)
+    high = alert(270, 300, 1, priority="high", service="s")
+    notes = [n for n in dispatch(shipped, [critical, high], until=600) if n.receiver == "priority-high"]
+    assert [(n.at, len(n.firing), len(n.resolved)) for n in notes] == [(300, 1, 0), (330, 0, 1)]
+
+
+def test_a_group_interval_tick_knows_every_resolution_of_its_instant(shipped: AlertmanagerConfig) -> None:
+    """The same two copies, the high one inhibited through two ticks and resolving on the third: never notified."""
+    critical = alert(100, 360, 0, **CRITICAL)
+    high = alert(270, 360, 1, priority="high", service="s")
+    notes = [n for n in dispatch(shipped, [critical, high], until=600) if n.receiver == "priority-high"]
+    assert notes == []
 
 
 def test_service_down_inhibits_the_services_threshold_alerts_but_not_other_services(

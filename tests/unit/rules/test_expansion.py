@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ops.rules.expansion import ExpansionUnsupported, RecordingRules
+from ops.rules.expansion import ExpansionUnsupported, RecordingRules, RunningKey, running_key
 from ops.rules.rule_files import RuleSet
 
 RECORDING: dict[str, Any] = {
@@ -102,3 +102,39 @@ def test_what_cannot_be_replayed_exactly_is_refused_naming_the_selector(
     with pytest.raises(ExpansionUnsupported) as raised:
         expanded(rule_set, expr, with_twice, other)
     assert message in str(raised.value)
+
+
+def running(rules: RuleSet, *records: str) -> frozenset[RunningKey]:
+    """The recording rules ``records`` as Prometheus would run them: as written in ``rules``."""
+    return frozenset(
+        running_key(r.file, r.group, r.interval, r.record, r.expr, r.labels)
+        for r in rules.recording
+        if r.record in records
+    )
+
+
+def test_a_recording_rule_prometheus_runs_as_written_is_read_where_it_recorded_it(
+    rule_set: Callable[..., RuleSet],
+) -> None:
+    rules = rule_set(
+        RECORDING, {"name": "alerts", "interval": "15s", "rules": [{"alert": "A", "expr": "job:x:sum > 1"}]}
+    )
+    text = RecordingRules(rules.recording, offset_250ms, running=running(rules, "job:x:sum")).expand(rules.alerting[0])
+    stored = "last_over_time(job:x:sum{}[1ms] offset -250ms)"
+    assert f"{stored} or (label_replace(" in text  # computed only where Prometheus recorded nothing
+    assert f"unless on () {stored})" in text
+
+
+def test_a_rule_reading_an_edited_recording_is_computed_even_where_prometheus_ran_it(
+    rule_set: Callable[..., RuleSet],
+) -> None:
+    reader = {"record": "job:x:double", "expr": "job:x:sum * 2"}
+    rules = rule_set(
+        {**RECORDING, "rules": [*RECORDING["rules"], reader]},
+        {"name": "alerts", "interval": "15s", "rules": [{"alert": "A", "expr": "job:x:double > 1"}]},
+    )
+    # Prometheus runs job:x:double as written, but job:x:sum differently (it was edited)
+    text = RecordingRules(rules.recording, offset_250ms, running=running(rules, "job:x:double")).expand(
+        rules.alerting[0]
+    )
+    assert "[1ms]" not in text
