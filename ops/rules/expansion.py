@@ -26,6 +26,13 @@ where Prometheus evaluated it:
 - A subquery written in a rule is evaluated, like Prometheus does, at multiples of its step
   since the epoch: its expression is in frame 0 and its offset becomes ``o - d``.
 
+A rule Prometheus runs exactly as written (same file name, group, interval, expression and
+labels in ``/api/v1/rules``), reading only rules it also runs as written, is read where
+Prometheus recorded it, at the same instant, and computed where it recorded nothing: what it
+recorded is what that rule computed, including what each evaluation saw of scrapes still
+being written, which history cannot show. An edited rule, and every rule that reads it, is
+always computed.
+
 Refused with ``ExpansionUnsupported`` naming the selector, never guessed: a selector that may
 match a recorded series without naming it (``{__name__=~"…"}``), a range over a name
 recorded by rules of different groups, a negative offset written in a rule (it read samples
