@@ -212,12 +212,9 @@ class RecordingRules:
         self._as_running: dict[RunningKey, bool] = {}
         self._recorded_text: dict[tuple[object, ...], str] = {}
 
-    @property
-    def names(self) -> frozenset[str]:
-        return frozenset(self._rules)
-
     def expand(self, rule: AlertingRule) -> str:
-        """The alerting rule's expression, evaluated at its group's instants, from stored series only."""
+        """The alerting rule's expression at its group's instants, reading no series recorded by a given rule
+        except where Prometheus recorded it with the rule as written."""
         return self._render(promql.parse(rule.expr), 0, rule, ())
 
     def _phase(self, rule: RecordingRule) -> int:
