@@ -21,6 +21,7 @@ from bench import (
     scale_out,
     simulator,
 )
+from bench import backtest as backtest_bench
 from bench import deadmans_switch as deadmans_switch_bench
 from bench import exporter as exporter_bench
 from bench import ops as ops_bench
@@ -45,6 +46,7 @@ BENCHMARKS: dict[str, Callable[[], list[Result]]] = {
     "exporter_series": exporter_series.run,
     "prometheus_series": prometheus_series.run,
     "scale_out": scale_out.run,
+    "backtest": backtest_bench.run,
 }
 
 

@@ -76,7 +76,12 @@ def write(results: list[Result], path: Path | None = None) -> Path:
     path.parent.mkdir(exist_ok=True)
     document = {
         "measured_at": datetime.now(UTC).isoformat(),
-        "machine": {"python": platform.python_version(), "processor": platform.machine(), "cpus": os.cpu_count()},
+        "machine": {
+            "python": platform.python_version(),
+            "processor": platform.machine(),
+            "cpus": os.cpu_count(),
+            "load_average": [round(load, 2) for load in os.getloadavg()],  # 1, 5, 15 min, when written
+        },
         "results": [r.document() for r in results],
     }
     path.write_text(json.dumps(document, indent=2) + "\n")
