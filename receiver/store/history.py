@@ -77,7 +77,8 @@ class AlertRecord:
 @dataclass(frozen=True)
 class TimelineEntry:
     at: float
-    kind: str  # received | notified | delivery_failed | dead_letter | acknowledged | escalated | resolved
+    # received | changed | refired | notified | delivery_failed | dead_letter | acknowledged | escalated | resolved
+    kind: str
     channel: str | None
     actor: str | None
     detail: str

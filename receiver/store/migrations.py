@@ -65,6 +65,22 @@ $$"""
 
 TRACEPARENT_SCHEMA = 5  # from this version on, outbox jobs store the traceparent they were queued in
 
+# Before version 9 a re-fire (the same alert firing again after it resolved) was a "changed" entry like a
+# label change: it is the one whose alert was resolved just before (a "resolved" entry, or the alert
+# arrived resolved: its "received" entry says so).
+_REFIRES_BACKFILL = """UPDATE timeline SET kind = 'refired', detail = 'fired again after resolving'
+WHERE id IN (
+    SELECT id FROM (
+        SELECT id, kind,
+               LAG(kind) OVER (PARTITION BY alert_id ORDER BY id) AS before,
+               LAG(substr(detail, 1, 9)) OVER (PARTITION BY alert_id ORDER BY id) AS said
+        FROM timeline
+        WHERE kind IN ('received', 'changed', 'resolved')
+          AND alert_id IN (SELECT alert_id FROM timeline WHERE kind = 'changed')
+    ) entries
+    WHERE kind = 'changed' AND (before = 'resolved' OR (before = 'received' AND said = 'resolved,'))
+)"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
@@ -221,6 +237,17 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log "
             "WHEN OLD.at >= COALESCE((SELECT MIN(before) FROM audit_purge_window), -1e308) "
             "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: DELETE refused'); END",
+        ),
+    ),
+    Migration(
+        9,
+        "alert-quality reports: pages by delivery time, re-fires as their own timeline entries",
+        (
+            # Pages in a window: delivered jobs by delivery time, covering the columns the reports read.
+            "CREATE INDEX outbox_delivered ON outbox (delivered_at, channel, action, alert_id) "
+            "WHERE state = 'delivered'",
+            "CREATE INDEX timeline_refired ON timeline (at, alert_id) WHERE kind = 'refired'",
+            _REFIRES_BACKFILL,
         ),
     ),
 )
