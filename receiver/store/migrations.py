@@ -241,11 +241,14 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(
         9,
-        "alert-quality reports: pages by delivery time, re-fires as their own timeline entries",
+        "alert-quality reports: pages by channel and delivery time, durations by length, re-fires as their own entries",
         (
-            # Pages in a window: delivered jobs by delivery time, covering the columns the reports read.
-            "CREATE INDEX outbox_delivered ON outbox (delivered_at, channel, action, alert_id) "
-            "WHERE state = 'delivered'",
+            # Pages: delivered notifications by channel, then delivery time.
+            "CREATE INDEX outbox_notified ON outbox (channel, delivered_at, alert_id) "
+            "WHERE state = 'delivered' AND action IN ('trigger', 'escalate')",
+            # The durations at a percentile's rank: alerts by time to acknowledge and to resolve.
+            "CREATE INDEX alerts_time_to_ack ON alerts ((acked_at - first_seen)) WHERE acked_at IS NOT NULL",
+            "CREATE INDEX alerts_time_to_resolve ON alerts ((resolved_at - first_seen)) WHERE resolved_at IS NOT NULL",
             "CREATE INDEX timeline_refired ON timeline (at, alert_id) WHERE kind = 'refired'",
             _REFIRES_BACKFILL,
         ),

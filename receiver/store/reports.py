@@ -14,14 +14,18 @@ outbox) over a window ``[since, until)`` of epoch seconds:
 - a re-fire is the same alert (fingerprint and ``startsAt``) firing again after it resolved:
   a ``refired`` timeline entry, counted when it happened.
 
-Durations are nearest-rank percentiles: the p-th percentile of n values is the value at rank
-ceil(p·n) in ascending order, so every figure is a duration that actually occurred.
+Durations (time to acknowledge, time to resolve) come back as histograms: per metric, group and
+duration bucket, how many and the shortest and longest. ``receiver.reports.percentiles`` finds the
+bucket holding each wanted rank and asks ``ranked`` for the exact values there, in the same snapshot,
+so that percentiles are exact without sorting every duration.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import StrEnum
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
 from typing import Protocol
 
 
@@ -37,9 +41,21 @@ class Section(StrEnum):
 
     ALERTS = "alerts"  # counts, time to acknowledge and to resolve, escalations, re-fires per group
     PAGES = "pages"  # pages per group and per segment of local time
-    NOTIFICATIONS = "notifications"  # delivered notifications per group and channel, any channel
     NOISIEST = "noisiest"  # the alerts with the most pages
     FLAPPING = "flapping"  # the alerts with the most fire/resolve cycles
+
+
+class Metric(IntEnum):
+    TIME_TO_ACK = 1
+    TIME_TO_RESOLVE = 2
+
+
+class AckState(IntEnum):
+    """What became of an alert; the three partition the alerts."""
+
+    ACKNOWLEDGED = 1  # before it resolved (or still firing): an acknowledgement after it resolved is a review
+    RESOLVED_UNACKNOWLEDGED = 2  # resolved with nobody acknowledging first: a noise signal
+    FIRING_UNACKNOWLEDGED = 3
 
 
 @dataclass(frozen=True)
@@ -51,31 +67,28 @@ class ReportQuery:
     # Consecutive [start, end) pieces of the window, each inside one UTC hour (whole seconds): pages are
     # counted per piece, by its index; receiver.reports.working_time cuts them along local time.
     segments: tuple[tuple[float, float], ...] = ()
-    top: int = 10
-    sections: frozenset[Section] = frozenset(Section)
 
 
 @dataclass(frozen=True)
-class Spread:
-    """Durations in seconds: how many, nearest-rank p50 and p90, and the longest (None when none)."""
-
-    count: int = 0
-    p50: float | None = None
-    p90: float | None = None
-    max: float | None = None
+class AlertCount:
+    priority: str
+    group: str
+    state: AckState
+    alerts: int
+    escalations: int
+    deadlines_missed: int  # escalated at least once: not acknowledged within the priority's ack deadline
 
 
 @dataclass(frozen=True)
-class AlertFigures:
-    alerts: int = 0  # first seen in the window
-    acknowledged: int = 0  # acknowledged before they resolved (or still firing)
-    resolved_unacknowledged: int = 0  # resolved with nobody acknowledging first: a noise signal
-    firing_unacknowledged: int = 0  # still firing, nobody acknowledged yet
-    escalations: int = 0
-    deadlines_missed: int = 0  # escalated at least once: not acknowledged within the priority's ack deadline
-    refired: int = 0  # fired again after resolving, within the window
-    time_to_ack: Spread = field(default_factory=Spread)
-    time_to_resolve: Spread = field(default_factory=Spread)
+class DurationBucket:
+    """Durations of one metric and group that fall in one bucket (buckets ascend with the duration)."""
+
+    metric: Metric
+    group: str
+    bucket: int
+    count: int
+    shortest: float
+    longest: float
 
 
 @dataclass(frozen=True)
@@ -86,10 +99,22 @@ class PageCount:
 
 
 @dataclass(frozen=True)
-class NotificationCount:
-    group: str
-    channel: str
-    notifications: int
+class AlertRows:
+    counts: tuple[AlertCount, ...]
+    durations: tuple[DurationBucket, ...]
+    refired: dict[str, int]  # re-fires in the window per group
+    pages: tuple[PageCount, ...] = ()  # when asked for with the alerts
+
+
+@dataclass(frozen=True)
+class RankTarget:
+    """The ``rank``-th shortest (1-based) duration of ``metric`` in ``bucket``, among the group's durations,
+    or among all alerts' when ``group`` is None."""
+
+    metric: Metric
+    group: str | None
+    bucket: int
+    rank: int
 
 
 @dataclass(frozen=True)
@@ -109,23 +134,39 @@ class FlappingAlert:
 
 
 @dataclass(frozen=True)
-class ReportRows:
-    total: AlertFigures = field(default_factory=AlertFigures)
-    groups: dict[str, AlertFigures] = field(default_factory=dict)
-    priorities: dict[str, AlertFigures] = field(default_factory=dict)  # counts only: deadlines per priority
-    pages: tuple[PageCount, ...] = ()
-    notifications: tuple[NotificationCount, ...] = ()
-    noisiest: tuple[NoisyAlert, ...] = ()
-    all_pages: int = 0  # the noisiest alerts' denominator
-    flapping: tuple[FlappingAlert, ...] = ()
-    flapping_alerts: int = 0  # fingerprints with at least FLAPPING_CYCLES cycles in the window
-    fired_alerts: int = 0  # distinct fingerprints that started firing in the window
+class FlappingRows:
+    flapping: tuple[FlappingAlert, ...]  # every fingerprint with FLAPPING_CYCLES or more cycles
+    fired: int  # distinct fingerprints that started firing in the window
+    cycles: int  # all cycles: alerts first seen plus re-fires
 
 
 FLAPPING_CYCLES = 2  # one fire/resolve cycle is an alert; two or more in a window is flapping
 
 
+class ReportSnapshot(Protocol):
+    """Reads over one consistent state of the history."""
+
+    def alerts(self, query: ReportQuery, *, overall: bool = False, pages: bool = False) -> AlertRows:
+        """Counts, duration histograms and re-fires per group; ``overall``: every alert once, in group ""
+        (for groupings whose groups overlap); ``pages``: also the pages, as ``pages`` would count them."""
+        ...
+
+    def ranked(
+        self, query: ReportQuery, targets: Sequence[RankTarget], *, overall: bool = False
+    ) -> dict[RankTarget, float]:
+        """The durations at the targets' ranks (within their bucket), as ``alerts`` counted them."""
+        ...
+
+    def pages(self, query: ReportQuery) -> tuple[PageCount, ...]: ...
+
+    def noisiest(self, query: ReportQuery) -> tuple[NoisyAlert, ...]:
+        """Pages per alert name and service, every one of them."""
+        ...
+
+    def flapping(self, query: ReportQuery) -> FlappingRows: ...
+
+
 class ReportReads(Protocol):
-    def report_rows(self, query: ReportQuery) -> ReportRows:
-        """The figures of ``query.sections`` over the window, read in one consistent snapshot."""
+    def snapshot(self) -> AbstractContextManager[ReportSnapshot]:
+        """A read-only transaction whose reads all see the same history."""
         ...

@@ -1,56 +1,72 @@
 """The alert-quality reports in SQL: one implementation for PostgreSQL and SQLite.
 
-Definitions are in ``receiver.store.reports``. The dialects differ in three fragments only: how the
-window's time segments reach the query (two float arrays through ``unnest`` on PostgreSQL, one JSON
-array through ``json_each`` on SQLite), the hour a time falls in (``floor`` on PostgreSQL, where
-``CAST`` rounds; ``CAST`` truncates on SQLite), and, on PostgreSQL, a ``REPEATABLE READ`` snapshot so
-that every statement of a report sees the same history (SQLite's transaction already does).
+Definitions are in ``receiver.store.reports``. The dialects differ in small fragments only: how a
+list reaches a query (arrays through ``unnest`` on PostgreSQL, one JSON array through ``json_each``
+on SQLite), rounding down to an integer (``floor`` on PostgreSQL, where ``CAST`` rounds to nearest;
+``CAST`` truncates on SQLite, and every value rounded here is positive), and, on PostgreSQL, a
+``REPEATABLE READ, READ ONLY`` snapshot and a ``work_mem`` that keeps the aggregations in memory.
 
-Percentiles are nearest rank, computed with window functions that both dialects have:
-p = the value whose rank (1-based, ascending) is ceil(p·n), in integer arithmetic ((n + 1) / 2 for
-p50, (9n + 9) / 10 for p90), so both backends return the same recorded duration.
+What each read costs (the plans in docs/receiver.md, "Alert-quality reports"):
 
-Indexes (migration 9): ``outbox_delivered`` (delivered jobs by ``delivered_at``, covering channel,
-action and alert id) for pages; ``timeline_refired`` for re-fires; alerts by ``first_seen`` use
-``alerts_first_seen`` (migration 1). docs/receiver.md explains the plans and their cost.
+- ``alerts``: one pass over the window's alerts, kept as a materialised CTE and aggregated three ways:
+  counts per priority, group and fate; and duration histograms (``LADDER``), which hash-aggregate
+  instead of sorting a million durations;
+- ``ranked``: the alerts whose time to acknowledge or resolve lies in a bucket holding a wanted rank,
+  found through ``alerts_time_to_ack`` and ``alerts_time_to_resolve`` (expression indexes, migration
+  9): a few thousand at a million alerts, numbered in order;
+- ``pages``: the delivered paging jobs through ``outbox_notified`` (channel, delivery time; migration
+  9), matched to their segment of local time by the UTC hour first (an equality join), then by the
+  segment's exact bounds;
+- re-fires through ``timeline_refired``.
 """
+
+# ruff: noqa: S608 - SQL built from constant fragments of this module; every value is a bound parameter
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from receiver.store.reports import (
     FLAPPING_CYCLES,
-    AlertFigures,
+    AckState,
+    AlertCount,
+    AlertRows,
+    DurationBucket,
     FlappingAlert,
+    FlappingRows,
     GroupBy,
+    Metric,
     NoisyAlert,
-    NotificationCount,
     PageCount,
+    RankTarget,
     ReportQuery,
-    ReportRows,
-    Section,
-    Spread,
 )
 from receiver.store.sql_repository import SqlRepository
 
-# What an alert's fate was. Acknowledged means before it resolved: an acknowledgement of an alert that
-# had already resolved is a review, not a response. The three partition the alerts.
 ACKNOWLEDGED = "a.acked_at IS NOT NULL AND (a.resolved_at IS NULL OR a.acked_at <= a.resolved_at)"
-RESOLVED_UNACKNOWLEDGED = "a.resolved_at IS NOT NULL AND (a.acked_at IS NULL OR a.acked_at > a.resolved_at)"
-FIRING_UNACKNOWLEDGED = "a.resolved_at IS NULL AND a.acked_at IS NULL"
 # Durations from when the receiver first saw the alert (as the API's timeToAckSeconds); never negative
 # (an alert that arrived already resolved has an end before its first sighting: 0).
-TIME_TO_ACK = "CASE WHEN a.acked_at > a.first_seen THEN a.acked_at - a.first_seen ELSE 0.0 END"
-TIME_TO_RESOLVE = "CASE WHEN a.resolved_at > a.first_seen THEN a.resolved_at - a.first_seen ELSE 0.0 END"
+TIME_TO_ACK = (
+    f"CASE WHEN {ACKNOWLEDGED} THEN CASE WHEN a.acked_at > a.first_seen THEN a.acked_at - a.first_seen ELSE 0.0 END END"
+)
+TIME_TO_RESOLVE = (
+    "CASE WHEN a.resolved_at IS NOT NULL THEN"
+    " CASE WHEN a.resolved_at > a.first_seen THEN a.resolved_at - a.first_seen ELSE 0.0 END END"
+)
+STATE = (
+    f"CASE WHEN {ACKNOWLEDGED} THEN {AckState.ACKNOWLEDGED.value}"
+    f" WHEN a.resolved_at IS NOT NULL THEN {AckState.RESOLVED_UNACKNOWLEDGED.value}"
+    f" ELSE {AckState.FIRING_UNACKNOWLEDGED.value} END"
+)
 FIRST_SEEN_IN_WINDOW = "a.first_seen >= %s AND a.first_seen < %s"
-# A notification: a delivered trigger or escalation (resolves and PagerDuty acknowledgements tell
-# people that something ended; they are not counted).
-NOTIFIED = (
-    "o.state = 'delivered' AND o.action IN ('trigger', 'escalate') AND o.delivered_at >= %s AND o.delivered_at < %s"
+# A page: a delivered trigger or escalation on a paging channel (resolves and PagerDuty acknowledgements
+# tell people that something ended). The first two terms are outbox_notified's condition.
+PAGED = (
+    "o.state = 'delivered' AND o.action IN ('trigger', 'escalate') AND o.channel IN ({channels})"
+    " AND o.delivered_at >= %s AND o.delivered_at < %s"
 )
 # An alert belongs to every channel it was notified on.
 CHANNEL_MEMBERSHIP = (
@@ -59,228 +75,268 @@ CHANNEL_MEMBERSHIP = (
 )
 
 
+# Histogram buckets, ascending with the duration: (below this many seconds, bucket width, first bucket number
+# minus the first width multiple), so bucket = first + floor(duration / width). 1 s buckets below 10 minutes,
+# 10 s below 2 hours, 1 minute below a day, 10 minutes beyond: at most a few thousand buckets per group.
+LADDER = ((600, 1, 0), (7200, 10, 540), (86400, 60, 1140), (None, 600, 2436))
+
+
+def bucket_bounds(bucket: int) -> tuple[float, float]:
+    """The durations ``[low, high)`` of a bucket, widened by a second on both sides (the SQL checks the
+    bucket itself; this only bounds an index range). Bucket 0 also holds the clamped negative durations."""
+    for below, width, first in LADDER:
+        low, high = (bucket - first) * width, (bucket - first + 1) * width
+        if below is None or low < below:
+            return (-1e18 if bucket == 0 else low - 1.0), high + 1.0
+    raise AssertionError("the last step has no bound")
+
+
 class SqlReports(SqlRepository):
     """``ReportReads`` over the alert-history database (the tables of ``SqlAlertHistory``)."""
 
-    def report_rows(self, query: ReportQuery) -> ReportRows:
-        window = (query.since, query.until)
+    @contextmanager
+    def snapshot(self) -> Iterator[SqlReportSnapshot]:
         with self._tx() as conn:
-            if self._postgres:  # one snapshot for every statement below; SQLite's transaction is one already
+            if self._postgres:  # one snapshot for every read; SQLite's transaction is one already
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            rows = ReportRows()
-            if Section.ALERTS in query.sections:
-                rows = self._alerts(conn, query, window)
-            pages: tuple[PageCount, ...] = ()
-            if Section.PAGES in query.sections and query.paging_channels and query.segments:
-                pages = self._pages(conn, query)
-            notifications: tuple[NotificationCount, ...] = ()
-            if Section.NOTIFICATIONS in query.sections:
-                group = "o.channel" if query.group_by is GroupBy.CHANNEL else f"a.{query.group_by.value}"
-                notifications = tuple(
-                    NotificationCount(str(g), str(channel), int(n))
-                    for g, channel, n in self._run(
-                        conn,
-                        f"SELECT {group}, o.channel, COUNT(*) FROM outbox o JOIN alerts a ON a.id = o.alert_id "  # noqa: S608 - constant fragments
-                        f"WHERE {NOTIFIED} GROUP BY {group}, o.channel",
-                        window,
-                    ).fetchall()
-                )
-            noisiest: tuple[NoisyAlert, ...] = ()
-            if Section.NOISIEST in query.sections and query.paging_channels:
-                noisiest = self._noisiest(conn, query)
-            flapping: tuple[FlappingAlert, ...] = ()
-            flapping_alerts = fired_alerts = 0
-            if Section.FLAPPING in query.sections:
-                flapping, flapping_alerts, fired_alerts = self._flapping(conn, window)
-        return ReportRows(
-            total=rows.total,
-            groups=rows.groups,
-            priorities=rows.priorities,
-            pages=pages,
-            notifications=notifications,
-            noisiest=noisiest[: query.top],
-            all_pages=sum(n.pages for n in noisiest),
-            flapping=flapping[: query.top],
-            flapping_alerts=flapping_alerts,
-            fired_alerts=fired_alerts,
+                conn.execute("SET LOCAL work_mem = '64MB'")  # the histograms' hash tables, without spilling
+                # Materialised CTEs carry no statistics: a merge join would sort a million rows where hashing
+                # the smaller side (the re-fires, the pages) is what they need.
+                conn.execute("SET LOCAL enable_mergejoin = off")
+            yield SqlReportSnapshot(self, conn)
+
+    # --- dialect fragments ---
+
+    def whole(self, expression: str) -> str:
+        """``expression`` (>= 0) rounded down to an integer."""
+        return f"CAST(floor({expression}) AS BIGINT)" if self._postgres else f"CAST({expression} AS INTEGER)"
+
+    def bucket(self, duration: str) -> str:
+        """The histogram bucket of a duration in seconds (>= 0): see ``LADDER``."""
+        steps = " ".join(
+            f"WHEN {duration} < {below} THEN {first} + {self.whole(f'{duration} / {width}')}"
+            for below, width, first in LADDER[:-1]
         )
+        _, width, first = LADDER[-1]
+        return f"CASE {steps} ELSE {first} + {self.whole(f'{duration} / {width}')} END"
 
-    # --- alerts: counts, durations, re-fires ---
-
-    def _alerts(self, conn: Any, query: ReportQuery, window: tuple[float, float]) -> ReportRows:
-        by_priority = self._counts(conn, "a.priority", "alerts a", window)
-        grouped = (
-            by_priority
-            if query.group_by is GroupBy.PRIORITY
-            else self._counts(conn, self._group(query.group_by), self._from(query.group_by), window)
-        )
-        total = _counted([sum(getattr(c, f) for c in by_priority.values()) for f in _COUNT_FIELDS])
-        group, source = self._group(query.group_by), self._from(query.group_by)
-        acks = self._spreads(conn, group, source, ACKNOWLEDGED, TIME_TO_ACK, window)
-        resolves = self._spreads(conn, group, source, "a.resolved_at IS NOT NULL", TIME_TO_RESOLVE, window)
-        all_acks = self._spreads(conn, "''", "alerts a", ACKNOWLEDGED, TIME_TO_ACK, window).get("", Spread())
-        all_resolves = self._spreads(conn, "''", "alerts a", "a.resolved_at IS NOT NULL", TIME_TO_RESOLVE, window)
-        refired = dict(
-            self._run(
-                conn,
-                f"SELECT {group}, COUNT(*) FROM {source} JOIN timeline t ON t.alert_id = a.id "  # noqa: S608 - constant fragments
-                f"WHERE t.kind = 'refired' AND t.at >= %s AND t.at < %s GROUP BY {group}",
-                window,
-            ).fetchall()
-        )
-        all_refired = self._run(
-            conn, "SELECT COUNT(*) FROM timeline t WHERE t.kind = 'refired' AND t.at >= %s AND t.at < %s", window
-        ).fetchone()[0]
-        names = sorted(set(grouped) | {str(g) for g in refired})
-        groups = {
-            name: replace(
-                grouped.get(name, AlertFigures()),
-                refired=int(refired.get(name, 0)),
-                time_to_ack=acks.get(name, Spread()),
-                time_to_resolve=resolves.get(name, Spread()),
-            )
-            for name in names
-        }
-        return ReportRows(
-            total=replace(
-                total,
-                refired=int(all_refired),
-                time_to_ack=all_acks,
-                time_to_resolve=all_resolves.get("", Spread()),
-            ),
-            groups=groups,
-            priorities=by_priority,
-        )
-
-    @staticmethod
-    def _group(group_by: GroupBy) -> str:
-        return "n.channel" if group_by is GroupBy.CHANNEL else f"a.{group_by.value}"
-
-    @staticmethod
-    def _from(group_by: GroupBy) -> str:
-        return CHANNEL_MEMBERSHIP if group_by is GroupBy.CHANNEL else "alerts a"
-
-    def _counts(self, conn: Any, group: str, source: str, window: tuple[float, float]) -> dict[str, AlertFigures]:
-        rows = self._run(
-            conn,
-            f"SELECT {group}, COUNT(*), "  # noqa: S608 - constant fragments
-            f"SUM(CASE WHEN {ACKNOWLEDGED} THEN 1 ELSE 0 END), "
-            f"SUM(CASE WHEN {RESOLVED_UNACKNOWLEDGED} THEN 1 ELSE 0 END), "
-            f"SUM(CASE WHEN {FIRING_UNACKNOWLEDGED} THEN 1 ELSE 0 END), "
-            "SUM(a.escalations), SUM(CASE WHEN a.escalations > 0 THEN 1 ELSE 0 END) "
-            f"FROM {source} WHERE {FIRST_SEEN_IN_WINDOW} GROUP BY {group}",
-            window,
-        ).fetchall()
-        return {str(r[0]): _counted(r[1:]) for r in rows}
-
-    def _spreads(
-        self, conn: Any, group: str, source: str, condition: str, duration: str, window: tuple[float, float]
-    ) -> dict[str, Spread]:
-        rows = self._run(
-            conn,
-            f"WITH v AS (SELECT {group} AS g, {duration} AS x FROM {source} "  # noqa: S608 - constant fragments
-            f" WHERE {FIRST_SEEN_IN_WINDOW} AND {condition}),"
-            " r AS (SELECT g, x, ROW_NUMBER() OVER (PARTITION BY g ORDER BY x) AS rn,"
-            "  COUNT(*) OVER (PARTITION BY g) AS n FROM v)"
-            " SELECT g, MAX(n), MAX(CASE WHEN rn = (n + 1) / 2 THEN x END),"
-            " MAX(CASE WHEN rn = (9 * n + 9) / 10 THEN x END), MAX(x) FROM r GROUP BY g",
-            window,
-        ).fetchall()
-        return {str(g): Spread(int(n), float(p50), float(p90), float(top)) for g, n, p50, p90, top in rows}
-
-    # --- pages ---
-
-    def _page_filter(self, query: ReportQuery) -> tuple[str, list[Any]]:
-        marks = ", ".join(["%s"] * len(query.paging_channels))
-        return f"{NOTIFIED} AND o.channel IN ({marks})", [query.since, query.until, *query.paging_channels]
-
-    def _pages(self, conn: Any, query: ReportQuery) -> tuple[PageCount, ...]:
-        """Pages per group and segment: an equality join on the UTC hour, then the segment's exact bounds."""
-        group = "o.channel" if query.group_by is GroupBy.CHANNEL else f"a.{query.group_by.value}"
-        condition, params = self._page_filter(query)
+    def rows_of(
+        self, columns: Sequence[str], types: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> tuple[str, list[Any]]:
+        """A SELECT of ``rows`` with named columns: arrays through ``unnest`` on PostgreSQL (one parameter
+        per column), one JSON array through ``json_each`` on SQLite."""
         if self._postgres:
-            segments = (
-                "SELECT (i - 1)::int, lo, hi, floor(lo / 3600) FROM unnest(%s::float8[], %s::float8[])"
-                " WITH ORDINALITY AS s(lo, hi, i)"
+            arrays = ", ".join(f"%s::{t}[]" for t in types)
+            return f"SELECT * FROM unnest({arrays}) AS r({', '.join(columns)})", [
+                [row[i] for row in rows] for i in range(len(columns))
+            ]
+        picks = ", ".join(f"json_extract(value, '$[{i}]') AS {c}" for i, c in enumerate(columns))
+        return f"SELECT {picks} FROM json_each(%s)", [json.dumps([list(r) for r in rows])]
+
+    def run(self, conn: Any, text: str, params: Sequence[Any] = ()) -> list[Any]:
+        return list(self._run(conn, text, params).fetchall())
+
+
+class SqlReportSnapshot:
+    """The reads of one report, on one connection inside one transaction."""
+
+    def __init__(self, sql: SqlReports, conn: Any) -> None:
+        self._sql = sql
+        self._conn = conn
+
+    @staticmethod
+    def _grouping(query: ReportQuery, overall: bool) -> tuple[str, str]:
+        """(the group's expression, the alerts it ranges over)"""
+        if overall:
+            return "''", "alerts a"
+        if query.group_by is GroupBy.CHANNEL:
+            return "n.channel", CHANNEL_MEMBERSHIP
+        return f"a.{query.group_by.value}", "alerts a"
+
+    def alerts(self, query: ReportQuery, *, overall: bool = False, pages: bool = False) -> AlertRows:
+        """One statement, one pass over the window's alerts (``v``): counts, both duration histograms and
+        re-fires per group, and with ``pages`` the pages per group and segment, matched to ``v`` by alert
+        id (the alerts of older pages, first seen before the window, are looked up on their own)."""
+        group, source = self._grouping(query, overall)
+        window = [query.since, query.until]
+        bucket = self._sql.bucket
+        ctes = [
+            # re-fires in the window per alert: a few rows, joined to the pass below
+            "rf AS MATERIALIZED (SELECT alert_id, COUNT(*) AS n FROM timeline"
+            " WHERE kind = 'refired' AND at >= %s AND at < %s GROUP BY alert_id)",
+            f"v AS MATERIALIZED (SELECT a.id AS id, a.priority AS p, {group} AS g, {STATE} AS s,"
+            f" {TIME_TO_ACK} AS xa, {TIME_TO_RESOLVE} AS xr, a.escalations AS e"
+            f" FROM {source} WHERE {FIRST_SEEN_IN_WINDOW})",
+        ]
+        params: list[Any] = [*window, *window]
+        selects = [
+            "SELECT 0, p, g, s, COUNT(*), SUM(e), SUM(CASE WHEN e > 0 THEN 1 ELSE 0 END), 0,"
+            " CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS DOUBLE PRECISION) FROM v GROUP BY p, g, s",
+            # re-fires in the window of the window's alerts
+            "SELECT 4, NULL, v.g, NULL, SUM(rf.n), NULL, NULL, NULL, NULL, NULL FROM rf JOIN v ON v.id = rf.alert_id"
+            " GROUP BY v.g",
+            "SELECT 1, NULL, g, b, COUNT(*), NULL, NULL, NULL, MIN(x), MAX(x)"
+            f" FROM (SELECT g, xa AS x, {bucket('xa')} AS b FROM v WHERE xa IS NOT NULL) d GROUP BY g, b",
+            "SELECT 2, NULL, g, b, COUNT(*), NULL, NULL, NULL, MIN(x), MAX(x)"
+            f" FROM (SELECT g, xr AS x, {bucket('xr')} AS b FROM v WHERE xr IS NOT NULL) d GROUP BY g, b",
+            # re-fires in the window of alerts first seen before it
+            f"SELECT 4, NULL, g, NULL, COUNT(*), NULL, NULL, NULL, NULL, NULL FROM (SELECT {group} AS g"
+            f" FROM {source} JOIN timeline t ON t.alert_id = a.id WHERE t.kind = 'refired' AND t.at >= %s"
+            " AND t.at < %s AND a.first_seen < %s) older GROUP BY g",
+        ]
+        select_params: list[Any] = [*window, query.since]
+        if pages and query.paging_channels and query.segments:
+            segments, segment_params = self._segments(query)
+            condition, paged_params = self._paged(query)
+            hour = self._sql.whole
+            ctes += [
+                f"seg AS MATERIALIZED ({segments})",
+                "pg AS MATERIALIZED (SELECT o.alert_id AS id, o.channel AS c, seg.i AS i FROM outbox o"
+                f" JOIN seg ON seg.hour = {hour('o.delivered_at / 3600')}"
+                f" AND o.delivered_at >= seg.lo AND o.delivered_at < seg.hi WHERE {condition})",
+            ]
+            params += [*segment_params, *paged_params]
+            if query.group_by is GroupBy.CHANNEL:
+                selects.append("SELECT 3, NULL, c, i, COUNT(*), NULL, NULL, NULL, NULL, NULL FROM pg GROUP BY c, i")
+            else:
+                selects += [
+                    "SELECT 3, NULL, v.g, pg.i, COUNT(*), NULL, NULL, NULL, NULL, NULL"
+                    " FROM pg JOIN v ON v.id = pg.id GROUP BY v.g, pg.i",
+                    f"SELECT 3, NULL, g, i, COUNT(*), NULL, NULL, NULL, NULL, NULL FROM (SELECT {group} AS g, pg.i AS i"
+                    f" FROM pg JOIN {source} ON a.id = pg.id WHERE a.first_seen < %s) older GROUP BY g, i",
+                ]
+                select_params.append(query.since)
+        rows = self._sql.run(
+            self._conn, f"WITH {', '.join(ctes)} {' UNION ALL '.join(selects)}", [*params, *select_params]
+        )
+        refired: dict[str, int] = {}
+        page_counts: list[PageCount] = []
+        counts, durations = [], []
+        for kind, p, g, k, n, e, m, rn, low, high in rows:
+            if kind == 0:
+                counts.append(AlertCount(str(p), str(g), AckState(int(k)), int(n), int(e), int(m)))
+                refired[str(g)] = refired.get(str(g), 0) + int(rn)
+            elif kind in (1, 2):
+                durations.append(DurationBucket(Metric(int(kind)), str(g), int(k), int(n), float(low), float(high)))
+            elif kind == 3:
+                page_counts.append(PageCount(str(g), int(k), int(n)))
+            else:
+                refired[str(g)] = refired.get(str(g), 0) + int(n)
+        return AlertRows(tuple(counts), tuple(durations), refired, tuple(page_counts))
+
+    def _segments(self, query: ReportQuery) -> tuple[str, list[Any]]:
+        """The window's segments as rows (i, lo, hi, hour): ``hour`` is the UTC hour they lie in."""
+        rows, params = self._sql.rows_of(
+            ("i", "lo", "hi"),
+            ("int4", "float8", "float8"),
+            [(i, int(lo), int(hi)) for i, (lo, hi) in enumerate(query.segments)],
+        )
+        return f"SELECT i, lo, hi, {self._sql.whole('lo / 3600')} AS hour FROM ({rows}) s", params
+
+    def ranked(
+        self, query: ReportQuery, targets: Sequence[RankTarget], *, overall: bool = False
+    ) -> dict[RankTarget, float]:
+        """Through the duration indexes: only the alerts whose duration lies in a wanted bucket are read
+        (one index range per bucket), then numbered within their bucket: per group, and across groups for
+        the targets of all alerts."""
+        if not targets:
+            return {}
+        group, source = self._grouping(query, overall)
+        bucket = self._sql.bucket
+        wanted, wanted_params = self._sql.rows_of(
+            ("m", "g", "b", "r"),
+            ("int4", "text", "int8", "int8"),
+            [(t.metric.value, t.group, t.bucket, t.rank) for t in targets],
+        )
+        parts, params = [], []
+        for metric, raw, duration, present in (
+            (
+                Metric.TIME_TO_ACK,
+                "a.acked_at - a.first_seen",
+                TIME_TO_ACK,
+                f"a.acked_at IS NOT NULL AND {ACKNOWLEDGED}",
+            ),
+            (Metric.TIME_TO_RESOLVE, "a.resolved_at - a.first_seen", TIME_TO_RESOLVE, "a.resolved_at IS NOT NULL"),
+        ):
+            buckets = sorted({t.bucket for t in targets if t.metric is metric})
+            if not buckets:
+                continue
+            ranges = [bucket_bounds(b) for b in buckets]
+            parts.append(
+                f"SELECT {metric.value} AS m, {group} AS g, {bucket(duration)} AS b, {duration} AS x FROM {source}"
+                f" WHERE {present} AND {FIRST_SEEN_IN_WINDOW}"
+                f" AND ({' OR '.join(f'({raw} >= %s AND {raw} < %s)' for _ in ranges)})"
             )
-            segment_params: list[Any] = [[s[0] for s in query.segments], [s[1] for s in query.segments]]
-            hour = "floor(o.delivered_at / 3600)"
+            params += [query.since, query.until, *(bound for pair in ranges for bound in pair)]
+        rows = self._sql.run(
+            self._conn,
+            f"WITH t AS MATERIALIZED ({wanted}), d AS ({' UNION ALL '.join(parts)}),"
+            " k AS (SELECT m, g, b, x, ROW_NUMBER() OVER (PARTITION BY m, g, b ORDER BY x) AS rg,"
+            "  ROW_NUMBER() OVER (PARTITION BY m, b ORDER BY x) AS ra FROM d)"
+            " SELECT t.m, t.g, t.b, t.r, k.x FROM t JOIN k ON k.m = t.m AND k.b = t.b"
+            " AND ((t.g IS NULL AND k.ra = t.r) OR (t.g IS NOT NULL AND k.g = t.g AND k.rg = t.r))",
+            [*wanted_params, *params],
+        )
+        return {
+            RankTarget(Metric(int(m)), None if g is None else str(g), int(b), int(r)): float(x)
+            for m, g, b, r, x in rows
+        }
+
+    def _paged(self, query: ReportQuery) -> tuple[str, list[Any]]:
+        marks = ", ".join(["%s"] * len(query.paging_channels))
+        return PAGED.format(channels=marks), [*query.paging_channels, query.since, query.until]
+
+    def pages(self, query: ReportQuery) -> tuple[PageCount, ...]:
+        """Pages per group and segment: an equality join on the UTC hour, then the segment's exact bounds."""
+        if not query.paging_channels or not query.segments:
+            return ()
+        condition, params = self._paged(query)
+        segments, segment_params = self._segments(query)
+        hour = self._sql.whole
+        if query.group_by is GroupBy.CHANNEL:
+            group, source = "o.channel", "outbox o"
         else:
-            segments = (
-                "SELECT CAST(key AS INTEGER), json_extract(value, '$[0]'), json_extract(value, '$[1]'),"
-                " CAST(json_extract(value, '$[0]') / 3600 AS INTEGER) FROM json_each(%s)"
-            )
-            segment_params = [json.dumps([[int(lo), int(hi)] for lo, hi in query.segments])]
-            hour = "CAST(o.delivered_at / 3600 AS INTEGER)"
-        rows = self._run(
-            conn,
-            f"WITH seg(i, lo, hi, hour) AS MATERIALIZED ({segments}) "  # noqa: S608 - constant fragments
-            f"SELECT {group}, seg.i, COUNT(*) FROM outbox o JOIN alerts a ON a.id = o.alert_id "
-            f"JOIN seg ON seg.hour = {hour} AND o.delivered_at >= seg.lo AND o.delivered_at < seg.hi "
+            group, source = f"a.{query.group_by.value}", "outbox o JOIN alerts a ON a.id = o.alert_id"
+        rows = self._sql.run(
+            self._conn,
+            f"WITH seg AS MATERIALIZED ({segments}) "
+            f"SELECT {group}, seg.i, COUNT(*) FROM {source} "
+            f"JOIN seg ON seg.hour = {hour('o.delivered_at / 3600')}"
+            " AND o.delivered_at >= seg.lo AND o.delivered_at < seg.hi "
             f"WHERE {condition} GROUP BY {group}, seg.i",
             [*segment_params, *params],
-        ).fetchall()
+        )
         return tuple(PageCount(str(g), int(i), int(n)) for g, i, n in rows)
 
-    def _noisiest(self, conn: Any, query: ReportQuery) -> tuple[NoisyAlert, ...]:
-        """Every alert (name and service) with its pages, most first; ties by name, as Python orders text."""
-        condition, params = self._page_filter(query)
-        rows = self._run(
-            conn,
-            "SELECT a.alertname, a.service, COUNT(*) FROM outbox o JOIN alerts a ON a.id = o.alert_id "  # noqa: S608 - constant fragments
+    def noisiest(self, query: ReportQuery) -> tuple[NoisyAlert, ...]:
+        if not query.paging_channels:
+            return ()
+        condition, params = self._paged(query)
+        rows = self._sql.run(
+            self._conn,
+            "SELECT a.alertname, a.service, COUNT(*) FROM outbox o JOIN alerts a ON a.id = o.alert_id "
             f"WHERE {condition} GROUP BY a.alertname, a.service",
             params,
-        ).fetchall()
-        return tuple(sorted((NoisyAlert(str(a), str(s), int(n)) for a, s, n in rows), key=_noisiest_first))
+        )
+        return tuple(NoisyAlert(str(name), str(service), int(n)) for name, service, n in rows)
 
-    # --- flapping ---
-
-    def _flapping(self, conn: Any, window: tuple[float, float]) -> tuple[tuple[FlappingAlert, ...], int, int]:
-        """The fingerprints with FLAPPING_CYCLES or more cycles (most first), how many there are, and how
-        many fingerprints started firing at all."""
-        cycles = (
-            "WITH f AS (SELECT a.fingerprint, a.alertname, a.service, a.priority FROM alerts a"  # noqa: S608 - constant fragments
+    def flapping(self, query: ReportQuery) -> FlappingRows:
+        window = (query.since, query.until)
+        rows = self._sql.run(
+            self._conn,
+            "WITH f AS (SELECT a.fingerprint, a.alertname, a.service, a.priority FROM alerts a"
             f"  WHERE {FIRST_SEEN_IN_WINDOW}"
             " UNION ALL SELECT a.fingerprint, a.alertname, a.service, a.priority FROM timeline t"
             "  JOIN alerts a ON a.id = t.alert_id WHERE t.kind = 'refired' AND t.at >= %s AND t.at < %s),"
-            " c AS (SELECT fingerprint, MAX(alertname) AS alertname, MAX(service) AS service,"
+            " c AS MATERIALIZED (SELECT fingerprint, MAX(alertname) AS alertname, MAX(service) AS service,"
             "  MAX(priority) AS priority, COUNT(*) AS cycles FROM f GROUP BY fingerprint)"
-        )
-        rows = self._run(
-            conn,
-            f"{cycles} SELECT 1, fingerprint, alertname, service, priority, cycles FROM c WHERE cycles >= %s"  # noqa: S608 - constant fragments
-            " UNION ALL SELECT 0, '', '', '', '', COUNT(*) FROM c",  # how many fingerprints fired at all
+            " SELECT 1, fingerprint, alertname, service, priority, cycles, 0 FROM c WHERE cycles >= %s"
+            " UNION ALL SELECT 0, '', '', '', '', COUNT(*), SUM(cycles) FROM c",  # how many fingerprints, all cycles
             [*window, *window, FLAPPING_CYCLES],
-        ).fetchall()
-        fired = sum(int(r[5]) for r in rows if r[0] == 0)
-        flapping = sorted(
-            (FlappingAlert(str(r[1]), str(r[2]), str(r[3]), str(r[4]), int(r[5])) for r in rows if r[0] == 1),
-            key=lambda f: (-f.cycles, f.alertname, f.service, f.fingerprint),
         )
-        return tuple(flapping), len(flapping), fired
-
-
-_COUNT_FIELDS = (
-    "alerts",
-    "acknowledged",
-    "resolved_unacknowledged",
-    "firing_unacknowledged",
-    "escalations",
-    "deadlines_missed",
-)
-
-
-def _counted(values: Sequence[Any]) -> AlertFigures:
-    alerts, acknowledged, resolved_unacknowledged, firing_unacknowledged, escalations, missed = map(int, values)
-    return AlertFigures(
-        alerts=alerts,
-        acknowledged=acknowledged,
-        resolved_unacknowledged=resolved_unacknowledged,
-        firing_unacknowledged=firing_unacknowledged,
-        escalations=escalations,
-        deadlines_missed=missed,
-    )
-
-
-def _noisiest_first(alert: NoisyAlert) -> tuple[int, str, str]:
-    return (-alert.pages, alert.alertname, alert.service)
+        [(_, _, _, _, _, fired, cycles)] = [r for r in rows if r[0] == 0]
+        return FlappingRows(
+            tuple(FlappingAlert(str(r[1]), str(r[2]), str(r[3]), str(r[4]), int(r[5])) for r in rows if r[0] == 1),
+            int(fired),
+            int(cycles or 0),
+        )
