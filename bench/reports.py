@@ -69,7 +69,7 @@ class History:
 
     def __init__(self, count: int, seed: int = 7) -> None:
         self.count = count
-        self.rng = random.Random(seed)
+        self.rng = random.Random(seed)  # noqa: S311 - reproducible test data, not crypto
         # A few fingerprints fire very often (Zipf-like): the flapping and noisy ones.
         total, self.cumulative = 0.0, []
         for rank in range(FINGERPRINTS):
