@@ -35,10 +35,11 @@ PARAMETERS = ("since", "until", "group_by", "tz", "working_hours", "working_days
 
 
 class ParameterInvalid(ValueError):
-    """A report parameter that cannot be used; ``parameter`` names it."""
+    """A report parameter that cannot be used. The message names it; ``parameter`` is one of PARAMETERS
+    or ``unknown`` (a bounded metric label)."""
 
-    def __init__(self, parameter: str, reason: str) -> None:
-        super().__init__(f"{parameter}: {reason}")
+    def __init__(self, parameter: str, reason: str, *, given: str | None = None) -> None:
+        super().__init__(f"{given or parameter}: {reason}")
         self.parameter = parameter
         self.reason = reason
 
@@ -60,19 +61,19 @@ class ReportRequest:
 
 def parse_request(args: Mapping[str, str], settings: ReportSettings, now: float) -> ReportRequest:
     """A request from string parameters (absent or empty: the defaults and the configured settings)."""
-    given = {k: v.strip() for k, v in args.items() if v is not None and v.strip()}
-    unknown = sorted(set(given) - set(PARAMETERS))
+    values = {k: v.strip() for k, v in args.items() if v is not None and v.strip()}
+    unknown = sorted(set(values) - set(PARAMETERS))
     if unknown:
-        raise ParameterInvalid(unknown[0], f"unknown parameter; expected {', '.join(PARAMETERS)}")
-    zone_name = _parsed("tz", given.get("tz"), parse_time_zone, settings.time_zone)
+        raise ParameterInvalid("unknown", f"unknown parameter; expected {', '.join(PARAMETERS)}", given=unknown[0])
+    zone_name = _parsed("tz", values.get("tz"), parse_time_zone, settings.time_zone)
     zone = ZoneInfo(zone_name)
-    since = moment("since", given.get("since"), zone, now, now - DEFAULT_SINCE)
-    until = moment("until", given.get("until"), zone, now, now)
+    since = moment("since", values.get("since"), zone, now, now - DEFAULT_SINCE)
+    until = moment("until", values.get("until"), zone, now, now)
     if since >= until:
         raise ParameterInvalid("since", "the window is empty: since must be before until")
     if until - since > MAX_WINDOW_DAYS * 86400:
         raise ParameterInvalid("since", f"the window is longer than {MAX_WINDOW_DAYS} days")
-    raw_group = given.get("group_by", GroupBy.PRIORITY.value)
+    raw_group = values.get("group_by", GroupBy.PRIORITY.value)
     try:
         group_by = GroupBy(raw_group)
     except ValueError:
@@ -84,9 +85,11 @@ def parse_request(args: Mapping[str, str], settings: ReportSettings, now: float)
         until=until,
         group_by=group_by,
         time_zone=zone_name,
-        working_hours=_parsed("working_hours", given.get("working_hours"), parse_working_hours, settings.working_hours),
-        working_days=_parsed("working_days", given.get("working_days"), parse_working_days, settings.working_days),
-        top=_top(given.get("top")),
+        working_hours=_parsed(
+            "working_hours", values.get("working_hours"), parse_working_hours, settings.working_hours
+        ),
+        working_days=_parsed("working_days", values.get("working_days"), parse_working_days, settings.working_days),
+        top=_top(values.get("top")),
     )
 
 
