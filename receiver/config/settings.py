@@ -80,7 +80,7 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # ISO weekday 1..7
 
 
 def parse_working_days(raw: object) -> frozenset[int]:
-    """``mon-fri`` or ``sun,mon,tue`` -> ISO weekdays (Monday 1 .. Sunday 7)."""
+    """``mon-fri``, ``sun-thu`` or ``sun,mon,tue`` -> ISO weekdays (Monday 1 .. Sunday 7)."""
     expected = "expected weekdays such as mon-fri or mon,tue,wed,thu,fri"
     items = raw if isinstance(raw, list) else str(raw).split(",")
     days: set[int] = set()
@@ -89,9 +89,8 @@ def parse_working_days(raw: object) -> frozenset[int]:
         if first not in WEEKDAYS or (dash and last not in WEEKDAYS):
             raise ValueError(expected)
         low, high = WEEKDAYS.index(first) + 1, WEEKDAYS.index(last if dash else first) + 1
-        if low > high:
-            raise ValueError(f"{expected}; a range runs forward ({item})")
-        days.update(range(low, high + 1))
+        # a range may run over the week's end: sun-thu is Sunday to Thursday
+        days.update(range(low, high + 1) if low <= high else (*range(low, 8), *range(1, high + 1)))
     return frozenset(days)
 
 

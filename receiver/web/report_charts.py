@@ -80,12 +80,12 @@ class Charts:
 
 
 def nice_ceiling(value: float) -> float:
-    """The smallest of 1, 2, 2.5, 5 times 10^n at or above ``value`` (an axis maximum)."""
-    if value <= 0:
-        return 1.0
+    """The smallest of 2, 4, 6, 8 times 10^n at or above ``value``: an axis maximum whose half is round too."""
+    if value <= 2:
+        return 2.0
     power = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
-        if step * power >= value:
+    for step in (1, 2, 4, 6, 8, 10):
+        if step * power >= value and (step * power) % 2 == 0:
             return float(step * power)
     return float(10 * power)
 
