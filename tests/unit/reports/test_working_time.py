@@ -17,7 +17,9 @@ WEEKDAYS = frozenset(range(1, 6))
 
 
 def at(zone: str, *fields: int, fold: int = 0) -> float:
-    return datetime(*fields, fold=fold, tzinfo=ZoneInfo(zone)).timestamp()  # type: ignore[misc]
+    """Epoch seconds of a wall-clock time (year, month, day[, hour[, minute[, second]]]) in ``zone``."""
+    year, month, day, hour, minute, second = (*fields, 0, 0, 0)[:6]
+    return datetime(year, month, day, hour, minute, second, fold=fold).replace(tzinfo=ZoneInfo(zone)).timestamp()
 
 
 def seoul() -> WorkingTime:
