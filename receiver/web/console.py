@@ -315,6 +315,6 @@ def reports() -> Response:
         charts=report_charts.charts(report),
         windows=REPORT_WINDOWS,
         groups=[g.value for g in GroupBy],
-        form={"since": args.get("since") or "7d"},
+        form={"since": args.get("since") or "7d", "until": args.get("until") or ""},
         working_days=", ".join(WEEKDAYS[d - 1] for d in sorted(asked.working_days)),
     )

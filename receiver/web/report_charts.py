@@ -24,7 +24,10 @@ FATES = (
     ("firing_unacknowledged", "firing, unacknowledged", "#b3261e"),
 )
 WIDTH = 960
-LEFT = 150  # room for the labels of horizontal bars
+LEFT = 200  # room for the labels of horizontal bars
+LABEL = 27  # characters of a bar's label at most
+# Axis ends for durations, in seconds: their halves read well too (30s, 5m, 30m, 1h, 3h, 12h, ...).
+DURATION_AXES = (60, 120, 300, 600, 1200, 1800, 3600, 7200, 4 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400, 7 * 86400)
 FONT = 12
 
 
@@ -88,6 +91,14 @@ def nice_ceiling(value: float) -> float:
         if step * power >= value and (step * power) % 2 == 0:
             return float(step * power)
     return float(10 * power)
+
+
+def duration_ceiling(seconds: float) -> float:
+    """The smallest of DURATION_AXES at or above ``seconds`` (whole weeks beyond)."""
+    for axis in DURATION_AXES:
+        if axis >= seconds:
+            return float(axis)
+    return float(math.ceil(seconds / (7 * 86400)) * 7 * 86400)
 
 
 def duration_label(seconds: float | None) -> str:
@@ -199,7 +210,7 @@ def fates(report: Report) -> Chart:
     rects, labels = [], []
     for index, group in enumerate(groups):
         y = 8 + index * row
-        labels.append(Label(LEFT - 8, y + row / 2 + 2, group.name, "end"))
+        labels.append(Label(LEFT - 8, y + row / 2 + 2, _short(group.name), "end"))
         x = float(LEFT)
         for attribute, name, colour in FATES:
             count = getattr(group.alerts, attribute)
@@ -210,7 +221,8 @@ def fates(report: Report) -> Chart:
                 )
                 rects.append(Rect(x, y + 3, w, row - 8, colour, title))
                 x += w
-        labels.append(Label(LEFT + span + 6, y + row / 2 + 2, f"{group.alerts.alerts} alerts"))
+        alerts = group.alerts.alerts
+        labels.append(Label(LEFT + span + 6, y + row / 2 + 2, f"{alerts} alert{'s' if alerts != 1 else ''}"))
     legend = tuple((colour, name) for _, name, colour in FATES)
     return Chart("fates", "What became of the alerts", WIDTH, height, tuple(rects), (), tuple(labels), legend)
 
@@ -221,7 +233,7 @@ def durations(report: Report) -> Chart:
     if not groups:
         return Chart("durations", "Time to acknowledge and to resolve", WIDTH, 60, empty=True)
     longest = max((s.p90 or 0.0 for g in groups for s in (g.alerts.time_to_ack, g.alerts.time_to_resolve)), default=0.0)
-    axis = nice_ceiling(longest)
+    axis = duration_ceiling(longest)
     row = 34.0
     span = WIDTH - LEFT - 150
     rects, labels, lines = [], [], []
@@ -232,7 +244,7 @@ def durations(report: Report) -> Chart:
         labels.append(Label(x, height - 8, duration_label(axis * fraction), "middle"))
     for index, group in enumerate(groups):
         y = 6 + index * row
-        labels.append(Label(LEFT - 8, y + row / 2 + 2, group.name, "end"))
+        labels.append(Label(LEFT - 8, y + row / 2 + 2, _short(group.name), "end"))
         for offset, (name, spread, colour, light) in enumerate(
             (
                 ("acknowledge", group.alerts.time_to_ack, "#3b73b9", "#a9c2e3"),
@@ -277,11 +289,15 @@ def noisiest(report: Report) -> Chart:
     for index, n in enumerate(report.noisiest):
         y = 4 + index * row
         name = f"{n.alertname} ({n.service})"
-        labels.append(Label(LEFT - 8, y + row / 2 + 2, name if len(name) <= 22 else name[:21] + "…", "end"))
+        labels.append(Label(LEFT - 8, y + row / 2 + 2, name if len(name) <= LABEL else name[: LABEL - 1] + "…", "end"))
         title = f"{name}: {n.pages} pages, {100 * n.share:.1f} % of all pages"
         rects.append(Rect(LEFT, y + 3, span * n.pages / most, row - 8, "#b3261e", title))
         labels.append(Label(LEFT + span * n.pages / most + 6, y + row / 2 + 2, f"{n.pages} · {100 * n.share:.1f} %"))
     return Chart("noisiest", "Noisiest alerts", WIDTH, height, tuple(rects), (), tuple(labels))
+
+
+def _short(name: str) -> str:
+    return name if len(name) <= LABEL else name[: LABEL - 1] + "…"
 
 
 def charts(report: Report) -> Charts:

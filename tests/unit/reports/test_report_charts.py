@@ -13,7 +13,7 @@ from receiver.reports.percentiles import Spread
 from receiver.reports.working_time import Kind
 from receiver.store.reports import GroupBy
 from receiver.web import report_charts
-from receiver.web.report_charts import COLOURS, duration_label, nice_ceiling
+from receiver.web.report_charts import COLOURS, duration_ceiling, duration_label, nice_ceiling
 from tests.alert_quality import SINCE, UNTIL
 
 
@@ -22,6 +22,14 @@ from tests.alert_quality import SINCE, UNTIL
 )
 def test_an_axis_ends_at_a_round_number_at_or_above_the_largest_value(value: float, ceiling: float) -> None:
     assert nice_ceiling(value) == ceiling
+
+
+@pytest.mark.parametrize(
+    ("seconds", "axis"),
+    [(0, 60), (59, 60), (61, 120), (1320, 1800), (5400, 7200), (3 * 86400, 7 * 86400), (8 * 86400, 14 * 86400)],
+)
+def test_a_duration_axis_ends_at_a_round_duration(seconds: float, axis: float) -> None:
+    assert duration_ceiling(seconds) == axis
 
 
 @pytest.mark.parametrize(
