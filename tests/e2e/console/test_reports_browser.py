@@ -18,7 +18,6 @@ from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.wait import WebDriverWait
 
@@ -67,7 +66,7 @@ def receiver(postgres_uri: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
 
 
 @pytest.fixture
-def browser() -> Iterator[WebDriver]:
+def browser() -> Iterator[webdriver.Chrome]:
     options = Options()
     options.binary_location = services.binary("chromium", "chromium")
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000"):
@@ -82,7 +81,7 @@ def browser() -> Iterator[WebDriver]:
 
 
 def test_a_viewer_reads_the_weeks_alert_quality_with_charts_drawn_under_the_csp(
-    receiver: tuple[str, str], browser: WebDriver
+    receiver: tuple[str, str], browser: webdriver.Chrome
 ) -> None:
     url, key = receiver
     wait = WebDriverWait(browser, 15)
