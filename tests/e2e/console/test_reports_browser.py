@@ -101,7 +101,8 @@ def test_a_viewer_reads_the_weeks_alert_quality_with_charts_drawn_under_the_csp(
     assert len(bars) == 7  # Mon 2 kinds, Wed, Thu, Fri, Sat, Sun
     critical = browser.find_element(By.CSS_SELECTOR, 'tr.group-row[data-group="critical"]').text
     assert critical.split()[:5] == ["critical", "5", "2", "2", "1"]
-    violations = [e for e in browser.get_log("browser") if "Content Security Policy" in e["message"]]
+    logs: list[dict[str, str]] = browser.get_log("browser")  # type: ignore[no-untyped-call]  # selenium leaves it untyped
+    violations = [e for e in logs if "Content Security Policy" in e["message"]]
     assert violations == []
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     height = browser.execute_script("return document.body.scrollHeight")  # no script of the page's: the driver's
