@@ -9,6 +9,7 @@ from bench import deadmans_switch as deadmans_switch_bench
 from bench import exporter as exporter_bench
 from bench import ops as ops_bench
 from bench import receiver_events as receiver_events_bench
+from bench import reports as reports_bench
 from bench import security as security_bench
 from bench import tracing as tracing_bench
 from bench.report import render, write
@@ -25,6 +26,7 @@ def main() -> int:
     results += alert_latency.run()
     results += ops_bench.run()
     results += security_bench.run()
+    results += reports_bench.run()
     print(render(results))
     print(f"\nwritten to {write(results)}")
     return 0

@@ -103,6 +103,7 @@ class SqlReports(SqlRepository):
                 # Materialised CTEs carry no statistics: a merge join would sort a million rows where hashing
                 # the smaller side (the re-fires, the pages) is what they need.
                 conn.execute("SET LOCAL enable_mergejoin = off")
+                conn.execute("SET LOCAL jit = off")
             yield SqlReportSnapshot(self, conn)
 
     # --- dialect fragments ---
@@ -154,38 +155,27 @@ class SqlReportSnapshot:
         return f"a.{query.group_by.value}", "alerts a"
 
     def alerts(self, query: ReportQuery, *, overall: bool = False, pages: bool = False) -> AlertRows:
-        """One statement, one pass over the window's alerts (``v``): counts, both duration histograms and
-        re-fires per group, and with ``pages`` the pages per group and segment, matched to ``v`` by alert
-        id (the alerts of older pages, first seen before the window, are looked up on their own)."""
+        """One statement, one pass over the window's alerts (``v``): counts with the time-to-resolve
+        histogram (one aggregation), the time-to-acknowledge histogram, and the window's re-fires and,
+        with ``pages``, pages per group and segment, matched to ``v`` by alert id in one hash join (the
+        alerts of older re-fires and pages, first seen before the window, are looked up on their own)."""
         group, source = self._grouping(query, overall)
         window = [query.since, query.until]
         bucket = self._sql.bucket
+        by_channel = query.group_by is GroupBy.CHANNEL and not overall
+        with_pages = pages and bool(query.paging_channels) and bool(query.segments)
+        priority_column = "" if group == "a.priority" else "a.priority AS p, "
         ctes = [
-            # re-fires in the window per alert: a few rows, joined to the pass below
-            "rf AS MATERIALIZED (SELECT alert_id, COUNT(*) AS n FROM timeline"
+            "rf AS MATERIALIZED (SELECT alert_id AS id, COUNT(*) AS n FROM timeline"
             " WHERE kind = 'refired' AND at >= %s AND at < %s GROUP BY alert_id)",
-            f"v AS MATERIALIZED (SELECT a.id AS id, a.priority AS p, {group} AS g, {STATE} AS s,"
-            f" {TIME_TO_ACK} AS xa, {TIME_TO_RESOLVE} AS xr, a.escalations AS e"
+            f"v AS MATERIALIZED (SELECT a.id AS id, {priority_column}{group} AS g, {STATE} AS s, {TIME_TO_ACK} AS xa,"
+            f" {TIME_TO_RESOLVE} AS xr, a.escalations AS e"
             f" FROM {source} WHERE {FIRST_SEEN_IN_WINDOW})",
         ]
         params: list[Any] = [*window, *window]
-        selects = [
-            "SELECT 0, p, g, s, COUNT(*), SUM(e), SUM(CASE WHEN e > 0 THEN 1 ELSE 0 END), 0,"
-            " CAST(NULL AS DOUBLE PRECISION), CAST(NULL AS DOUBLE PRECISION) FROM v GROUP BY p, g, s",
-            # re-fires in the window of the window's alerts
-            "SELECT 4, NULL, v.g, NULL, SUM(rf.n), NULL, NULL, NULL, NULL, NULL FROM rf JOIN v ON v.id = rf.alert_id"
-            " GROUP BY v.g",
-            "SELECT 1, NULL, g, b, COUNT(*), NULL, NULL, NULL, MIN(x), MAX(x)"
-            f" FROM (SELECT g, xa AS x, {bucket('xa')} AS b FROM v WHERE xa IS NOT NULL) d GROUP BY g, b",
-            "SELECT 2, NULL, g, b, COUNT(*), NULL, NULL, NULL, MIN(x), MAX(x)"
-            f" FROM (SELECT g, xr AS x, {bucket('xr')} AS b FROM v WHERE xr IS NOT NULL) d GROUP BY g, b",
-            # re-fires in the window of alerts first seen before it
-            f"SELECT 4, NULL, g, NULL, COUNT(*), NULL, NULL, NULL, NULL, NULL FROM (SELECT {group} AS g"
-            f" FROM {source} JOIN timeline t ON t.alert_id = a.id WHERE t.kind = 'refired' AND t.at >= %s"
-            " AND t.at < %s AND a.first_seen < %s) older GROUP BY g",
-        ]
-        select_params: list[Any] = [*window, query.since]
-        if pages and query.paging_channels and query.segments:
+        # the window's re-fires (and pages): (alert id, segment or NULL, pages, re-fires)
+        events = ["SELECT id, CAST(NULL AS INTEGER) AS i, 0 AS pages, n AS refires FROM rf"]
+        if with_pages:
             segments, segment_params = self._segments(query)
             condition, paged_params = self._paged(query)
             hour = self._sql.whole
@@ -196,33 +186,55 @@ class SqlReportSnapshot:
                 f" AND o.delivered_at >= seg.lo AND o.delivered_at < seg.hi WHERE {condition})",
             ]
             params += [*segment_params, *paged_params]
-            if query.group_by is GroupBy.CHANNEL:
-                selects.append("SELECT 3, NULL, c, i, COUNT(*), NULL, NULL, NULL, NULL, NULL FROM pg GROUP BY c, i")
-            else:
-                selects += [
-                    "SELECT 3, NULL, v.g, pg.i, COUNT(*), NULL, NULL, NULL, NULL, NULL"
-                    " FROM pg JOIN v ON v.id = pg.id GROUP BY v.g, pg.i",
-                    f"SELECT 3, NULL, g, i, COUNT(*), NULL, NULL, NULL, NULL, NULL FROM (SELECT {group} AS g, pg.i AS i"
-                    f" FROM pg JOIN {source} ON a.id = pg.id WHERE a.first_seen < %s) older GROUP BY g, i",
-                ]
-                select_params.append(query.since)
+            if not by_channel:
+                events.append("SELECT id, i, 1, 0 FROM pg")
+        ctes.append(f"ev AS ({' UNION ALL '.join(events)})")
+        priority = "g" if group == "a.priority" else "p"  # grouped by priority: one key fewer to hash
+        selects = [
+            f"SELECT 0, {priority}, g, s, {bucket('xr')}, COUNT(*), SUM(e), SUM(CASE WHEN e > 0 THEN 1 ELSE 0 END),"
+            f" MIN(xr), MAX(xr) FROM v GROUP BY {priority}, g, s, 5",
+            f"SELECT 1, NULL, g, NULL, b, COUNT(*), NULL, NULL, MIN(x), MAX(x)"
+            f" FROM (SELECT g, xa AS x, {bucket('xa')} AS b FROM v WHERE xa IS NOT NULL) d GROUP BY g, b",
+            "SELECT 3, NULL, v.g, NULL, ev.i, SUM(ev.pages), SUM(ev.refires), NULL, NULL, NULL"
+            " FROM ev JOIN v ON v.id = ev.id GROUP BY v.g, ev.i",
+            # the re-fires (and pages) in the window of alerts first seen before it
+            f"SELECT 3, NULL, g, NULL, NULL, 0, SUM(n), NULL, NULL, NULL FROM (SELECT {group} AS g, rf.n AS n"
+            f" FROM {source} JOIN rf ON rf.id = a.id WHERE a.first_seen < %s) older GROUP BY g",
+        ]
+        select_params: list[Any] = [query.since]
+        if with_pages and not by_channel:
+            selects.append(
+                f"SELECT 3, NULL, g, NULL, i, COUNT(*), 0, NULL, NULL, NULL FROM (SELECT {group} AS g, pg.i AS i"
+                f" FROM {source} JOIN pg ON pg.id = a.id WHERE a.first_seen < %s) older GROUP BY g, i"
+            )
+            select_params.append(query.since)
+        if with_pages and by_channel:
+            selects.append("SELECT 3, NULL, c, NULL, i, COUNT(*), 0, NULL, NULL, NULL FROM pg GROUP BY c, i")
         rows = self._sql.run(
             self._conn, f"WITH {', '.join(ctes)} {' UNION ALL '.join(selects)}", [*params, *select_params]
         )
         refired: dict[str, int] = {}
-        page_counts: list[PageCount] = []
+        page_counts: dict[tuple[str, int], int] = {}
         counts, durations = [], []
-        for kind, p, g, k, n, e, m, rn, low, high in rows:
+        for kind, p, g, s, b, n, e, m, low, high in rows:
             if kind == 0:
-                counts.append(AlertCount(str(p), str(g), AckState(int(k)), int(n), int(e), int(m)))
-                refired[str(g)] = refired.get(str(g), 0) + int(rn)
-            elif kind in (1, 2):
-                durations.append(DurationBucket(Metric(int(kind)), str(g), int(k), int(n), float(low), float(high)))
-            elif kind == 3:
-                page_counts.append(PageCount(str(g), int(k), int(n)))
+                counts.append(AlertCount(str(p), str(g), AckState(int(s)), int(n), int(e), int(m)))
+                if b is not None:
+                    durations.append(
+                        DurationBucket(Metric.TIME_TO_RESOLVE, str(g), int(b), int(n), float(low), float(high))
+                    )
+            elif kind == 1:
+                durations.append(DurationBucket(Metric.TIME_TO_ACK, str(g), int(b), int(n), float(low), float(high)))
             else:
-                refired[str(g)] = refired.get(str(g), 0) + int(n)
-        return AlertRows(tuple(counts), tuple(durations), refired, tuple(page_counts))
+                refired[str(g)] = refired.get(str(g), 0) + int(e)
+                if b is not None and int(n):
+                    page_counts[str(g), int(b)] = page_counts.get((str(g), int(b)), 0) + int(n)
+        return AlertRows(
+            tuple(counts),
+            tuple(durations),
+            {g: n for g, n in refired.items() if n},
+            tuple(PageCount(g, i, n) for (g, i), n in page_counts.items()),
+        )
 
     def _segments(self, query: ReportQuery) -> tuple[str, list[Any]]:
         """The window's segments as rows (i, lo, hi, hour): ``hour`` is the UTC hour they lie in."""
