@@ -72,8 +72,16 @@ class HistoryWrites(SqlRepository):
                         timeline.append((alert_id, now, "received", None, None, _received(obs)))
                         fresh_jobs.extend((alert_id, _job(obs, c, _action(obs))) for c in obs.channels)
                     continue
-                alert_id, status, content_hash = existing[key]
-                if status == "firing" and obs.status == "resolved":
+                alert_id, status, content_hash, last_seen = existing[key]
+                if status == "resolved" and obs.status == "firing" and now - last_seen < self._stale_firing_grace:
+                    # Alertmanager gives a new firing a new startsAt: this is an old delivery (a lagging HA
+                    # peer, a replay) arriving after the resolve. Shown in the timeline; nobody is paged.
+                    detail = (
+                        f"firing delivery {now - last_seen:.0f}s after the resolve, same startsAt: a stale replay "
+                        f"(within RECEIVER_STALE_FIRING_GRACE={self._stale_firing_grace:g}s); not re-opened"
+                    )
+                    timeline.append((alert_id, now, "stale_firing", None, None, detail))
+                elif status == "firing" and obs.status == "resolved":
                     resolved_at = obs.ends_at if obs.ends_at is not None else now
                     self._run(
                         conn,
@@ -116,14 +124,15 @@ class HistoryWrites(SqlRepository):
 
     def _existing(
         self, conn: Any, marks: str, fingerprints: list[str]
-    ) -> dict[tuple[str, float], tuple[int, str, str]]:
+    ) -> dict[tuple[str, float], tuple[int, str, str, float]]:
+        """(fingerprint, startsAt) -> (id, status, content hash, last seen) of the known alerts, locked."""
         rows = self._run(
             conn,
-            f"SELECT id, fingerprint, starts_at, status, content_hash FROM alerts WHERE fingerprint IN ({marks})"  # noqa: S608 - only constant fragments and placeholders are interpolated
-            f"{self._for_update}",
+            "SELECT id, fingerprint, starts_at, status, content_hash, last_seen FROM alerts "  # noqa: S608 - only constant fragments and placeholders are interpolated
+            f"WHERE fingerprint IN ({marks}){self._for_update}",
             fingerprints,
         ).fetchall()
-        return {(r[1], float(r[2])): (int(r[0]), r[3], r[4]) for r in rows}
+        return {(r[1], float(r[2])): (int(r[0]), r[3], r[4], float(r[5])) for r in rows}
 
     _ALERT_INSERT = (
         "INSERT INTO alerts (fingerprint, starts_at, alertname, status, priority, priority_defaulted, service, "

@@ -3,12 +3,16 @@ instances take disjoint jobs), then delivered, retried later or dead-lettered wi
 
 from __future__ import annotations
 
+from typing import Any
+
 from receiver.config.routing import DIGEST
 from receiver.store.history import (
     Job,
     NewJob,
 )
 from receiver.store.sql_repository import ACTIVE_STATES, ALERT_COLUMNS, SqlRepository, alert_from_row
+
+THREADED_CHANNELS = frozenset({"email"})  # channels whose messages form a conversation per alert
 
 
 class OutboxJobs(SqlRepository):
@@ -40,6 +44,7 @@ class OutboxJobs(SqlRepository):
                     self._run(conn, f"SELECT {ALERT_COLUMNS} FROM alerts WHERE id IN ({marks})", alert_ids),  # noqa: S608 - only constant fragments and placeholders are interpolated
                 )
             }
+            threads = self._threads(conn, sorted({int(r[1]) for r in claimed if r[2] in THREADED_CHANNELS}))
         return sorted(
             (
                 Job(
@@ -52,11 +57,25 @@ class OutboxJobs(SqlRepository):
                     created_at=float(r[7]),
                     alert=alerts[int(r[1])],
                     traceparent=r[8] if len(r) > 8 else None,
+                    thread=threads.get((int(r[1]), r[2])),
                 )
                 for r in claimed
             ),
             key=lambda j: j.id,
         )
+
+    def _threads(self, conn: Any, alert_ids: list[int]) -> dict[tuple[int, str], int]:
+        """(alert, channel) -> the alert's first trigger job on that channel: where its conversation starts."""
+        if not alert_ids:
+            return {}
+        marks = ", ".join(["%s"] * len(alert_ids))
+        rows = self._run(
+            conn,
+            f"SELECT alert_id, channel, MIN(id) FROM outbox WHERE alert_id IN ({marks}) AND action = 'trigger'"  # noqa: S608 - only constant fragments and placeholders are interpolated
+            f" AND channel IN ({', '.join(['%s'] * len(THREADED_CHANNELS))}) GROUP BY alert_id, channel",
+            [*alert_ids, *sorted(THREADED_CHANNELS)],
+        ).fetchall()
+        return {(int(r[0]), r[1]): int(r[2]) for r in rows}
 
     def delivered(self, job: Job, now: float) -> None:
         with self._tx() as conn:

@@ -236,7 +236,7 @@ def test_migration_9_turns_re_fires_recorded_as_changes_into_refired_entries(
     ):
         obs = observation(f"Alert{n}", f"fp-{n}", "high", "asset", at - 60)
         for step in steps:
-            at += 60
+            at += 120  # beyond RECEIVER_STALE_FIRING_GRACE: a firing after a resolve re-opens the alert
             if step == "relabelled":
                 obs = replace(obs, content_hash="changed")
             history.record([replace(obs, status="resolved", ends_at=at) if step == "resolved" else obs], at)
