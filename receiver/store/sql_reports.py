@@ -3,21 +3,24 @@
 Definitions are in ``receiver.store.reports``. The dialects differ in small fragments only: how a
 list reaches a query (arrays through ``unnest`` on PostgreSQL, one JSON array through ``json_each``
 on SQLite), rounding down to an integer (``floor`` on PostgreSQL, where ``CAST`` rounds to nearest;
-``CAST`` truncates on SQLite, and every value rounded here is positive), and, on PostgreSQL, a
-``REPEATABLE READ, READ ONLY`` snapshot and a ``work_mem`` that keeps the aggregations in memory.
+``CAST`` truncates on SQLite, and every value rounded here is positive), and, on PostgreSQL, the
+report's transaction settings: a ``REPEATABLE READ, READ ONLY`` snapshot (SQLite's transaction is
+one already), ``work_mem`` for the hash tables, no merge joins (materialised CTEs carry no
+statistics: the planner sorted a million rows to merge where hashing the smaller side is right), no
+JIT (compiling the expressions cost more than it saved).
 
-What each read costs (the plans in docs/receiver.md, "Alert-quality reports"):
+What each read costs (docs/receiver.md, "Alert-quality reports"):
 
-- ``alerts``: one pass over the window's alerts, kept as a materialised CTE and aggregated three ways:
-  counts per priority, group and fate; and duration histograms (``LADDER``), which hash-aggregate
-  instead of sorting a million durations;
+- ``alerts``: one pass over the window's alerts, kept as a materialised CTE (``v``): counts per
+  priority, group and fate with the time-to-resolve histogram in one hash aggregation, the
+  time-to-acknowledge histogram in another (``LADDER`` buckets: no sort of a million durations), and
+  the window's re-fires (``timeline_refired``) and pages matched to ``v`` in one hash join;
 - ``ranked``: the alerts whose time to acknowledge or resolve lies in a bucket holding a wanted rank,
   found through ``alerts_time_to_ack`` and ``alerts_time_to_resolve`` (expression indexes, migration
   9): a few thousand at a million alerts, numbered in order;
-- ``pages``: the delivered paging jobs through ``outbox_notified`` (channel, delivery time; migration
-  9), matched to their segment of local time by the UTC hour first (an equality join), then by the
-  segment's exact bounds;
-- re-fires through ``timeline_refired``.
+- pages: the delivered paging jobs through ``outbox_notified`` (channel, delivery time; migration 9),
+  matched to their segment of local time by the UTC hour first (an equality join), then by the
+  segment's exact bounds.
 """
 
 # ruff: noqa: S608 - SQL built from constant fragments of this module; every value is a bound parameter
@@ -195,21 +198,24 @@ class SqlReportSnapshot:
             f" MIN(xr), MAX(xr) FROM v GROUP BY {priority}, g, s, 5",
             f"SELECT 1, NULL, g, NULL, b, COUNT(*), NULL, NULL, MIN(x), MAX(x)"
             f" FROM (SELECT g, xa AS x, {bucket('xa')} AS b FROM v WHERE xa IS NOT NULL) d GROUP BY g, b",
-            "SELECT 3, NULL, v.g, NULL, ev.i, SUM(ev.pages), SUM(ev.refires), NULL, NULL, NULL"
-            " FROM ev JOIN v ON v.id = ev.id GROUP BY v.g, ev.i",
-            # the re-fires (and pages) in the window of alerts first seen before it
-            f"SELECT 3, NULL, g, NULL, NULL, 0, SUM(n), NULL, NULL, NULL FROM (SELECT {group} AS g, rf.n AS n"
-            f" FROM {source} JOIN rf ON rf.id = a.id WHERE a.first_seen < %s) older GROUP BY g",
         ]
-        select_params: list[Any] = [query.since]
-        if with_pages and not by_channel:
-            selects.append(
-                f"SELECT 3, NULL, g, NULL, i, COUNT(*), 0, NULL, NULL, NULL FROM (SELECT {group} AS g, pg.i AS i"
-                f" FROM {source} JOIN pg ON pg.id = a.id WHERE a.first_seen < %s) older GROUP BY g, i"
-            )
+        select_params: list[Any] = []
+        if by_channel:  # an alert counts under each of its channels: joined, not looked up
+            selects += [
+                "SELECT 3, NULL, v.g, NULL, NULL, 0, SUM(ev.refires), NULL, NULL, NULL"
+                " FROM ev JOIN v ON v.id = ev.id GROUP BY v.g",
+                f"SELECT 3, NULL, g, NULL, NULL, 0, SUM(n), NULL, NULL, NULL FROM (SELECT {group} AS g, rf.n AS n"
+                f" FROM {source} JOIN rf ON rf.id = a.id WHERE a.first_seen < %s) older GROUP BY g",
+            ]
             select_params.append(query.since)
-        if with_pages and by_channel:
-            selects.append("SELECT 3, NULL, c, NULL, i, COUNT(*), 0, NULL, NULL, NULL FROM pg GROUP BY c, i")
+            if with_pages:
+                selects.append("SELECT 3, NULL, c, NULL, i, COUNT(*), 0, NULL, NULL, NULL FROM pg GROUP BY c, i")
+        else:  # from the pass when the alert is in the window; looked up by id when it was first seen before
+            selects.append(
+                "SELECT 3, NULL, g, NULL, i, SUM(pages), SUM(refires), NULL, NULL, NULL FROM (SELECT"
+                f" COALESCE(v.g, (SELECT {group} FROM alerts a WHERE a.id = ev.id)) AS g, ev.i AS i,"
+                " ev.pages AS pages, ev.refires AS refires FROM ev LEFT JOIN v ON v.id = ev.id) matched GROUP BY g, i"
+            )
         rows = self._sql.run(
             self._conn, f"WITH {', '.join(ctes)} {' UNION ALL '.join(selects)}", [*params, *select_params]
         )
