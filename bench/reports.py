@@ -7,11 +7,11 @@ resolutions, escalations and re-fires at plausible rates), every alert's outbox 
 policy's channels (triggers, resolves, escalations; a few dead-lettered with their fallback) and its
 timeline (received, notified, acknowledged, escalated, resolved, refired). Then ``VACUUM ANALYZE``.
 
-Measured, interleaved round by round, medians: the summary (``GET /api/v1/reports/summary``'s work,
-grouped by priority: counts, percentiles, re-fires, pages per local hour, notifications) and the full
-report (the console page's: also the noisiest and the flapping alerts) over the whole 90 days,
-against ``SELECT count(*)`` of the same alerts on the same pool. ``BENCH_REPORT_ALERTS`` scales it
-down for a quick look.
+Measured, interleaved round by round, medians of 5: the summary (``GET /api/v1/reports/summary``'s
+work, grouped by priority: counts, exact percentiles, re-fires, pages per segment of Seoul time) and
+the full report (the console page's: also the noisiest and the flapping alerts) over the whole 90
+days, against ``SELECT count(*)`` of the same alerts on the same pool. The machine's load average is
+printed with the figures (a shared machine). ``BENCH_REPORT_ALERTS`` scales it down for a quick look.
 """
 
 from __future__ import annotations
@@ -243,7 +243,12 @@ def run() -> list[Result]:
         finally:
             database.close()
     base = median(timings["count"]) * 1000
+    busy = os.getloadavg()[0]
     print(f"reports: loaded {ALERTS:,} alerts with jobs and timelines in {loaded:.0f} s; {checked.all_pages:,} pages")
+    print(
+        f"reports: summary {[round(t * 1000) for t in timings['summary']]} ms, count(*) "
+        f"{[round(t * 1000) for t in timings['count']]} ms; load average {busy:.1f} on {os.cpu_count()} cores"
+    )
     return [
         Result(
             f"alert-quality summary over {ALERTS:,} alerts, 90 days (PG)",
