@@ -1,4 +1,4 @@
-"""Panel and dashboard constructors shared by the four dashboards.
+"""Panel and dashboard constructors shared by the dashboards.
 
 Every dashboard gets the same variables: ``environment`` (which Prometheus: one per
 environment), ``service`` (the ``service`` target/health-check label) and ``runbook_base``
