@@ -8,10 +8,12 @@ import pytest
 
 from receiver.store.api_keys import Role
 from receiver.store.database import SqliteDatabase
+from receiver.store.sql_history import SqlAlertHistory
 from receiver.store.sql_reports import SqlReports
 from tests import alert_quality as expected
+from tests.alert_quality import seed
 from tests.credentials import create_key
-from tests.unit.receiver.conftest import Receiver
+from tests.unit.receiver.conftest import Receiver, build_receiver
 from tests.unit.reports.conftest import WEEK
 
 
@@ -110,3 +112,15 @@ def test_an_unreadable_history_is_a_503(seeded: Receiver, tmp_path: Path) -> Non
     response = seeded.client.get("/api/v1/reports/summary")
     assert response.status_code == 503
     assert response.headers["Retry-After"] == "5"
+
+
+def test_the_routing_policys_paging_channels_decide_what_a_page_is(tmp_path: Path) -> None:
+    routing = tmp_path / "routing.yaml"
+    routing.write_text("paging_channels: [pagerduty]\n")
+    r = build_receiver(tmp_path, env={"RECEIVER_ROUTING_FILE": str(routing)})
+    history = r.app.extensions["receiver"].history
+    assert isinstance(history, SqlAlertHistory)
+    seed(history)
+    _, body = get(r, "summary")
+    assert body["window"]["pagingChannels"] == ["pagerduty"]  # type: ignore[index]
+    assert body["totals"]["pages"]["total"] == expected.NOTIFICATIONS["pagerduty"]  # type: ignore[index]
