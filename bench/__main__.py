@@ -26,6 +26,7 @@ from bench import deadmans_switch as deadmans_switch_bench
 from bench import exporter as exporter_bench
 from bench import ops as ops_bench
 from bench import receiver_events as receiver_events_bench
+from bench import reports as reports_bench
 from bench import security as security_bench
 from bench import tracing as tracing_bench
 from bench.report import RESULTS, Result, render, write
@@ -47,6 +48,7 @@ BENCHMARKS: dict[str, Callable[[], list[Result]]] = {
     "prometheus_series": prometheus_series.run,
     "scale_out": scale_out.run,
     "backtest": backtest_bench.run,
+    "reports": reports_bench.run,
 }
 
 

@@ -1,4 +1,4 @@
-"""Panel and dashboard constructors shared by the four dashboards.
+"""Panel and dashboard constructors shared by the dashboards.
 
 Every dashboard gets the same variables: ``environment`` (which Prometheus: one per
 environment), ``service`` (the ``service`` target/health-check label) and ``runbook_base``
@@ -216,8 +216,11 @@ def build(
     description: str,
     version: int,
     sections: Sequence[tuple[str, Sequence[PanelBuilder]]],
+    *,
+    extra_variables: Sequence[cogbuilder.Builder[model.VariableModel]] = (),
 ) -> model.Dashboard:
-    """A dashboard of rows; panel ids are assigned in order, so the JSON is stable."""
+    """A dashboard of rows; panel ids are assigned in order, so the JSON is stable. ``extra_variables``
+    come after the shared ones."""
     board = (
         dashboard.Dashboard(title)
         .uid(uid)
@@ -229,7 +232,7 @@ def build(
         .time("now-6h", "now")
         .refresh("30s")
         .timezone("browser")
-        .variables(variables())
+        .variables([*variables(), *extra_variables])
         .link(
             dashboard.DashboardLink("Dashboards")
             .type(model.DashboardLinkType.DASHBOARDS)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from monitoring.catalogue import SCHEMA_DIR, generated_schemas
 from monitoring.logs import configure_logging
 from monitoring.settings import ConfigError, Settings
-from ops import keys, simulate
+from ops import keys, report, simulate
 from ops.backup import commands as backup
 from ops.local import stack as local_stack
 from ops.local.supervision import StackFailed
@@ -37,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub.add_parser("purge", help="delete alert history past RETENTION_ALERTS now (the receiver also does it hourly)")
     keys.add_arguments(sub)
     rules.register(sub)
+    report.add_arguments(sub)
     args = parser.parse_args(argv)
     try:
         match args.command:
@@ -59,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return keys.run(args, os.environ, sys.stdout)
             case "rules":
                 return rules.run(args, os.environ, sys.stdout)
+            case "report":
+                return report.run(args, os.environ, sys.stdout)
             case command if command in simulate.COMMANDS:
                 return simulate.run(args)
             case command if command in recovery.COMMANDS:

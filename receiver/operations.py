@@ -12,30 +12,43 @@ import getpass
 import time
 from collections.abc import Callable, Mapping
 
+from receiver.config.routing import RoutingPolicy
 from receiver.config.settings import ReceiverConfig
 from receiver.delivery.deadmans_switch import is_watchdog
 from receiver.delivery.templates import MessageTemplates
+from receiver.reports.document import report_document
+from receiver.reports.figures import EVERYTHING, Report, read_report
+from receiver.reports.parameters import PARAMETERS as REPORT_PARAMETERS
+from receiver.reports.parameters import ParameterInvalid, parse_request
+from receiver.reports.percentiles import Spread
 from receiver.store.api_keys import KeyNotFound, Role, SqlKeyStore
 from receiver.store.audit import BACKUP, RESEND, RESTORE, SUCCESS, VERIFY_REPAIR, SqlAuditLog
 from receiver.store.database import DatabaseUnavailable, PostgresDatabase, SqliteDatabase, open_database
 from receiver.store.repair import Repairs, Resent, resend
+from receiver.store.reports import GroupBy
 from receiver.store.retention import RETAINED_WITH_ALERTS, AlertRetention, PurgeResult, audit_purger
 from receiver.store.sql_history import SqlAlertHistory
+from receiver.store.sql_reports import SqlReports
 
 __all__ = [
     "BACKUP",
+    "REPORT_PARAMETERS",
     "RESEND",
     "RESTORE",
     "SUCCESS",
     "VERIFY_REPAIR",
     "Database",
     "DatabaseUnavailable",
+    "GroupBy",
     "KeyNotFound",
+    "ParameterInvalid",
     "PostgresDatabase",
     "PurgeResult",
     "Repairs",
+    "Report",
     "Resent",
     "Role",
+    "Spread",
     "SqlAuditLog",
     "SqlKeyStore",
     "SqliteDatabase",
@@ -46,6 +59,8 @@ __all__ = [
     "preflight",
     "purge_from_environ",
     "record_from_cli",
+    "report_document",
+    "report_from_environ",
     "resend",
 ]
 
@@ -104,5 +119,20 @@ def record_from_cli(env: Mapping[str, str], action: str, target: str, detail: st
     database = open_database(ReceiverConfig.from_environ(env))
     try:
         SqlAuditLog(database, time.time).record(f"cli:{getpass.getuser()}", action, target, "cli", SUCCESS, detail)
+    finally:
+        database.close()
+
+
+def report_from_environ(
+    env: Mapping[str, str], args: Mapping[str, str], clock: Callable[[], float] = time.time
+) -> Report:
+    """``monitoring report``: every figure of the alert-quality report over the receiver's database, for
+    the report parameters in ``args`` (``ParameterInvalid`` names a bad one). Reads only: no migration."""
+    config = ReceiverConfig.from_environ(env)
+    request = parse_request(args, config.reports, clock())
+    policy = RoutingPolicy.from_file(config.routing_file) if config.routing_file else RoutingPolicy()
+    database = open_database(config)
+    try:
+        return read_report(SqlReports(database), request, policy, EVERYTHING)
     finally:
         database.close()

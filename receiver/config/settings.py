@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitoring.settings import (
     OPTIONS,
@@ -30,6 +32,66 @@ def parse_text(raw: object) -> str:
     if not isinstance(raw, str | int) or isinstance(raw, bool) or not str(raw).strip():
         raise ValueError("expected a non-empty string")
     return str(raw).strip()
+
+
+def parse_time_zone(raw: object) -> str:
+    """An IANA time zone name (``Asia/Seoul``) that this machine's zoneinfo (or the tzdata package) knows."""
+    expected = "expected an IANA time zone such as Asia/Seoul or UTC"
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValueError(expected)
+    name = raw.strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}; {expected}") from None
+    return name
+
+
+@dataclass(frozen=True)
+class WorkingHours:
+    """A working day's hours in local time, ``[start, end)`` in minutes after midnight."""
+
+    start: int = 9 * 60
+    end: int = 18 * 60
+
+    def __str__(self) -> str:
+        return f"{self.start // 60:02d}:{self.start % 60:02d}-{self.end // 60:02d}:{self.end % 60:02d}"
+
+
+_CLOCK = re.compile(r"([01]\d|2[0-3]):([0-5]\d)|(24):(00)")
+
+
+def parse_working_hours(raw: object) -> WorkingHours:
+    """``09:00-18:00``: start included, end excluded, the same day (no overnight shifts)."""
+    expected = "expected working hours as HH:MM-HH:MM, e.g. 09:00-18:00"
+    if not isinstance(raw, str):
+        raise ValueError(expected)
+    start_text, dash, end_text = raw.strip().partition("-")
+    start, end = _CLOCK.fullmatch(start_text.strip()), _CLOCK.fullmatch(end_text.strip())
+    if not dash or start is None or end is None:
+        raise ValueError(expected)
+    minutes = [int(m.group(1) or m.group(3)) * 60 + int(m.group(2) or m.group(4)) for m in (start, end)]
+    if minutes[0] >= minutes[1]:
+        raise ValueError(f"{expected}; the start must come before the end")
+    return WorkingHours(minutes[0], minutes[1])
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # ISO weekday 1..7
+
+
+def parse_working_days(raw: object) -> frozenset[int]:
+    """``mon-fri``, ``sun-thu`` or ``sun,mon,tue`` -> ISO weekdays (Monday 1 .. Sunday 7)."""
+    expected = "expected weekdays such as mon-fri or mon,tue,wed,thu,fri"
+    items = raw if isinstance(raw, list) else str(raw).split(",")
+    days: set[int] = set()
+    for item in (str(i).strip().lower() for i in items):
+        first, dash, last = item.partition("-")
+        if first not in WEEKDAYS or (dash and last not in WEEKDAYS):
+            raise ValueError(expected)
+        low, high = WEEKDAYS.index(first) + 1, WEEKDAYS.index(last if dash else first) + 1
+        # a range may run over the week's end: sun-thu is Sunday to Thursday
+        days.update(range(low, high + 1) if low <= high else (*range(low, 8), *range(1, high + 1)))
+    return frozenset(days)
 
 
 def parse_secret(raw: object) -> Secret:
@@ -178,6 +240,10 @@ RECEIVER_OPTIONS: tuple[Option[Any], ...] = (
     # Local channels (`make run`, machines without paid services): a JSON-lines file, standard output.
     Option("RECEIVER_FILE_CHANNEL_PATH", "receiver.file_channel_path", parse_path, None),
     Option("RECEIVER_CONSOLE_CHANNEL", "receiver.console_channel", parse_bool, False),
+    # Alert-quality reports (receiver/reports/): out-of-hours pages are judged in this zone and these hours.
+    Option("RECEIVER_REPORT_TIMEZONE", "receiver.report_timezone", parse_time_zone, "Asia/Seoul"),
+    Option("RECEIVER_REPORT_WORKING_HOURS", "receiver.report_working_hours", parse_working_hours, WorkingHours()),
+    Option("RECEIVER_REPORT_WORKING_DAYS", "receiver.report_working_days", parse_working_days, frozenset(range(1, 6))),
 )
 
 
@@ -236,6 +302,15 @@ class NotificationConfig:
 
 
 @dataclass(frozen=True)
+class ReportSettings:
+    """Where and when the on-call team works: pages outside these hours count as out of hours."""
+
+    time_zone: str = "Asia/Seoul"
+    working_hours: WorkingHours = field(default_factory=WorkingHours)
+    working_days: frozenset[int] = frozenset(range(1, 6))  # ISO weekdays, Monday 1 .. Sunday 7
+
+
+@dataclass(frozen=True)
 class ReceiverConfig:
     shared: Settings
     host: str = "127.0.0.1"
@@ -265,6 +340,7 @@ class ReceiverConfig:
     event_store_path: Path = Path(".cache/events.sqlite3")
     channels: ChannelConfig = field(default_factory=ChannelConfig)
     notifications: NotificationConfig = field(default_factory=NotificationConfig)
+    reports: ReportSettings = field(default_factory=ReportSettings)
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str]) -> ReceiverConfig:
@@ -323,6 +399,11 @@ class ReceiverConfig:
                 ack_secret=v["receiver.ack_secret"],
                 ack_link_ttl=v["receiver.ack_link_ttl"],
                 template_dir=template_dir,
+            ),
+            reports=ReportSettings(
+                time_zone=v["receiver.report_timezone"],
+                working_hours=v["receiver.report_working_hours"],
+                working_days=v["receiver.report_working_days"],
             ),
         )
 

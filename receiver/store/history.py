@@ -91,8 +91,8 @@ class AckLinkUse:
 @dataclass(frozen=True)
 class TimelineEntry:
     at: float
-    # received | changed | notified | delivery_failed | dead_letter | acknowledged | escalated | resolved
-    # | stale_firing | resend
+    # received | changed | refired | notified | delivery_failed | dead_letter | acknowledged | escalated
+    # | resolved | stale_firing | resend
     kind: str
     channel: str | None
     actor: str | None

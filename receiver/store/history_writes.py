@@ -23,6 +23,9 @@ from receiver.store.history import (
 )
 from receiver.store.sql_repository import ALERT_COLUMNS, SqlRepository, alert_from_row
 
+CHANGED, CHANGED_DETAIL = "changed", "labels or annotations changed"
+REFIRED, REFIRED_DETAIL = "refired", "fired again after resolving"
+
 
 def _action(obs: Observation) -> str:
     return "trigger" if obs.status == "firing" else "resolve"
@@ -107,7 +110,9 @@ class HistoryWrites(SqlRepository):
                             alert_id,
                         ),
                     )
-                    timeline.append((alert_id, now, "changed", None, None, "labels, annotations or status changed"))
+                    # A re-fire (the same alert firing again after it resolved) is its own entry: reports count them.
+                    kind, detail = (REFIRED, REFIRED_DETAIL) if status == "resolved" else (CHANGED, CHANGED_DETAIL)
+                    timeline.append((alert_id, now, kind, None, None, detail))
                     jobs.extend((alert_id, _job(obs, c, "trigger")) for c in obs.channels)
                 else:
                     seen.append((now, alert_id))

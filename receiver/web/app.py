@@ -36,7 +36,8 @@ from receiver.store.event_outbox import SqlEventOutbox
 from receiver.store.history import AlertHistory
 from receiver.store.retention import RETAINED_WITH_ALERTS, AlertRetention, audit_purger
 from receiver.store.sql_history import SqlAlertHistory
-from receiver.web import access, ack_links, admin_api, api, console, events_api, health, runbooks
+from receiver.store.sql_reports import SqlReports
+from receiver.web import access, ack_links, admin_api, api, console, events_api, health, reports_api, runbooks
 from receiver.web.json_errors import error_response
 
 log = structlog.get_logger("receiver")
@@ -162,6 +163,8 @@ def create_app(
         return str(config.routing_file)
 
     app.extensions["admin"] = admin_api.Admin(audit_log, keys, reload)
+    sql_reports = SqlReports(database) if isinstance(database, PostgresDatabase | SqliteDatabase) else None
+    app.extensions["reports"] = reports_api.Reports(sql_reports, config.reports, registry)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(console.bp)
@@ -169,6 +172,7 @@ def create_app(
     app.register_blueprint(runbooks.bp)
     app.register_blueprint(events_api.bp)
     app.register_blueprint(admin_api.bp)
+    app.register_blueprint(reports_api.bp)
     if tracing.enabled:
         server_spans(app, tracer)
 

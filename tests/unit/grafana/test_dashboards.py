@@ -74,7 +74,13 @@ def test_dashboards_have_distinct_uids_titles_and_a_version() -> None:
     assert len({b["uid"] for b in boards}) == len(boards)
     assert len({b["title"] for b in boards}) == len(boards)
     assert all(isinstance(b["version"], int) and b["version"] >= 1 for b in boards)
-    assert {b["uid"] for b in boards} == {"system-status", "event-monitoring", "business-insights", "alerts"}
+    assert {b["uid"] for b in boards} == {
+        "system-status",
+        "event-monitoring",
+        "business-insights",
+        "alerts",
+        "alert-quality",
+    }
 
 
 def provisioned_datasources() -> dict[str, dict[str, Any]]:
