@@ -118,38 +118,52 @@ class History:
                 escalations,
             )
             jobs: list[tuple[Any, ...]] = []
+            group = (priority, service, name)  # what the database copies onto a page or a re-fire (migration 13)
             entries: list[tuple[Any, ...]] = [(alert_id, first_seen, "received", None, None, "firing")]
             for channel in policy.channels:
                 at = first_seen + rng.random() * 5
                 state = "dead" if rng.random() < 0.01 else "delivered"
-                jobs.append(_job(alert_id, channel, "trigger", state, at, None if state == "dead" else at + 1))
+                jobs.append(_job(alert_id, channel, "trigger", state, at, None if state == "dead" else at + 1, group))
                 entries.append(
                     (alert_id, at + 1, "notified" if state == "delivered" else "dead_letter", channel, None, "trigger")
                 )
                 if state == "dead":  # its fallback
-                    jobs.append(_job(alert_id, "email", "trigger", "delivered", at + 2, at + 3, fallback=True))
+                    jobs.append(_job(alert_id, "email", "trigger", "delivered", at + 2, at + 3, group, fallback=True))
             for n in range(escalations):
                 at = first_seen + (deadline or 0) * (n + 1)
                 entries.append((alert_id, at, "escalated", None, None, f"escalation {n + 1}"))
                 for channel in policy.escalation:
-                    jobs.append(_job(alert_id, channel, "escalate", "delivered", at, at + 2))
+                    jobs.append(_job(alert_id, channel, "escalate", "delivered", at, at + 2, group))
             if acked_at is not None:
                 entries.append((alert_id, acked_at, "acknowledged", None, "oncall", ""))
             if resolved_at is not None:
                 entries.append((alert_id, resolved_at + 30, "resolved", None, None, "resolved by Alertmanager"))
                 for channel in policy.channels:
-                    jobs.append(_job(alert_id, channel, "resolve", "delivered", resolved_at + 30, resolved_at + 31))
+                    jobs.append(
+                        _job(alert_id, channel, "resolve", "delivered", resolved_at + 30, resolved_at + 31, group)
+                    )
                 if rng.random() < 0.03:  # fired again after resolving (same startsAt)
-                    entries.append((alert_id, resolved_at + 300, "refired", None, None, "fired again after resolving"))
+                    refire = (alert_id, resolved_at + 300, "refired", None, None, "fired again after resolving")
+                    entries.append((*refire, *group))
             yield alert, jobs, entries
 
 
 def _job(
-    alert_id: int, channel: str, action: str, state: str, at: float, delivered: float | None, *, fallback: bool = False
+    alert_id: int,
+    channel: str,
+    action: str,
+    state: str,
+    at: float,
+    delivered: float | None,
+    group: tuple[str, str, str],
+    *,
+    fallback: bool = False,
 ) -> tuple[Any, ...]:
     """An outbox row: (alert_id, channel, action, state, attempts, max_attempts, fallback, created_at,
-    next_attempt_at, delivered_at)."""
-    return (alert_id, channel, action, state, 1, 5, fallback, at, at, delivered)
+    next_attempt_at, delivered_at, priority, service, alertname); the last three on a delivered trigger or
+    escalation."""
+    copied = group if delivered is not None and action in ("trigger", "escalate") else (None, None, None)
+    return (alert_id, channel, action, state, 1, 5, fallback, at, at, delivered, *copied)
 
 
 def _priority(fp: int) -> str:
@@ -163,9 +177,10 @@ def _priority(fp: int) -> str:
     return PRIORITIES[-1][0]
 
 
-def _tsv(row: tuple[Any, ...]) -> str:
-    """One line of COPY's text format (the generated values hold no tab, newline or backslash)."""
-    return "\t".join("\\N" if v is None else str(v) for v in row) + "\n"
+def _tsv(row: tuple[Any, ...], columns: int) -> str:
+    """One line of COPY's text format with ``columns`` columns, NULL for those the row leaves out (the
+    generated values hold no tab, newline or backslash)."""
+    return "\t".join("\\N" if v is None else str(v) for v in (*row, *[None] * (columns - len(row)))) + "\n"
 
 
 ALERT_COLUMNS = (
@@ -186,16 +201,16 @@ def load(uri: str, count: int) -> None:
         with cur.copy(f"COPY alerts ({ALERT_COLUMNS}) FROM STDIN") as alerts:
             for alert, jobs, entries in History(count).rows():
                 alerts.write_row(alert)
-                jobs_file.writelines(_tsv(j) for j in jobs)
-                entries_file.writelines(_tsv(e) for e in entries)
+                jobs_file.writelines(_tsv(j, 13) for j in jobs)
+                entries_file.writelines(_tsv(e, 9) for e in entries)
         for table, columns, source in (
             (
                 "outbox",
                 "alert_id, channel, action, state, attempts, max_attempts, fallback, created_at, next_attempt_at,"
-                " delivered_at",
+                " delivered_at, priority, service, alertname",
                 jobs_file,
             ),
-            ("timeline", "alert_id, at, kind, channel, actor, detail", entries_file),
+            ("timeline", "alert_id, at, kind, channel, actor, detail, priority, service, alertname", entries_file),
         ):
             source.seek(0)
             with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:

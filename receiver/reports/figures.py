@@ -11,6 +11,7 @@ them per group like alerts (opened in the window) and ``assemble`` fills them in
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -82,6 +83,10 @@ class HoursSplit:
 
     def plus(self, kind: Kind, pages: int) -> HoursSplit:
         return replace(self, **{kind.value: getattr(self, kind.value) + pages})
+
+    @classmethod
+    def of(cls, pages: Mapping[Kind, int]) -> HoursSplit:
+        return cls(**{kind.value: pages.get(kind, 0) for kind in Kind})
 
 
 @dataclass(frozen=True)
@@ -227,14 +232,17 @@ def assemble(
     noisiest: Sequence[NoisyAlert],
     flapping: FlappingRows,
 ) -> Report:
-    split: dict[str, HoursSplit] = {}
-    by_day: dict[date, HoursSplit] = {s.day: HoursSplit() for s in segments}
+    # Summed as plain counts first: a window's pages come as a row per group and segment (thousands).
+    per_group: dict[str, Counter[Kind]] = {}
+    per_day: dict[date, Counter[Kind]] = {s.day: Counter() for s in segments}
     week = [[0] * 24 for _ in range(7)]
     for count in pages:
         segment = segments[count.segment]
-        split[count.group] = split.get(count.group, HoursSplit()).plus(segment.kind, count.pages)
-        by_day[segment.day] = by_day[segment.day].plus(segment.kind, count.pages)
+        per_group.setdefault(count.group, Counter())[segment.kind] += count.pages
+        per_day[segment.day][segment.kind] += count.pages
         week[segment.weekday - 1][segment.hour] += count.pages
+    split = {group: HoursSplit.of(kinds) for group, kinds in per_group.items()}
+    by_day = {day: HoursSplit.of(kinds) for day, kinds in per_day.items()}
     all_pages = HoursSplit()
     for day in by_day.values():
         for kind in Kind:

@@ -65,6 +65,7 @@ $$"""
 
 TRACEPARENT_SCHEMA = 5  # from this version on, outbox jobs store the traceparent they were queued in
 ACK_LINKS_SCHEMA = 7  # from this version on, one-click acknowledge links are single-use
+REPORT_FACTS_SCHEMA = 13  # from this version on, the reports read facts the database keeps (below)
 
 # Before version 9 a re-fire (the same alert firing again after it resolved) was a "changed" entry like a
 # label change: it is the one whose alert was resolved just before (a "resolved" entry, or the alert
@@ -81,6 +82,130 @@ WHERE id IN (
     ) entries
     WHERE kind = 'changed' AND (before = 'resolved' OR (before = 'received' AND said = 'resolved,'))
 )"""
+
+# The alert-quality reports read facts that the database itself keeps with the rows, in the statement that
+# writes them, so that no code path (nor an older receiver during an upgrade) can leave them out:
+# - each alert's acknowledgement state, times to acknowledge and to resolve and their histogram buckets:
+#   generated columns (stored on PostgreSQL; virtual on SQLite, where ALTER TABLE cannot add stored ones).
+#   Definitions in receiver/store/reports.py: an acknowledgement counts when it came before the resolution (or
+#   while still firing); durations run from first_seen and are never negative;
+# - each delivered trigger or escalation's alert priority, service and alertname (an alert's never change):
+#   copied by a trigger when the job is delivered, so that pages are counted per group without a join.
+_ACKNOWLEDGED = "acked_at IS NOT NULL AND (resolved_at IS NULL OR acked_at <= resolved_at)"
+_ACK_STATE = f"CASE WHEN {_ACKNOWLEDGED} THEN 1 WHEN resolved_at IS NOT NULL THEN 2 ELSE 3 END"  # AckState
+_SINCE_FIRST_SEEN = "CASE WHEN {at} > first_seen THEN {at} - first_seen ELSE 0.0 END"
+# Duration histogram buckets, ascending with the duration: (below this many seconds, bucket width, first bucket
+# number minus the first width multiple), so bucket = first + floor(duration / width). 1 s buckets below 10
+# minutes, 10 s below 2 hours, 1 minute below a day, 10 minutes beyond: a few thousand buckets at most. Part of
+# the schema from version 13 on: changing it is a migration.
+DURATION_LADDER = ((600, 1, 0), (7200, 10, 540), (86400, 60, 1140), (None, 600, 2436))
+
+
+def _bucket(duration: str, *, postgres: bool) -> str:
+    """The histogram bucket of ``duration`` (seconds, >= 0). Rounded down with ``floor`` on PostgreSQL (where
+    a cast rounds to nearest); a cast truncates on SQLite (>= 0: the same)."""
+
+    def whole(x: str) -> str:
+        return f"CAST(floor({x}) AS INTEGER)" if postgres else f"CAST({x} AS INTEGER)"
+
+    steps = " ".join(
+        f"WHEN {duration} < {below} THEN {first} + {whole(f'{duration} / {width}')}"
+        for below, width, first in DURATION_LADDER[:-1]
+    )
+    _, width, first = DURATION_LADDER[-1]
+    return f"CASE {steps} ELSE {first} + {whole(f'{duration} / {width}')} END"
+
+
+def _alert_facts(postgres: bool) -> tuple[str, ...]:
+    acked, resolved = _SINCE_FIRST_SEEN.format(at="acked_at"), _SINCE_FIRST_SEEN.format(at="resolved_at")
+    columns = (
+        ("ack_state", "SMALLINT", _ACK_STATE),
+        ("time_to_ack", "DOUBLE PRECISION", f"CASE WHEN {_ACKNOWLEDGED} THEN {acked} END"),
+        ("time_to_resolve", "DOUBLE PRECISION", f"CASE WHEN resolved_at IS NOT NULL THEN {resolved} END"),
+        ("ack_bucket", "INTEGER", f"CASE WHEN {_ACKNOWLEDGED} THEN {_bucket(acked, postgres=postgres)} END"),
+        (
+            "resolve_bucket",
+            "INTEGER",
+            f"CASE WHEN resolved_at IS NOT NULL THEN {_bucket(resolved, postgres=postgres)} END",
+        ),
+    )
+    generated = "STORED" if postgres else "VIRTUAL"
+    added = [
+        f"ADD COLUMN {name} {kind} GENERATED ALWAYS AS ({definition}) {generated}" for name, kind, definition in columns
+    ]
+    # PostgreSQL rewrites the table once for all of them; SQLite takes one column per statement.
+    alters = [f"ALTER TABLE alerts {', '.join(added)}"] if postgres else [f"ALTER TABLE alerts {a}" for a in added]
+    # On PostgreSQL the duration indexes also hold the window's and the groups' columns: the time-to-acknowledge
+    # histogram and the durations at a percentile's rank are index-only reads.
+    included = " INCLUDE (first_seen, priority, service, alertname)" if postgres else ""
+    return (
+        # Buckets replace the expression indexes of version 9 (dropped first: the rewrite would rebuild them).
+        "DROP INDEX alerts_time_to_ack",
+        "DROP INDEX alerts_time_to_resolve",
+        *alters,
+        f"CREATE INDEX alerts_time_to_ack ON alerts (ack_bucket, time_to_ack){included} WHERE ack_bucket IS NOT NULL",
+        f"CREATE INDEX alerts_time_to_resolve ON alerts (resolve_bucket, time_to_resolve){included}"
+        " WHERE resolve_bucket IS NOT NULL",
+    )
+
+
+# Pages and re-fires carry their alert's group (priority, service, alertname): the delivered triggers and
+# escalations in the outbox, the "refired" entries in the timeline.
+_GROUP_COLUMNS = tuple(
+    f"ALTER TABLE {table} ADD COLUMN {column} TEXT"
+    for table in ("outbox", "timeline")
+    for column in ("priority", "service", "alertname")
+)
+# What was written before this version; from then on the triggers copy them.
+_GROUP_BACKFILL = (
+    """UPDATE outbox SET priority = a.priority, service = a.service, alertname = a.alertname
+FROM alerts a
+WHERE a.id = outbox.alert_id AND outbox.state = 'delivered' AND outbox.action IN ('trigger', 'escalate')""",
+    """UPDATE timeline SET priority = a.priority, service = a.service, alertname = a.alertname
+FROM alerts a WHERE a.id = timeline.alert_id AND timeline.kind = 'refired'""",
+)
+_NOTIFIED = "state = 'delivered' AND action IN ('trigger', 'escalate')"  # a notification, delivered
+_GROUP_FACTS_PG = (
+    *_GROUP_COLUMNS,
+    # The indexes of pages and re-fires hold the group too (index-only reads per group): rebuilt after the copy
+    # rather than updated row by row.
+    "DROP INDEX outbox_notified",
+    "DROP INDEX timeline_refired",
+    *_GROUP_BACKFILL,
+    "CREATE INDEX outbox_notified ON outbox (channel, delivered_at) INCLUDE (alert_id, priority, service, alertname)"
+    f" WHERE {_NOTIFIED}",
+    "CREATE INDEX timeline_refired ON timeline (at, alert_id) INCLUDE (priority, service, alertname)"
+    " WHERE kind = 'refired'",
+    """CREATE FUNCTION copy_alert_group() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    SELECT priority, service, alertname INTO NEW.priority, NEW.service, NEW.alertname
+    FROM alerts WHERE id = NEW.alert_id;
+    RETURN NEW;
+END
+$$""",
+    "CREATE TRIGGER outbox_alert_group BEFORE UPDATE OF state ON outbox FOR EACH ROW"
+    " WHEN (NEW.state = 'delivered' AND NEW.action IN ('trigger', 'escalate')) EXECUTE FUNCTION copy_alert_group()",
+    "CREATE TRIGGER timeline_alert_group BEFORE INSERT ON timeline FOR EACH ROW WHEN (NEW.kind = 'refired')"
+    " EXECUTE FUNCTION copy_alert_group()",
+)
+_GROUP_FACTS_SQLITE = (  # its indexes of version 9 stay
+    *_GROUP_COLUMNS,
+    *_GROUP_BACKFILL,
+    """CREATE TRIGGER outbox_alert_group AFTER UPDATE OF state ON outbox FOR EACH ROW
+WHEN NEW.state = 'delivered' AND NEW.action IN ('trigger', 'escalate')
+BEGIN
+    UPDATE outbox SET (priority, service, alertname) = (
+        SELECT priority, service, alertname FROM alerts WHERE id = NEW.alert_id
+    ) WHERE id = NEW.id;
+END""",
+    """CREATE TRIGGER timeline_alert_group AFTER INSERT ON timeline FOR EACH ROW WHEN NEW.kind = 'refired'
+BEGIN
+    UPDATE timeline SET (priority, service, alertname) = (
+        SELECT priority, service, alertname FROM alerts WHERE id = NEW.alert_id
+    ) WHERE id = NEW.id;
+END""",
+)
+
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -267,5 +392,13 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX timeline_refired ON timeline (at, alert_id) WHERE kind = 'refired'",
             _REFIRES_BACKFILL,
         ),
+    ),
+    Migration(
+        REPORT_FACTS_SCHEMA,
+        "alert-quality reports from facts the database keeps with the rows: each alert's acknowledgement state,"
+        " durations and their histogram buckets; each delivered notification's alert priority, service and alertname",
+        (),
+        postgresql=_alert_facts(postgres=True) + _GROUP_FACTS_PG,
+        sqlite=_alert_facts(postgres=False) + _GROUP_FACTS_SQLITE,
     ),
 )

@@ -1,25 +1,28 @@
 """The alert-quality reports in SQL: one implementation for PostgreSQL and SQLite.
 
-Definitions are in ``receiver.store.reports``. The dialects differ in small fragments only: how a
-list reaches a query (arrays through ``unnest`` on PostgreSQL, one JSON array through ``json_each``
-on SQLite), rounding down to an integer (``floor`` on PostgreSQL, where ``CAST`` rounds to nearest;
-``CAST`` truncates on SQLite, and every value rounded here is positive), and, on PostgreSQL, the
-report's transaction settings: a ``REPEATABLE READ, READ ONLY`` snapshot (SQLite's transaction is
-one already), ``work_mem`` for the hash tables, no merge joins (materialised CTEs carry no
-statistics: the planner sorted a million rows to merge where hashing the smaller side is right), no
-JIT (compiling the expressions cost more than it saved).
+Definitions are in ``receiver.store.reports``. The reports read facts the database keeps with the rows
+(migration 13): each alert's ``ack_state``, ``time_to_ack``, ``time_to_resolve`` and their histogram buckets
+``ack_bucket`` and ``resolve_bucket`` are generated columns of ``alerts``, computed whenever an alert is
+written; each delivered outbox job carries its alert's ``priority``, ``service`` and ``alertname``, copied
+when it was delivered. So no statement here evaluates a definition per row or looks an alert up for a page.
+
+The dialects differ in small fragments only: how a list reaches a query (arrays through ``unnest`` on
+PostgreSQL, one JSON array through ``json_each`` on SQLite), rounding down to an integer (``floor`` on
+PostgreSQL, where ``CAST`` rounds to nearest; ``CAST`` truncates on SQLite, and every value rounded here is
+positive), and, on PostgreSQL, the report's transaction settings: a ``REPEATABLE READ, READ ONLY`` snapshot
+(SQLite's transaction is one already), ``work_mem`` for the hash tables, no merge joins (materialised CTEs
+carry no statistics), no JIT (compiling the expressions cost more than it saved).
 
 What each read costs (docs/receiver.md, "Alert-quality reports"):
 
-- ``alerts``: one pass over the window's alerts, kept as a materialised CTE (``v``): counts per
-  priority, group and fate with the time-to-resolve histogram in one hash aggregation, the
-  time-to-acknowledge histogram in another (``LADDER`` buckets: no sort of a million durations), and
-  the window's re-fires (``timeline_refired``) and pages matched to ``v`` in one hash join;
-- ``ranked``: the alerts whose time to acknowledge or resolve lies in a bucket holding a wanted rank,
-  found through ``alerts_time_to_ack`` and ``alerts_time_to_resolve`` (expression indexes, migration
-  9): a few thousand at a million alerts, numbered in order;
-- pages: the delivered paging jobs through ``outbox_notified`` (channel, delivery time; migration 9),
-  matched to their segment of local time by the UTC hour first (an equality join), then by the
+- ``alerts``: one statement of four aggregations, each one pass: the window's alerts by priority, group,
+  state and resolve bucket (counts, escalations, the time-to-resolve histogram); the acknowledged ones by
+  group and ack bucket; the window's re-fires (``timeline_refired``) with their alert's group (a join by id
+  of the few re-fires); with ``pages``, the window's pages (``outbox_notified``, which on PostgreSQL holds the
+  group columns: an index-only scan) per group and segment of local time;
+- ``ranked``: the alerts of the window in the buckets holding a wanted rank, through ``alerts_time_to_ack``
+  and ``alerts_time_to_resolve`` (bucket, duration): a few thousand at a million alerts, numbered in order;
+- pages are matched to their segment of local time by the UTC hour first (an equality join), then by the
   segment's exact bounds.
 """
 
@@ -49,21 +52,6 @@ from receiver.store.reports import (
 )
 from receiver.store.sql_repository import SqlRepository
 
-ACKNOWLEDGED = "a.acked_at IS NOT NULL AND (a.resolved_at IS NULL OR a.acked_at <= a.resolved_at)"
-# Durations from when the receiver first saw the alert (as the API's timeToAckSeconds); never negative
-# (an alert that arrived already resolved has an end before its first sighting: 0).
-TIME_TO_ACK = (
-    f"CASE WHEN {ACKNOWLEDGED} THEN CASE WHEN a.acked_at > a.first_seen THEN a.acked_at - a.first_seen ELSE 0.0 END END"
-)
-TIME_TO_RESOLVE = (
-    "CASE WHEN a.resolved_at IS NOT NULL THEN"
-    " CASE WHEN a.resolved_at > a.first_seen THEN a.resolved_at - a.first_seen ELSE 0.0 END END"
-)
-STATE = (
-    f"CASE WHEN {ACKNOWLEDGED} THEN {AckState.ACKNOWLEDGED.value}"
-    f" WHEN a.resolved_at IS NOT NULL THEN {AckState.RESOLVED_UNACKNOWLEDGED.value}"
-    f" ELSE {AckState.FIRING_UNACKNOWLEDGED.value} END"
-)
 FIRST_SEEN_IN_WINDOW = "a.first_seen >= %s AND a.first_seen < %s"
 # A page: a delivered trigger or escalation on a paging channel (resolves and PagerDuty acknowledgements
 # tell people that something ended). The first two terms are outbox_notified's condition.
@@ -76,22 +64,11 @@ CHANNEL_MEMBERSHIP = (
     "alerts a JOIN (SELECT DISTINCT alert_id, channel FROM outbox"
     " WHERE state = 'delivered' AND action IN ('trigger', 'escalate')) n ON n.alert_id = a.id"
 )
-
-
-# Histogram buckets, ascending with the duration: (below this many seconds, bucket width, first bucket number
-# minus the first width multiple), so bucket = first + floor(duration / width). 1 s buckets below 10 minutes,
-# 10 s below 2 hours, 1 minute below a day, 10 minutes beyond: at most a few thousand buckets per group.
-LADDER = ((600, 1, 0), (7200, 10, 540), (86400, 60, 1140), (None, 600, 2436))
-
-
-def bucket_bounds(bucket: int) -> tuple[float, float]:
-    """The durations ``[low, high)`` of a bucket, widened by a second on both sides (the SQL checks the
-    bucket itself; this only bounds an index range). Bucket 0 also holds the clamped negative durations."""
-    for below, width, first in LADDER:
-        low, high = (bucket - first) * width, (bucket - first + 1) * width
-        if below is None or low < below:
-            return (-1e18 if bucket == 0 else low - 1.0), high + 1.0
-    raise AssertionError("the last step has no bound")
+# Per metric: its histogram bucket and duration columns (generated columns of alerts, migration 13).
+DURATION_COLUMNS = {
+    Metric.TIME_TO_ACK: ("a.ack_bucket", "a.time_to_ack"),
+    Metric.TIME_TO_RESOLVE: ("a.resolve_bucket", "a.time_to_resolve"),
+}
 
 
 class SqlReports(SqlRepository):
@@ -103,8 +80,8 @@ class SqlReports(SqlRepository):
             if self._postgres:  # one snapshot for every read; SQLite's transaction is one already
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 conn.execute("SET LOCAL work_mem = '64MB'")  # the histograms' hash tables, without spilling
-                # Materialised CTEs carry no statistics: a merge join would sort a million rows where hashing
-                # the smaller side (the re-fires, the pages) is what they need.
+                # Materialised CTEs carry no statistics: a merge join would sort the pages where hashing the
+                # segments (a few thousand) is what they need.
                 conn.execute("SET LOCAL enable_mergejoin = off")
                 conn.execute("SET LOCAL jit = off")
             yield SqlReportSnapshot(self, conn)
@@ -114,15 +91,6 @@ class SqlReports(SqlRepository):
     def whole(self, expression: str) -> str:
         """``expression`` (>= 0) rounded down to an integer."""
         return f"CAST(floor({expression}) AS BIGINT)" if self._postgres else f"CAST({expression} AS INTEGER)"
-
-    def bucket(self, duration: str) -> str:
-        """The histogram bucket of a duration in seconds (>= 0): see ``LADDER``."""
-        steps = " ".join(
-            f"WHEN {duration} < {below} THEN {first} + {self.whole(f'{duration} / {width}')}"
-            for below, width, first in LADDER[:-1]
-        )
-        _, width, first = LADDER[-1]
-        return f"CASE {steps} ELSE {first} + {self.whole(f'{duration} / {width}')} END"
 
     def rows_of(
         self, columns: Sequence[str], types: Sequence[str], rows: Sequence[Sequence[Any]]
@@ -158,88 +126,71 @@ class SqlReportSnapshot:
         return f"a.{query.group_by.value}", "alerts a"
 
     def alerts(self, query: ReportQuery, *, overall: bool = False, pages: bool = False) -> AlertRows:
-        """One statement, one pass over the window's alerts (``v``): counts with the time-to-resolve
-        histogram (one aggregation), the time-to-acknowledge histogram, and the window's re-fires and,
-        with ``pages``, pages per group and segment, matched to ``v`` by alert id in one hash join (the
-        alerts of older re-fires and pages, first seen before the window, are looked up on their own)."""
+        """One statement of separate aggregations (each a single pass over its rows, none joined to another):
+        counts per priority, group, state and resolve bucket with the time-to-resolve histogram; the
+        time-to-acknowledge histogram; the window's re-fires per group and, with ``pages``, its pages per
+        group and segment. Rows: (kind, priority, group, state, bucket or segment, count, escalations or
+        re-fires, deadlines missed, shortest, longest)."""
         group, source = self._grouping(query, overall)
         window = [query.since, query.until]
-        bucket = self._sql.bucket
-        by_channel = query.group_by is GroupBy.CHANNEL and not overall
-        with_pages = pages and bool(query.paging_channels) and bool(query.segments)
-        priority_column = "" if group == "a.priority" else "a.priority AS p, "
-        ctes = [
-            "rf AS MATERIALIZED (SELECT alert_id AS id, COUNT(*) AS n FROM timeline"
-            " WHERE kind = 'refired' AND at >= %s AND at < %s GROUP BY alert_id)",
-            f"v AS MATERIALIZED (SELECT a.id AS id, {priority_column}{group} AS g, {STATE} AS s, {TIME_TO_ACK} AS xa,"
-            f" {TIME_TO_RESOLVE} AS xr, a.escalations AS e"
-            f" FROM {source} WHERE {FIRST_SEEN_IN_WINDOW})",
-        ]
-        params: list[Any] = [*window, *window]
-        # the window's re-fires (and pages): (alert id, segment or NULL, pages, re-fires)
-        events = ["SELECT id, CAST(NULL AS INTEGER) AS i, 0 AS pages, n AS refires FROM rf"]
-        if with_pages:
-            segments, segment_params = self._segments(query)
-            condition, paged_params = self._paged(query)
-            hour = self._sql.whole
-            ctes += [
-                f"seg AS MATERIALIZED ({segments})",
-                "pg AS MATERIALIZED (SELECT o.alert_id AS id, o.channel AS c, seg.i AS i FROM outbox o"
-                f" JOIN seg ON seg.hour = {hour('o.delivered_at / 3600')}"
-                f" AND o.delivered_at >= seg.lo AND o.delivered_at < seg.hi WHERE {condition})",
-            ]
-            params += [*segment_params, *paged_params]
-            if not by_channel:
-                events.append("SELECT id, i, 1, 0 FROM pg")
-        ctes.append(f"ev AS ({' UNION ALL '.join(events)})")
-        priority = "g" if group == "a.priority" else "p"  # grouped by priority: one key fewer to hash
+        # Grouped by priority, the group is the priority: one key fewer to hash. Keys by position (a constant
+        # group, the overall one, is no expression PostgreSQL groups by).
+        priority_keys = "3" if group == "a.priority" else "2, 3"
         selects = [
-            f"SELECT 0, {priority}, g, s, {bucket('xr')}, COUNT(*), SUM(e), SUM(CASE WHEN e > 0 THEN 1 ELSE 0 END),"
-            f" MIN(xr), MAX(xr) FROM v GROUP BY {priority}, g, s, 5",
-            f"SELECT 1, NULL, g, NULL, b, COUNT(*), NULL, NULL, MIN(x), MAX(x)"
-            f" FROM (SELECT g, xa AS x, {bucket('xa')} AS b FROM v WHERE xa IS NOT NULL) d GROUP BY g, b",
+            f"SELECT 0, a.priority, {group}, a.ack_state, a.resolve_bucket, COUNT(*), SUM(a.escalations),"
+            " SUM(CASE WHEN a.escalations > 0 THEN 1 ELSE 0 END), MIN(a.time_to_resolve), MAX(a.time_to_resolve)"
+            f" FROM {source} WHERE {FIRST_SEEN_IN_WINDOW} GROUP BY {priority_keys}, 4, 5",
+            f"SELECT 1, NULL, {group}, NULL, a.ack_bucket, COUNT(*), NULL, NULL, MIN(a.time_to_ack),"
+            f" MAX(a.time_to_ack) FROM {source} WHERE {FIRST_SEEN_IN_WINDOW} AND a.ack_bucket IS NOT NULL"
+            " GROUP BY 3, 5",
+            self._refired(query, overall),
         ]
-        select_params: list[Any] = []
-        if by_channel:  # an alert counts under each of its channels: joined, not looked up
-            selects += [
-                "SELECT 3, NULL, v.g, NULL, NULL, 0, SUM(ev.refires), NULL, NULL, NULL"
-                " FROM ev JOIN v ON v.id = ev.id GROUP BY v.g",
-                f"SELECT 3, NULL, g, NULL, NULL, 0, SUM(n), NULL, NULL, NULL FROM (SELECT {group} AS g, rf.n AS n"
-                f" FROM {source} JOIN rf ON rf.id = a.id WHERE a.first_seen < %s) older GROUP BY g",
-            ]
-            select_params.append(query.since)
-            if with_pages:
-                selects.append("SELECT 3, NULL, c, NULL, i, COUNT(*), 0, NULL, NULL, NULL FROM pg GROUP BY c, i")
-        else:  # from the pass when the alert is in the window; looked up by id when it was first seen before
-            selects.append(
-                "SELECT 3, NULL, g, NULL, i, SUM(pages), SUM(refires), NULL, NULL, NULL FROM (SELECT"
-                f" COALESCE(v.g, (SELECT {group} FROM alerts a WHERE a.id = ev.id)) AS g, ev.i AS i,"
-                " ev.pages AS pages, ev.refires AS refires FROM ev LEFT JOIN v ON v.id = ev.id) matched GROUP BY g, i"
-            )
-        rows = self._sql.run(
-            self._conn, f"WITH {', '.join(ctes)} {' UNION ALL '.join(selects)}", [*params, *select_params]
-        )
+        params: list[Any] = [*window, *window, *window]
+        segments, segment_params = "", list[Any]()
+        if pages and query.paging_channels and query.segments:
+            segments, segment_params = self._segments(query)
+            paged, paged_params = self._pages(query, overall)
+            selects.append(paged)
+            params += paged_params
+        cte = f"WITH seg AS ({segments}) " if segments else ""
+        text, params = f"{cte}{' UNION ALL '.join(selects)}", [*segment_params, *params]
+        rows = self._sql.run(self._conn, text, params)
         refired: dict[str, int] = {}
-        page_counts: dict[tuple[str, int], int] = {}
-        counts, durations = [], []
+        page_counts: list[PageCount] = []
+        durations: list[DurationBucket] = []
+        counted: dict[tuple[str, str, int], list[int]] = {}  # (priority, group, state): alerts, escalations, missed
         for kind, p, g, s, b, n, e, m, low, high in rows:
-            if kind == 0:
-                counts.append(AlertCount(str(p), str(g), AckState(int(s)), int(n), int(e), int(m)))
+            if kind == 0:  # per resolve bucket too: summed here into one count per priority, group and state
+                sums = counted.setdefault((str(p), str(g), int(s)), [0, 0, 0])
+                sums[0], sums[1], sums[2] = sums[0] + int(n), sums[1] + int(e), sums[2] + int(m)
                 if b is not None:
                     durations.append(
                         DurationBucket(Metric.TIME_TO_RESOLVE, str(g), int(b), int(n), float(low), float(high))
                     )
             elif kind == 1:
                 durations.append(DurationBucket(Metric.TIME_TO_ACK, str(g), int(b), int(n), float(low), float(high)))
+            elif kind == 3:
+                refired[str(g)] = int(e)
             else:
-                refired[str(g)] = refired.get(str(g), 0) + int(e)
-                if b is not None and int(n):
-                    page_counts[str(g), int(b)] = page_counts.get((str(g), int(b)), 0) + int(n)
-        return AlertRows(
-            tuple(counts),
-            tuple(durations),
-            {g: n for g, n in refired.items() if n},
-            tuple(PageCount(g, i, n) for (g, i), n in page_counts.items()),
+                page_counts.append(PageCount(str(g), int(b), int(n)))
+        counts = tuple(AlertCount(p, g, AckState(s), n, e, m) for (p, g, s), (n, e, m) in counted.items())
+        return AlertRows(counts, tuple(durations), refired, tuple(page_counts))
+
+    @staticmethod
+    def _refired(query: ReportQuery, overall: bool) -> str:
+        """The window's re-fires per group, counted when they happened whenever their alert was first seen: the
+        entry's own group (copied from its alert when it was written); by channel, joined to the channels each
+        alert was notified on."""
+        refired = "t.kind = 'refired' AND t.at >= %s AND t.at < %s"
+        if overall:
+            group, source = "''", "timeline t"
+        elif query.group_by is GroupBy.CHANNEL:
+            group, source = "n.channel", f"{CHANNEL_MEMBERSHIP} JOIN timeline t ON t.alert_id = a.id"
+        else:
+            group, source = f"t.{query.group_by.value}", "timeline t"
+        return (
+            f"SELECT 3, NULL, {group}, NULL, NULL, 0, COUNT(*), NULL, NULL, NULL FROM {source}"
+            f" WHERE {refired} GROUP BY 3"
         )
 
     def _segments(self, query: ReportQuery) -> tuple[str, list[Any]]:
@@ -251,41 +202,55 @@ class SqlReportSnapshot:
         )
         return f"SELECT i, lo, hi, {self._sql.whole('lo / 3600')} AS hour FROM ({rows}) s", params
 
+    def _paged(self, query: ReportQuery) -> tuple[str, list[Any]]:
+        marks = ", ".join(["%s"] * len(query.paging_channels))
+        return PAGED.format(channels=marks), [*query.paging_channels, query.since, query.until]
+
+    def _pages(self, query: ReportQuery, overall: bool) -> tuple[str, list[Any]]:
+        """Pages per group and segment (the CTE ``seg`` of ``_segments``) as rows of ``alerts``: an equality
+        join on the UTC hour, then the segment's exact bounds. The group is the job's own column (copied from
+        its alert when it was delivered)."""
+        group = "''" if overall else f"o.{query.group_by.value}"
+        condition, params = self._paged(query)
+        hour = self._sql.whole("o.delivered_at / 3600")
+        return (
+            f"SELECT 2, NULL, {group}, NULL, seg.i, COUNT(*), NULL, NULL, NULL, NULL FROM outbox o"
+            f" JOIN seg ON seg.hour = {hour} AND o.delivered_at >= seg.lo AND o.delivered_at < seg.hi"
+            f" WHERE {condition} GROUP BY 3, 5",
+            params,
+        )
+
+    def pages(self, query: ReportQuery) -> tuple[PageCount, ...]:
+        if not query.paging_channels or not query.segments:
+            return ()
+        segments, segment_params = self._segments(query)
+        paged, params = self._pages(query, overall=False)
+        rows = self._sql.run(self._conn, f"WITH seg AS ({segments}) {paged}", [*segment_params, *params])
+        return tuple(PageCount(str(r[2]), int(r[4]), int(r[5])) for r in rows)
+
     def ranked(
         self, query: ReportQuery, targets: Sequence[RankTarget], *, overall: bool = False
     ) -> dict[RankTarget, float]:
-        """Through the duration indexes: only the alerts whose duration lies in a wanted bucket are read
-        (one index range per bucket), then numbered within their bucket: per group, and across groups for
-        the targets of all alerts."""
+        """Through the bucket indexes: only the window's alerts in a wanted bucket are read, then numbered
+        within their bucket: per group, and across groups for the targets of all alerts."""
         if not targets:
             return {}
         group, source = self._grouping(query, overall)
-        bucket = self._sql.bucket
         wanted, wanted_params = self._sql.rows_of(
             ("m", "g", "b", "r"),
             ("int4", "text", "int8", "int8"),
             [(t.metric.value, t.group, t.bucket, t.rank) for t in targets],
         )
         parts, params = [], []
-        for metric, raw, duration, present in (
-            (
-                Metric.TIME_TO_ACK,
-                "a.acked_at - a.first_seen",
-                TIME_TO_ACK,
-                f"a.acked_at IS NOT NULL AND {ACKNOWLEDGED}",
-            ),
-            (Metric.TIME_TO_RESOLVE, "a.resolved_at - a.first_seen", TIME_TO_RESOLVE, "a.resolved_at IS NOT NULL"),
-        ):
+        for metric, (bucket, duration) in DURATION_COLUMNS.items():
             buckets = sorted({t.bucket for t in targets if t.metric is metric})
             if not buckets:
                 continue
-            ranges = [bucket_bounds(b) for b in buckets]
             parts.append(
-                f"SELECT {metric.value} AS m, {group} AS g, {bucket(duration)} AS b, {duration} AS x FROM {source}"
-                f" WHERE {present} AND {FIRST_SEEN_IN_WINDOW}"
-                f" AND ({' OR '.join(f'({raw} >= %s AND {raw} < %s)' for _ in ranges)})"
+                f"SELECT {metric.value} AS m, {group} AS g, {bucket} AS b, {duration} AS x FROM {source}"
+                f" WHERE {bucket} IN ({', '.join(['%s'] * len(buckets))}) AND {FIRST_SEEN_IN_WINDOW}"
             )
-            params += [query.since, query.until, *(bound for pair in ranges for bound in pair)]
+            params += [*buckets, query.since, query.until]
         rows = self._sql.run(
             self._conn,
             f"WITH t AS MATERIALIZED ({wanted}), d AS ({' UNION ALL '.join(parts)}),"
@@ -300,40 +265,13 @@ class SqlReportSnapshot:
             for m, g, b, r, x in rows
         }
 
-    def _paged(self, query: ReportQuery) -> tuple[str, list[Any]]:
-        marks = ", ".join(["%s"] * len(query.paging_channels))
-        return PAGED.format(channels=marks), [*query.paging_channels, query.since, query.until]
-
-    def pages(self, query: ReportQuery) -> tuple[PageCount, ...]:
-        """Pages per group and segment: an equality join on the UTC hour, then the segment's exact bounds."""
-        if not query.paging_channels or not query.segments:
-            return ()
-        condition, params = self._paged(query)
-        segments, segment_params = self._segments(query)
-        hour = self._sql.whole
-        if query.group_by is GroupBy.CHANNEL:
-            group, source = "o.channel", "outbox o"
-        else:
-            group, source = f"a.{query.group_by.value}", "outbox o JOIN alerts a ON a.id = o.alert_id"
-        rows = self._sql.run(
-            self._conn,
-            f"WITH seg AS MATERIALIZED ({segments}) "
-            f"SELECT {group}, seg.i, COUNT(*) FROM {source} "
-            f"JOIN seg ON seg.hour = {hour('o.delivered_at / 3600')}"
-            " AND o.delivered_at >= seg.lo AND o.delivered_at < seg.hi "
-            f"WHERE {condition} GROUP BY {group}, seg.i",
-            [*segment_params, *params],
-        )
-        return tuple(PageCount(str(g), int(i), int(n)) for g, i, n in rows)
-
     def noisiest(self, query: ReportQuery) -> tuple[NoisyAlert, ...]:
         if not query.paging_channels:
             return ()
         condition, params = self._paged(query)
         rows = self._sql.run(
             self._conn,
-            "SELECT a.alertname, a.service, COUNT(*) FROM outbox o JOIN alerts a ON a.id = o.alert_id "
-            f"WHERE {condition} GROUP BY a.alertname, a.service",
+            f"SELECT o.alertname, o.service, COUNT(*) FROM outbox o WHERE {condition} GROUP BY 1, 2",
             params,
         )
         return tuple(NoisyAlert(str(name), str(service), int(n)) for name, service, n in rows)
