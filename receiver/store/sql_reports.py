@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from receiver.store.reports import (
@@ -71,6 +72,71 @@ DURATION_COLUMNS = {
 }
 
 
+def paged_condition(query: ReportQuery) -> tuple[str, list[Any]]:
+    marks = ", ".join(["%s"] * len(query.paging_channels))
+    return PAGED.format(channels=marks), [*query.paging_channels, query.since, query.until]
+
+
+@dataclass(frozen=True)
+class PageRead:
+    """The window's pages per group and segment of local time, as rows of ``SqlReportSnapshot.alerts``.
+
+    Segments lie each inside one UTC hour (receiver.reports.working_time): most hours are one segment (in
+    Asia/Seoul with working hours on the hour, every hour of the window is). Pages are counted per group and
+    UTC hour (kind 2), which an hour of one segment gives to it; the hours cut into several segments (a zone
+    half an hour off UTC, working hours from 09:30, the window's ends) have their pages matched to the
+    segment's exact bounds (kind 4: an equality join on the hour, then the bounds). The group is the job's
+    own column, copied from its alert when it was delivered."""
+
+    selects: tuple[str, ...]
+    params: tuple[Any, ...]
+    cte: tuple[str, list[Any]]  # ("WITH seg AS (...) ", its parameters) when some hours are cut
+    whole_hours: dict[int, int]  # UTC hour -> the one segment it is
+    cut_hours: frozenset[int]
+
+    @classmethod
+    def of(cls, sql: SqlReports, query: ReportQuery, overall: bool) -> PageRead:
+        by_hour: dict[int, list[int]] = {}
+        for i, (start, _) in enumerate(query.segments):
+            by_hour.setdefault(int(start // 3600), []).append(i)
+        whole = {hour: segments[0] for hour, segments in by_hour.items() if len(segments) == 1}
+        cut = frozenset(by_hour) - frozenset(whole)
+        group = "''" if overall else f"o.{query.group_by.value}"
+        condition, params = paged_condition(query)
+        hour = sql.utc_hour("o.delivered_at")
+        selects = [
+            f"SELECT 2, NULL, {group}, NULL, {hour}, COUNT(*), NULL, NULL, NULL, NULL FROM outbox o"
+            f" WHERE {condition} GROUP BY 3, 5"
+        ]
+        cte: tuple[str, list[Any]] = ("", [])
+        if cut:
+            rows, cte_params = sql.rows_of(
+                ("i", "lo", "hi", "hour"),
+                ("int4", "float8", "float8", "int8"),
+                [
+                    (i, int(lo), int(hi), int(lo // 3600))
+                    for i, (lo, hi) in enumerate(query.segments)
+                    if lo // 3600 in cut
+                ],
+            )
+            cte = (f"WITH seg AS ({rows}) ", cte_params)
+            selects.append(
+                f"SELECT 4, NULL, {group}, NULL, seg.i, COUNT(*), NULL, NULL, NULL, NULL FROM outbox o"
+                f" JOIN seg ON seg.hour = {hour} AND o.delivered_at >= seg.lo AND o.delivered_at < seg.hi"
+                f" WHERE {condition} GROUP BY 3, 5"
+            )
+            params = [*params, *params]  # the same condition again
+        return cls(tuple(selects), tuple(params), cte, whole, cut)
+
+    def counts(self, kind: int, group: str, key: int, pages: int) -> tuple[PageCount, ...]:
+        """A row's pages by segment: ``key`` is the UTC hour (kind 2) or the segment (kind 4)."""
+        if kind == 4:
+            return (PageCount(group, key, pages),)
+        if key in self.cut_hours:  # counted by segment in the rows of kind 4
+            return ()
+        return (PageCount(group, self.whole_hours[key], pages),)
+
+
 class SqlReports(SqlRepository):
     """``ReportReads`` over the alert-history database (the tables of ``SqlAlertHistory``)."""
 
@@ -91,6 +157,12 @@ class SqlReports(SqlRepository):
     def whole(self, expression: str) -> str:
         """``expression`` (>= 0) rounded down to an integer."""
         return f"CAST(floor({expression}) AS BIGINT)" if self._postgres else f"CAST({expression} AS INTEGER)"
+
+    def utc_hour(self, epoch: str) -> str:
+        """The UTC hour (epoch seconds // 3600) of ``epoch`` (>= 0), exactly: the division may round a time a
+        hair before an hour mark up to it, which the comparison takes back (``hour * 3600`` is exact)."""
+        hour = self.whole(f"{epoch} / 3600")
+        return f"({hour} - CASE WHEN {epoch} < {hour} * 3600 THEN 1 ELSE 0 END)"
 
     def rows_of(
         self, columns: Sequence[str], types: Sequence[str], rows: Sequence[Sequence[Any]]
@@ -146,15 +218,12 @@ class SqlReportSnapshot:
             self._refired(query, overall),
         ]
         params: list[Any] = [*window, *window, *window]
-        segments, segment_params = "", list[Any]()
-        if pages and query.paging_channels and query.segments:
-            segments, segment_params = self._segments(query)
-            paged, paged_params = self._pages(query, overall)
-            selects.append(paged)
-            params += paged_params
-        cte = f"WITH seg AS ({segments}) " if segments else ""
-        text, params = f"{cte}{' UNION ALL '.join(selects)}", [*segment_params, *params]
-        rows = self._sql.run(self._conn, text, params)
+        paged = PageRead.of(self._sql, query, overall) if pages and query.paging_channels and query.segments else None
+        if paged is not None:
+            selects += paged.selects
+            params += paged.params
+        cte, cte_params = paged.cte if paged is not None else ("", [])
+        rows = self._sql.run(self._conn, f"{cte}{' UNION ALL '.join(selects)}", [*cte_params, *params])
         refired: dict[str, int] = {}
         page_counts: list[PageCount] = []
         durations: list[DurationBucket] = []
@@ -171,8 +240,8 @@ class SqlReportSnapshot:
                 durations.append(DurationBucket(Metric.TIME_TO_ACK, str(g), int(b), int(n), float(low), float(high)))
             elif kind == 3:
                 refired[str(g)] = int(e)
-            else:
-                page_counts.append(PageCount(str(g), int(b), int(n)))
+            elif paged is not None:
+                page_counts.extend(paged.counts(kind, str(g), int(b), int(n)))
         counts = tuple(AlertCount(p, g, AckState(s), n, e, m) for (p, g, s), (n, e, m) in counted.items())
         return AlertRows(counts, tuple(durations), refired, tuple(page_counts))
 
@@ -193,40 +262,13 @@ class SqlReportSnapshot:
             f" WHERE {refired} GROUP BY 3"
         )
 
-    def _segments(self, query: ReportQuery) -> tuple[str, list[Any]]:
-        """The window's segments as rows (i, lo, hi, hour): ``hour`` is the UTC hour they lie in."""
-        rows, params = self._sql.rows_of(
-            ("i", "lo", "hi"),
-            ("int4", "float8", "float8"),
-            [(i, int(lo), int(hi)) for i, (lo, hi) in enumerate(query.segments)],
-        )
-        return f"SELECT i, lo, hi, {self._sql.whole('lo / 3600')} AS hour FROM ({rows}) s", params
-
-    def _paged(self, query: ReportQuery) -> tuple[str, list[Any]]:
-        marks = ", ".join(["%s"] * len(query.paging_channels))
-        return PAGED.format(channels=marks), [*query.paging_channels, query.since, query.until]
-
-    def _pages(self, query: ReportQuery, overall: bool) -> tuple[str, list[Any]]:
-        """Pages per group and segment (the CTE ``seg`` of ``_segments``) as rows of ``alerts``: an equality
-        join on the UTC hour, then the segment's exact bounds. The group is the job's own column (copied from
-        its alert when it was delivered)."""
-        group = "''" if overall else f"o.{query.group_by.value}"
-        condition, params = self._paged(query)
-        hour = self._sql.whole("o.delivered_at / 3600")
-        return (
-            f"SELECT 2, NULL, {group}, NULL, seg.i, COUNT(*), NULL, NULL, NULL, NULL FROM outbox o"
-            f" JOIN seg ON seg.hour = {hour} AND o.delivered_at >= seg.lo AND o.delivered_at < seg.hi"
-            f" WHERE {condition} GROUP BY 3, 5",
-            params,
-        )
-
     def pages(self, query: ReportQuery) -> tuple[PageCount, ...]:
         if not query.paging_channels or not query.segments:
             return ()
-        segments, segment_params = self._segments(query)
-        paged, params = self._pages(query, overall=False)
-        rows = self._sql.run(self._conn, f"WITH seg AS ({segments}) {paged}", [*segment_params, *params])
-        return tuple(PageCount(str(r[2]), int(r[4]), int(r[5])) for r in rows)
+        paged = PageRead.of(self._sql, query, overall=False)
+        cte, cte_params = paged.cte
+        rows = self._sql.run(self._conn, f"{cte}{' UNION ALL '.join(paged.selects)}", [*cte_params, *paged.params])
+        return tuple(count for r in rows for count in paged.counts(int(r[0]), str(r[2]), int(r[4]), int(r[5])))
 
     def ranked(
         self, query: ReportQuery, targets: Sequence[RankTarget], *, overall: bool = False
@@ -268,7 +310,7 @@ class SqlReportSnapshot:
     def noisiest(self, query: ReportQuery) -> tuple[NoisyAlert, ...]:
         if not query.paging_channels:
             return ()
-        condition, params = self._paged(query)
+        condition, params = paged_condition(query)
         rows = self._sql.run(
             self._conn,
             f"SELECT o.alertname, o.service, COUNT(*) FROM outbox o WHERE {condition} GROUP BY 1, 2",
