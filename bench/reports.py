@@ -24,20 +24,23 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from bench.report import Result
-from bench.rounds import Figures
+from bench.report import RESULTS, Result, render, write
+from bench.rounds import Samples, interleave
 from receiver.config.routing import DEFAULT_PRIORITIES, Priority, RoutingPolicy
 from receiver.reports.figures import EVERYTHING, SUMMARY, read_report
 from receiver.reports.parameters import ReportRequest
 from receiver.store.database import PostgresDatabase
+from receiver.store.migrations import REPORT_FACTS_SCHEMA
 from receiver.store.reports import GroupBy, Section
 from receiver.store.sql_history import SqlAlertHistory
 from receiver.store.sql_reports import SqlReports
+from tests.alert_quality import observation
 from tests.services import postgres_uri
 
 ALERTS = int(os.environ.get("BENCH_REPORT_ALERTS", "1000000"))
@@ -144,7 +147,7 @@ class History:
                     )
                 if rng.random() < 0.03:  # fired again after resolving (same startsAt)
                     refire = (alert_id, resolved_at + 300, "refired", None, None, "fired again after resolving")
-                    entries.append((*refire, *group))
+                    entries.append((*refire, f"fp{fp:06d}", *group))
             yield alert, jobs, entries
 
 
@@ -202,7 +205,7 @@ def load(uri: str, count: int) -> None:
             for alert, jobs, entries in History(count).rows():
                 alerts.write_row(alert)
                 jobs_file.writelines(_tsv(j, 13) for j in jobs)
-                entries_file.writelines(_tsv(e, 9) for e in entries)
+                entries_file.writelines(_tsv(e, 10) for e in entries)
         for table, columns, source in (
             (
                 "outbox",
@@ -210,7 +213,11 @@ def load(uri: str, count: int) -> None:
                 " delivered_at, priority, service, alertname",
                 jobs_file,
             ),
-            ("timeline", "alert_id, at, kind, channel, actor, detail, priority, service, alertname", entries_file),
+            (
+                "timeline",
+                "alert_id, at, kind, channel, actor, detail, fingerprint, priority, service, alertname",
+                entries_file,
+            ),
         ):
             source.seek(0)
             with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
@@ -220,13 +227,14 @@ def load(uri: str, count: int) -> None:
         conn.execute("VACUUM ANALYZE")
 
 
-def _seconds(action: Callable[[], object]) -> float:
+def _milliseconds(action: Callable[[], object]) -> float:
     started = time.perf_counter()
     action()
-    return time.perf_counter() - started
+    return (time.perf_counter() - started) * 1000
 
 
-def run() -> list[Result]:
+def reads() -> list[Result]:
+    """The reports over the generated history, interleaved with ``count(*)`` of the same alerts."""
     with scratch_database() as uri:
         database = PostgresDatabase(uri)
         try:
@@ -236,54 +244,140 @@ def run() -> list[Result]:
             loaded = time.perf_counter() - started
             reports = SqlReports(database)
             policy = RoutingPolicy()
-            since, until = END - DAYS * 86400, END
-            request = ReportRequest(since, until, GroupBy.PRIORITY)
-
-            def count() -> None:
-                with database.connect() as conn:
-                    conn.execute(
-                        "SELECT count(*) FROM alerts WHERE first_seen >= %s AND first_seen < %s", (since, until)
-                    )
-
-            def summary(sections: frozenset[Section]) -> Callable[[], object]:
-                return lambda: read_report(reports, request, policy, sections)
-
-            checked = read_report(reports, request, policy, EVERYTHING)
+            quarter = ReportRequest(END - DAYS * 86400, END, GroupBy.PRIORITY)
+            week = ReportRequest(END - 7 * 86400, END, GroupBy.PRIORITY)  # the API's default window
+            checked = read_report(reports, quarter, policy, EVERYTHING)
             assert checked.total.alerts.alerts == ALERTS, checked.total.alerts.alerts
-            timings: dict[str, list[float]] = {"count": [], "summary": [], "full": []}
-            for _ in range(ROUNDS):  # interleaved: each round measures all three on the same warm cache
-                timings["count"].append(_seconds(count))
-                timings["summary"].append(_seconds(summary(SUMMARY)))
-                timings["full"].append(_seconds(summary(EVERYTHING)))
+            samples = Samples()
+
+            def count(request: ReportRequest, name: str) -> Callable[[], None]:
+                def step() -> None:
+                    with database.connect() as conn:
+                        samples.add(
+                            name,
+                            _milliseconds(
+                                lambda: conn.execute(
+                                    "SELECT count(*) FROM alerts WHERE first_seen >= %s AND first_seen < %s",
+                                    (request.since, request.until),
+                                ).fetchone()
+                            ),
+                        )
+
+                return step
+
+            def report(request: ReportRequest, sections: frozenset[Section], name: str) -> Callable[[], None]:
+                return lambda: samples.add(name, _milliseconds(lambda: read_report(reports, request, policy, sections)))
+
+            interleave(
+                [
+                    count(quarter, "count"),
+                    report(quarter, SUMMARY, "summary"),
+                    report(quarter, EVERYTHING, "full"),
+                    count(week, "week count"),
+                    report(week, SUMMARY, "week summary"),
+                ],
+                ROUNDS,
+            )
         finally:
             database.close()
-    base = Figures(tuple(s * 1000 for s in timings["count"]))
-    busy = os.getloadavg()[0]
     print(f"reports: loaded {ALERTS:,} alerts with jobs and timelines in {loaded:.0f} s; {checked.all_pages:,} pages")
-    print(
-        f"reports: summary {[round(t * 1000) for t in timings['summary']]} ms, count(*) "
-        f"{[round(t * 1000) for t in timings['count']]} ms; load average {busy:.1f} on {os.cpu_count()} cores"
-    )
+    for name in ("summary", "full", "count", "week summary", "week count"):
+        figures = samples[name]
+        print(f"reports: {name} {[round(v) for v in figures.values]} ms at 1-min load {list(figures.loads)}")
     return [
         Result(
             f"alert-quality summary over {ALERTS:,} alerts, 90 days (PG)",
-            Figures(tuple(s * 1000 for s in timings["summary"])),
+            samples["summary"],
             "ms",
             "count(*) of the same alerts",
-            base,
+            samples["count"],
             "< 2000 ms",
         ),
         Result(
             f"alert-quality full report (+ noisiest, flapping) over {ALERTS:,} alerts (PG)",
-            Figures(tuple(s * 1000 for s in timings["full"])),
+            samples["full"],
             "ms",
             "count(*) of the same alerts",
-            base,
+            samples["count"],
+        ),
+        Result(
+            f"alert-quality summary over the last 7 days of {ALERTS:,} alerts (PG)",
+            samples["week summary"],
+            "ms",
+            "count(*) of the same alerts",
+            samples["week count"],
         ),
     ]
 
 
-if __name__ == "__main__":
-    from bench.report import render
+WEBHOOKS = 50  # per round and schema: 500 alerts, fired then resolved, and their 2,000 jobs delivered
 
-    print(render(run()))
+
+def writes() -> list[Result]:
+    """What the report facts cost the writes (migration 13: generated columns, the triggers copying the groups,
+    the wider indexes): the same webhooks recorded and their jobs delivered through ``SqlAlertHistory`` on a
+    schema with them and one without (the version before), alternating, each round with new alerts."""
+    with scratch_database() as with_uri, scratch_database() as without_uri:
+        databases = {"with": PostgresDatabase(with_uri), "without": PostgresDatabase(without_uri)}
+        try:
+            histories = {name: SqlAlertHistory(database) for name, database in databases.items()}
+            histories["with"].migrate()
+            histories["without"].migrate(target=REPORT_FACTS_SCHEMA - 1)
+            samples = Samples()
+            rounds = {name: 0 for name in histories}
+
+            def step(name: str) -> Callable[[], None]:
+                def measured() -> None:
+                    history, tag = histories[name], f"{name}{rounds[name]}"
+                    rounds[name] += 1
+                    now = time.time()
+                    webhooks = [
+                        [observation("Bench", f"fp-{tag}-{w}-{i}", "high", "bench", now - 60) for i in range(10)]
+                        for w in range(WEBHOOKS)
+                    ]
+                    started = time.perf_counter()
+                    for alerts in webhooks:
+                        history.record(alerts, now)
+                    for alerts in webhooks:
+                        history.record([replace(a, status="resolved", ends_at=now) for a in alerts], now + 1)
+                    intake = time.perf_counter() - started
+                    samples.add(f"intake {name}", WEBHOOKS * 10 / intake)
+                    started, delivered = time.perf_counter(), 0
+                    while jobs := history.claim(now + 2, 30.0, 500):
+                        for job in jobs:
+                            history.delivered(job, now + 3)
+                        delivered += len(jobs)
+                    samples.add(f"delivery {name}", delivered / (time.perf_counter() - started))
+
+                return measured
+
+            interleave([step("without"), step("with")], ROUNDS)
+        finally:
+            for database in databases.values():
+                database.close()
+    return [
+        Result(
+            "webhook intake with the report facts (migration 13): 10-alert webhooks fired then resolved (PG)",
+            samples["intake with"],
+            "alerts/s",
+            "the same without them",
+            samples["intake without"],
+        ),
+        Result(
+            "delivery bookkeeping with the report facts: claim + delivered per job (PG)",
+            samples["delivery with"],
+            "jobs/s",
+            "the same without them",
+            samples["delivery without"],
+        ),
+    ]
+
+
+def run() -> list[Result]:
+    return reads() + writes()
+
+
+if __name__ == "__main__":
+    measured = run()
+    print(render(measured))
+    print(f"\nwritten to {write(measured, RESULTS / 'reports.json')}")

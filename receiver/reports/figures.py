@@ -12,7 +12,7 @@ them per group like alerts (opened in the window) and ``assemble`` fills them in
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 
@@ -23,7 +23,6 @@ from receiver.reports.working_time import Kind, Segment, WorkingTime
 from receiver.store.reports import (
     AckState,
     AlertCount,
-    AlertRows,
     FlappingAlert,
     FlappingRows,
     GroupBy,
@@ -183,31 +182,29 @@ def _alert_figures(
     snapshot: ReportSnapshot, query: ReportQuery, *, pages: bool
 ) -> tuple[dict[str, AlertFigures], AlertFigures, dict[str, AlertFigures], tuple[PageCount, ...]]:
     """Per group, in total and per priority (and the pages, read in the same pass). Groups by channel
-    overlap: the total and the priorities then come from a read of every alert once."""
+    overlap: the total and the priorities then come from a read of every alert once, by priority."""
     rows = snapshot.alerts(query, pages=pages)
     overlapping = query.group_by is GroupBy.CHANNEL
-    everyone = snapshot.alerts(query, overall=True) if overlapping else rows
+    by_priority = replace(query, group_by=GroupBy.PRIORITY)
+    everyone = snapshot.alerts(by_priority) if overlapping else rows
     durations = spreads(histograms(rows.durations, overall=not overlapping), lambda t: snapshot.ranked(query, t))
-    if overlapping:
-        overall = spreads(
-            histograms(everyone.durations, overall=False), lambda t: snapshot.ranked(query, t, overall=True)
-        )
-        durations.update({(metric, None): spread for (metric, _), spread in overall.items()})
-    groups = _counted(rows, lambda c: c.group)
-    by_priority = _counted(everyone, lambda c: c.priority)
+    if overlapping:  # all alerts' spreads: the priorities partition them
+        bins = {scope: b for scope, b in histograms(everyone.durations, overall=True).items() if scope[1] is None}
+        durations.update(spreads(bins, lambda t: snapshot.ranked(by_priority, t)))
+    groups = _counted(rows.counts)
+    priorities = _counted(everyone.priorities)
     total = AlertFigures()
-    for count in everyone.counts:
+    for count in everyone.priorities:
         total = total.plus(count)
     for name in set(groups) | set(rows.refired):
         groups[name] = _timed(groups.get(name, AlertFigures()), durations, name, rows.refired.get(name, 0))
-    return groups, _timed(total, durations, None, sum(everyone.refired.values())), by_priority, rows.pages
+    return groups, _timed(total, durations, None, sum(everyone.refired.values())), priorities, rows.pages
 
 
-def _counted(rows: AlertRows, key: Callable[[AlertCount], str]) -> dict[str, AlertFigures]:
+def _counted(counts: Sequence[AlertCount]) -> dict[str, AlertFigures]:
     out: dict[str, AlertFigures] = {}
-    for count in rows.counts:
-        name = key(count)
-        out[name] = out.get(name, AlertFigures()).plus(count)
+    for count in counts:
+        out[count.group] = out.get(count.group, AlertFigures()).plus(count)
     return out
 
 

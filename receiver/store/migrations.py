@@ -149,44 +149,56 @@ def _alert_facts(postgres: bool) -> tuple[str, ...]:
     )
 
 
-# Pages and re-fires carry their alert's group (priority, service, alertname): the delivered triggers and
-# escalations in the outbox, the "refired" entries in the timeline.
-_GROUP_COLUMNS = tuple(
-    f"ALTER TABLE {table} ADD COLUMN {column} TEXT"
-    for table in ("outbox", "timeline")
-    for column in ("priority", "service", "alertname")
+# Pages carry their alert's group (priority, service, alertname): the delivered triggers and escalations in the
+# outbox. Re-fires (the "refired" timeline entries) carry it too, and the fingerprint (flapping is per
+# fingerprint). Copied from the alert, whose own never change.
+_GROUP_COLUMNS = (
+    "ALTER TABLE outbox ADD COLUMN priority TEXT",
+    "ALTER TABLE outbox ADD COLUMN service TEXT",
+    "ALTER TABLE outbox ADD COLUMN alertname TEXT",
+    "ALTER TABLE timeline ADD COLUMN fingerprint TEXT",
+    "ALTER TABLE timeline ADD COLUMN priority TEXT",
+    "ALTER TABLE timeline ADD COLUMN service TEXT",
+    "ALTER TABLE timeline ADD COLUMN alertname TEXT",
 )
 # What was written before this version; from then on the triggers copy them.
 _GROUP_BACKFILL = (
     """UPDATE outbox SET priority = a.priority, service = a.service, alertname = a.alertname
 FROM alerts a
 WHERE a.id = outbox.alert_id AND outbox.state = 'delivered' AND outbox.action IN ('trigger', 'escalate')""",
-    """UPDATE timeline SET priority = a.priority, service = a.service, alertname = a.alertname
+    """UPDATE timeline SET fingerprint = a.fingerprint, priority = a.priority, service = a.service,
+    alertname = a.alertname
 FROM alerts a WHERE a.id = timeline.alert_id AND timeline.kind = 'refired'""",
 )
-_NOTIFIED = "state = 'delivered' AND action IN ('trigger', 'escalate')"  # a notification, delivered
 _GROUP_FACTS_PG = (
     *_GROUP_COLUMNS,
-    # The indexes of pages and re-fires hold the group too (index-only reads per group): rebuilt after the copy
-    # rather than updated row by row.
+    # The indexes of pages and re-fires hold them too (index-only reads per group): rebuilt after the copy rather
+    # than updated row by row.
     "DROP INDEX outbox_notified",
     "DROP INDEX timeline_refired",
     *_GROUP_BACKFILL,
     "CREATE INDEX outbox_notified ON outbox (channel, delivered_at) INCLUDE (alert_id, priority, service, alertname)"
-    f" WHERE {_NOTIFIED}",
-    "CREATE INDEX timeline_refired ON timeline (at, alert_id) INCLUDE (priority, service, alertname)"
+    " WHERE state = 'delivered' AND action IN ('trigger', 'escalate')",
+    "CREATE INDEX timeline_refired ON timeline (at, alert_id) INCLUDE (fingerprint, priority, service, alertname)"
     " WHERE kind = 'refired'",
-    """CREATE FUNCTION copy_alert_group() RETURNS trigger LANGUAGE plpgsql AS $$
+    """CREATE FUNCTION outbox_alert_group() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     SELECT priority, service, alertname INTO NEW.priority, NEW.service, NEW.alertname
     FROM alerts WHERE id = NEW.alert_id;
     RETURN NEW;
 END
 $$""",
+    """CREATE FUNCTION timeline_alert_group() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    SELECT fingerprint, priority, service, alertname INTO NEW.fingerprint, NEW.priority, NEW.service, NEW.alertname
+    FROM alerts WHERE id = NEW.alert_id;
+    RETURN NEW;
+END
+$$""",
     "CREATE TRIGGER outbox_alert_group BEFORE UPDATE OF state ON outbox FOR EACH ROW"
-    " WHEN (NEW.state = 'delivered' AND NEW.action IN ('trigger', 'escalate')) EXECUTE FUNCTION copy_alert_group()",
+    " WHEN (NEW.state = 'delivered' AND NEW.action IN ('trigger', 'escalate')) EXECUTE FUNCTION outbox_alert_group()",
     "CREATE TRIGGER timeline_alert_group BEFORE INSERT ON timeline FOR EACH ROW WHEN (NEW.kind = 'refired')"
-    " EXECUTE FUNCTION copy_alert_group()",
+    " EXECUTE FUNCTION timeline_alert_group()",
 )
 _GROUP_FACTS_SQLITE = (  # its indexes of version 9 stay
     *_GROUP_COLUMNS,
@@ -200,8 +212,8 @@ BEGIN
 END""",
     """CREATE TRIGGER timeline_alert_group AFTER INSERT ON timeline FOR EACH ROW WHEN NEW.kind = 'refired'
 BEGIN
-    UPDATE timeline SET (priority, service, alertname) = (
-        SELECT priority, service, alertname FROM alerts WHERE id = NEW.alert_id
+    UPDATE timeline SET (fingerprint, priority, service, alertname) = (
+        SELECT fingerprint, priority, service, alertname FROM alerts WHERE id = NEW.alert_id
     ) WHERE id = NEW.id;
 END""",
 )

@@ -60,10 +60,15 @@ PAGED = (
     "o.state = 'delivered' AND o.action IN ('trigger', 'escalate') AND o.channel IN ({channels})"
     " AND o.delivered_at >= %s AND o.delivered_at < %s"
 )
-# An alert belongs to every channel it was notified on.
-CHANNEL_MEMBERSHIP = (
-    "alerts a JOIN (SELECT DISTINCT alert_id, channel FROM outbox"
-    " WHERE state = 'delivered' AND action IN ('trigger', 'escalate')) n ON n.alert_id = a.id"
+# An alert belongs to every channel it was notified on. By channel, the window's alerts are joined to the
+# (alert, channel) pairs once, into a CTE ``v`` with the alert's facts that each aggregation reads as ``a``; the
+# few alerts that ``ranked`` reads and the re-fires look their notifications up by alert.
+NOTIFIED = "n.state = 'delivered' AND n.action IN ('trigger', 'escalate')"
+CHANNEL_FACTS = (
+    "v AS MATERIALIZED (SELECT n.channel, a.id, a.first_seen, a.ack_state, a.resolve_bucket, a.time_to_resolve,"
+    " a.ack_bucket, a.time_to_ack, a.escalations FROM alerts a"
+    f" JOIN (SELECT DISTINCT n.alert_id, n.channel FROM outbox n WHERE {NOTIFIED}) n ON n.alert_id = a.id"
+    f" WHERE {FIRST_SEEN_IN_WINDOW})"
 )
 # Per metric: its histogram bucket and duration columns (generated columns of alerts, migration 13).
 DURATION_COLUMNS = {
@@ -90,23 +95,23 @@ class PageRead:
 
     selects: tuple[str, ...]
     params: tuple[Any, ...]
-    cte: tuple[str, list[Any]]  # ("WITH seg AS (...) ", its parameters) when some hours are cut
+    cte: tuple[str, list[Any]]  # ("seg AS (...)", its parameters) when some hours are cut
     whole_hours: dict[int, int]  # UTC hour -> the one segment it is
     cut_hours: frozenset[int]
 
     @classmethod
-    def of(cls, sql: SqlReports, query: ReportQuery, overall: bool) -> PageRead:
+    def of(cls, sql: SqlReports, query: ReportQuery) -> PageRead:
         by_hour: dict[int, list[int]] = {}
         for i, (start, _) in enumerate(query.segments):
             by_hour.setdefault(int(start // 3600), []).append(i)
         whole = {hour: segments[0] for hour, segments in by_hour.items() if len(segments) == 1}
         cut = frozenset(by_hour) - frozenset(whole)
-        group = "''" if overall else f"o.{query.group_by.value}"
+        group = f"o.{query.group_by.value}"
         condition, params = paged_condition(query)
         hour = sql.utc_hour("o.delivered_at")
         selects = [
-            f"SELECT 2, NULL, {group}, NULL, {hour}, COUNT(*), NULL, NULL, NULL, NULL FROM outbox o"
-            f" WHERE {condition} GROUP BY 3, 5"
+            f"SELECT 2, {group}, NULL, {hour}, COUNT(*), NULL, NULL, NULL, NULL FROM outbox o"
+            f" WHERE {condition} GROUP BY 2, 4"
         ]
         cte: tuple[str, list[Any]] = ("", [])
         if cut:
@@ -119,11 +124,11 @@ class PageRead:
                     if lo // 3600 in cut
                 ],
             )
-            cte = (f"WITH seg AS ({rows}) ", cte_params)
+            cte = (f"seg AS ({rows})", cte_params)
             selects.append(
-                f"SELECT 4, NULL, {group}, NULL, seg.i, COUNT(*), NULL, NULL, NULL, NULL FROM outbox o"
+                f"SELECT 4, {group}, NULL, seg.i, COUNT(*), NULL, NULL, NULL, NULL FROM outbox o"
                 f" JOIN seg ON seg.hour = {hour} AND o.delivered_at >= seg.lo AND o.delivered_at < seg.hi"
-                f" WHERE {condition} GROUP BY 3, 5"
+                f" WHERE {condition} GROUP BY 2, 4"
             )
             params = [*params, *params]  # the same condition again
         return cls(tuple(selects), tuple(params), cte, whole, cut)
@@ -189,95 +194,106 @@ class SqlReportSnapshot:
         self._conn = conn
 
     @staticmethod
-    def _grouping(query: ReportQuery, overall: bool) -> tuple[str, str]:
-        """(the group's expression, the alerts it ranges over)"""
-        if overall:
-            return "''", "alerts a"
+    def _grouping(query: ReportQuery) -> tuple[str, str]:
+        """(the group's expression, the alerts it ranges over): by channel, ``CHANNEL_FACTS``."""
         if query.group_by is GroupBy.CHANNEL:
-            return "n.channel", CHANNEL_MEMBERSHIP
+            return "a.channel", "v a"
         return f"a.{query.group_by.value}", "alerts a"
 
-    def alerts(self, query: ReportQuery, *, overall: bool = False, pages: bool = False) -> AlertRows:
-        """One statement of separate aggregations (each a single pass over its rows, none joined to another):
-        counts per priority, group, state and resolve bucket with the time-to-resolve histogram; the
-        time-to-acknowledge histogram; the window's re-fires per group and, with ``pages``, its pages per
-        group and segment. Rows: (kind, priority, group, state, bucket or segment, count, escalations or
-        re-fires, deadlines missed, shortest, longest)."""
-        group, source = self._grouping(query, overall)
+    def alerts(self, query: ReportQuery, *, pages: bool = False) -> AlertRows:
+        """One statement of separate aggregations, each one pass over its rows and none joined to another:
+        counts per group, state and resolve bucket (the time-to-resolve histogram); the time-to-acknowledge
+        histogram; the window's re-fires per group; unless grouped by priority (the groups' counts are then
+        the priorities') or by channel (overlapping groups), counts per priority and state; with ``pages``,
+        the window's pages per group and hour or segment. Rows: (kind, group, state, bucket, hour or segment,
+        count, escalations or re-fires, deadlines missed, shortest, longest)."""
+        group, source = self._grouping(query)
         window = [query.since, query.until]
-        # Grouped by priority, the group is the priority: one key fewer to hash. Keys by position (a constant
-        # group, the overall one, is no expression PostgreSQL groups by).
-        priority_keys = "3" if group == "a.priority" else "2, 3"
         selects = [
-            f"SELECT 0, a.priority, {group}, a.ack_state, a.resolve_bucket, COUNT(*), SUM(a.escalations),"
+            f"SELECT 0, {group}, a.ack_state, a.resolve_bucket, COUNT(*), SUM(a.escalations),"
             " SUM(CASE WHEN a.escalations > 0 THEN 1 ELSE 0 END), MIN(a.time_to_resolve), MAX(a.time_to_resolve)"
-            f" FROM {source} WHERE {FIRST_SEEN_IN_WINDOW} GROUP BY {priority_keys}, 4, 5",
-            f"SELECT 1, NULL, {group}, NULL, a.ack_bucket, COUNT(*), NULL, NULL, MIN(a.time_to_ack),"
-            f" MAX(a.time_to_ack) FROM {source} WHERE {FIRST_SEEN_IN_WINDOW} AND a.ack_bucket IS NOT NULL"
-            " GROUP BY 3, 5",
-            self._refired(query, overall),
+            f" FROM {source} WHERE {FIRST_SEEN_IN_WINDOW} GROUP BY 2, 3, 4",
+            f"SELECT 1, {group}, NULL, a.ack_bucket, COUNT(*), NULL, NULL, MIN(a.time_to_ack), MAX(a.time_to_ack)"
+            f" FROM {source} WHERE {FIRST_SEEN_IN_WINDOW} AND a.ack_bucket IS NOT NULL GROUP BY 2, 4",
+            self._refired(query),
         ]
         params: list[Any] = [*window, *window, *window]
-        paged = PageRead.of(self._sql, query, overall) if pages and query.paging_channels and query.segments else None
+        by_priority = query.group_by not in (GroupBy.PRIORITY, GroupBy.CHANNEL)
+        if by_priority:  # a small aggregation of its own: with the group, the histogram's would hash far more keys
+            selects.append(
+                "SELECT 5, a.priority, a.ack_state, NULL, COUNT(*), SUM(a.escalations),"
+                " SUM(CASE WHEN a.escalations > 0 THEN 1 ELSE 0 END), NULL, NULL"
+                f" FROM alerts a WHERE {FIRST_SEEN_IN_WINDOW} GROUP BY 2, 3"
+            )
+            params += window
+        paged = PageRead.of(self._sql, query) if pages and query.paging_channels and query.segments else None
         if paged is not None:
             selects += paged.selects
             params += paged.params
-        cte, cte_params = paged.cte if paged is not None else ("", [])
-        rows = self._sql.run(self._conn, f"{cte}{' UNION ALL '.join(selects)}", [*cte_params, *params])
+        ctes, cte_params = ([CHANNEL_FACTS], window) if query.group_by is GroupBy.CHANNEL else ([], list[Any]())
+        if paged is not None and paged.cte[0]:
+            ctes.append(paged.cte[0])
+            cte_params += paged.cte[1]
+        with_ctes = f"WITH {', '.join(ctes)} " if ctes else ""
+        rows = self._sql.run(self._conn, f"{with_ctes}{' UNION ALL '.join(selects)}", [*cte_params, *params])
         refired: dict[str, int] = {}
         page_counts: list[PageCount] = []
         durations: list[DurationBucket] = []
-        counted: dict[tuple[str, str, int], list[int]] = {}  # (priority, group, state): alerts, escalations, missed
-        for kind, p, g, s, b, n, e, m, low, high in rows:
-            if kind == 0:  # per resolve bucket too: summed here into one count per priority, group and state
-                sums = counted.setdefault((str(p), str(g), int(s)), [0, 0, 0])
+        counted: dict[int, dict[tuple[str, int], list[int]]] = {0: {}, 5: {}}  # (group, state): n, escalations, missed
+        for kind, g, s, b, n, e, m, low, high in rows:
+            if kind in counted:  # per group and resolve bucket: summed here per group and state
+                sums = counted[kind].setdefault((str(g), int(s)), [0, 0, 0])
                 sums[0], sums[1], sums[2] = sums[0] + int(n), sums[1] + int(e), sums[2] + int(m)
-                if b is not None:
+                if kind == 0 and b is not None:
                     durations.append(
                         DurationBucket(Metric.TIME_TO_RESOLVE, str(g), int(b), int(n), float(low), float(high))
                     )
             elif kind == 1:
                 durations.append(DurationBucket(Metric.TIME_TO_ACK, str(g), int(b), int(n), float(low), float(high)))
             elif kind == 3:
-                refired[str(g)] = int(e)
+                refired[str(g)] = int(n)
             elif paged is not None:
                 page_counts.extend(paged.counts(kind, str(g), int(b), int(n)))
-        counts = tuple(AlertCount(p, g, AckState(s), n, e, m) for (p, g, s), (n, e, m) in counted.items())
-        return AlertRows(counts, tuple(durations), refired, tuple(page_counts))
+        counts, priorities = (
+            tuple(AlertCount(g, AckState(s), n, e, m) for (g, s), (n, e, m) in counted[kind].items()) for kind in (0, 5)
+        )
+        if query.group_by is GroupBy.PRIORITY:
+            priorities = counts
+        return AlertRows(counts, tuple(durations), refired, tuple(page_counts), priorities)
 
     @staticmethod
-    def _refired(query: ReportQuery, overall: bool) -> str:
+    def _refired(query: ReportQuery) -> str:
         """The window's re-fires per group, counted when they happened whenever their alert was first seen: the
         entry's own group (copied from its alert when it was written); by channel, joined to the channels each
         alert was notified on."""
         refired = "t.kind = 'refired' AND t.at >= %s AND t.at < %s"
-        if overall:
-            group, source = "''", "timeline t"
-        elif query.group_by is GroupBy.CHANNEL:
-            group, source = "n.channel", f"{CHANNEL_MEMBERSHIP} JOIN timeline t ON t.alert_id = a.id"
-        else:
-            group, source = f"t.{query.group_by.value}", "timeline t"
+        group, source, refires = f"t.{query.group_by.value}", "timeline t", "COUNT(*)"
+        if query.group_by is GroupBy.CHANNEL:  # once per channel the alert was notified on
+            group, refires = "n.channel", "COUNT(DISTINCT t.id)"
+            source = f"timeline t JOIN outbox n ON n.alert_id = t.alert_id AND {NOTIFIED}"
         return (
-            f"SELECT 3, NULL, {group}, NULL, NULL, 0, COUNT(*), NULL, NULL, NULL FROM {source}"
-            f" WHERE {refired} GROUP BY 3"
+            f"SELECT 3, {group}, NULL, NULL, {refires}, NULL, NULL, NULL, NULL FROM {source} WHERE {refired} GROUP BY 2"
         )
 
     def pages(self, query: ReportQuery) -> tuple[PageCount, ...]:
         if not query.paging_channels or not query.segments:
             return ()
-        paged = PageRead.of(self._sql, query, overall=False)
+        paged = PageRead.of(self._sql, query)
         cte, cte_params = paged.cte
-        rows = self._sql.run(self._conn, f"{cte}{' UNION ALL '.join(paged.selects)}", [*cte_params, *paged.params])
-        return tuple(count for r in rows for count in paged.counts(int(r[0]), str(r[2]), int(r[4]), int(r[5])))
+        with_cte = f"WITH {cte} " if cte else ""
+        rows = self._sql.run(self._conn, f"{with_cte}{' UNION ALL '.join(paged.selects)}", [*cte_params, *paged.params])
+        return tuple(count for r in rows for count in paged.counts(int(r[0]), str(r[1]), int(r[3]), int(r[4])))
 
-    def ranked(
-        self, query: ReportQuery, targets: Sequence[RankTarget], *, overall: bool = False
-    ) -> dict[RankTarget, float]:
+    def ranked(self, query: ReportQuery, targets: Sequence[RankTarget]) -> dict[RankTarget, float]:
         """Through the bucket indexes: only the window's alerts in a wanted bucket are read, then numbered
         within their bucket: per group, and across groups for the targets of all alerts."""
         if not targets:
             return {}
-        group, source = self._grouping(query, overall)
+        group, source = self._grouping(query)
+        distinct = ""
+        if query.group_by is GroupBy.CHANNEL:  # the few alerts read here: their notifications looked up by alert
+            group, source = "n.channel", f"alerts a JOIN outbox n ON n.alert_id = a.id AND {NOTIFIED}"
+            distinct = "DISTINCT "
         wanted, wanted_params = self._sql.rows_of(
             ("m", "g", "b", "r"),
             ("int4", "text", "int8", "int8"),
@@ -289,8 +305,8 @@ class SqlReportSnapshot:
             if not buckets:
                 continue
             parts.append(
-                f"SELECT {metric.value} AS m, {group} AS g, {bucket} AS b, {duration} AS x FROM {source}"
-                f" WHERE {bucket} IN ({', '.join(['%s'] * len(buckets))}) AND {FIRST_SEEN_IN_WINDOW}"
+                f"SELECT {distinct}{metric.value} AS m, a.id, {group} AS g, {bucket} AS b, {duration} AS x"
+                f" FROM {source} WHERE {bucket} IN ({', '.join(['%s'] * len(buckets))}) AND {FIRST_SEEN_IN_WINDOW}"
             )
             params += [*buckets, query.since, query.until]
         rows = self._sql.run(
@@ -324,8 +340,8 @@ class SqlReportSnapshot:
             self._conn,
             "WITH f AS (SELECT a.fingerprint, a.alertname, a.service, a.priority FROM alerts a"
             f"  WHERE {FIRST_SEEN_IN_WINDOW}"
-            " UNION ALL SELECT a.fingerprint, a.alertname, a.service, a.priority FROM timeline t"
-            "  JOIN alerts a ON a.id = t.alert_id WHERE t.kind = 'refired' AND t.at >= %s AND t.at < %s),"
+            " UNION ALL SELECT t.fingerprint, t.alertname, t.service, t.priority FROM timeline t"
+            "  WHERE t.kind = 'refired' AND t.at >= %s AND t.at < %s),"
             " c AS MATERIALIZED (SELECT fingerprint, MAX(alertname) AS alertname, MAX(service) AS service,"
             "  MAX(priority) AS priority, COUNT(*) AS cycles FROM f GROUP BY fingerprint)"
             " SELECT 1, fingerprint, alertname, service, priority, cycles, 0 FROM c WHERE cycles >= %s"

@@ -154,6 +154,8 @@ def test_grouping_by_channel_counts_an_alert_under_every_channel_it_was_notified
         "email_digest": 0,
     }
     assert astuple(groups["sms"].alerts.time_to_ack) == (2, 180.0, 1320.0, 1320.0)
+    # A6's re-fire, once on each channel it was notified on (two PagerDuty and two Slack notifications)
+    assert {name: g.alerts.refired for name, g in groups.items() if g.alerts.refired} == {"pagerduty": 1, "slack": 1}
     assert counts(r.total) == expected.COUNTS["all"]  # the total counts each alert once
 
 
