@@ -25,7 +25,7 @@ def _tables(conn: psycopg.Connection[Any]) -> list[str]:
 
 
 def _columns(conn: psycopg.Connection[Any], table: str) -> list[str]:
-    """The columns a row is written with: generated columns (the alerts' report facts) are computed again."""
+    """The columns a row is written with: a generated column is computed again, never written."""
     rows = conn.execute(
         "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped "
         "AND attgenerated = '' ORDER BY attnum",

@@ -1,29 +1,30 @@
 """The alert-quality reports in SQL: one implementation for PostgreSQL and SQLite.
 
 Definitions are in ``receiver.store.reports``. The reports read facts the database keeps with the rows
-(migration 13): each alert's ``ack_state``, ``time_to_ack``, ``time_to_resolve`` and their histogram buckets
-``ack_bucket`` and ``resolve_bucket`` are generated columns of ``alerts``, computed whenever an alert is
-written; each delivered outbox job carries its alert's ``priority``, ``service`` and ``alertname``, copied
-when it was delivered. So no statement here evaluates a definition per row or looks an alert up for a page.
+(migration 13, receiver/store/migrations.py): each alert's ``ack_state``, ``time_to_ack``,
+``time_to_resolve`` and their histogram buckets ``ack_bucket`` and ``resolve_bucket`` are columns of
+``alerts`` (computed by a trigger when an alert is acknowledged or resolved on PostgreSQL, virtual generated
+columns on SQLite); a delivered notification carries its alert's ``priority``, ``service`` and ``alertname``,
+a re-fire those and the ``fingerprint``, copied by triggers. So no statement here spells a definition out,
+and none looks an alert up for a page or a re-fire.
 
 The dialects differ in small fragments only: how a list reaches a query (arrays through ``unnest`` on
 PostgreSQL, one JSON array through ``json_each`` on SQLite), rounding down to an integer (``floor`` on
 PostgreSQL, where ``CAST`` rounds to nearest; ``CAST`` truncates on SQLite, and every value rounded here is
 positive), and, on PostgreSQL, the report's transaction settings: a ``REPEATABLE READ, READ ONLY`` snapshot
-(SQLite's transaction is one already), ``work_mem`` for the hash tables, no merge joins (materialised CTEs
-carry no statistics), no JIT (compiling the expressions cost more than it saved).
+(SQLite's transaction is one already), ``work_mem`` for the hash tables, no merge joins, no JIT (compiling
+the expressions cost more than it saved).
 
 What each read costs (docs/receiver.md, "Alert-quality reports"):
 
-- ``alerts``: one statement of four aggregations, each one pass: the window's alerts by priority, group,
-  state and resolve bucket (counts, escalations, the time-to-resolve histogram); the acknowledged ones by
-  group and ack bucket; the window's re-fires (``timeline_refired``) with their alert's group (a join by id
-  of the few re-fires); with ``pages``, the window's pages (``outbox_notified``, which on PostgreSQL holds the
-  group columns: an index-only scan) per group and segment of local time;
-- ``ranked``: the alerts of the window in the buckets holding a wanted rank, through ``alerts_time_to_ack``
-  and ``alerts_time_to_resolve`` (bucket, duration): a few thousand at a million alerts, numbered in order;
-- pages are matched to their segment of local time by the UTC hour first (an equality join), then by the
-  segment's exact bounds.
+- ``alerts``: one statement of separate aggregations, each a single pass over its rows and none joined to
+  another: the window's alerts per group, state and resolve bucket (a hash aggregation over the table); the
+  acknowledged ones per group and ack bucket (index-only, ``alerts_time_to_ack``); the window's re-fires per
+  group (index-only, ``timeline_refired``); counts per priority when the groups are not the priorities;
+  the window's pages per group and UTC hour (index-only, ``outbox_notified``; see ``PageRead``);
+- ``ranked``: the window's alerts in the buckets holding a wanted rank (index-only, ``alerts_time_to_ack``
+  and ``alerts_time_to_resolve``): a few thousand at a million alerts, numbered in order;
+- by channel (overlapping groups), the window's alerts joined to their channels once (``CHANNEL_FACTS``).
 """
 
 # ruff: noqa: S608 - SQL built from constant fragments of this module; every value is a bound parameter
@@ -34,6 +35,7 @@ import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import Any
 
 from receiver.store.reports import (
@@ -53,6 +55,19 @@ from receiver.store.reports import (
 )
 from receiver.store.sql_repository import SqlRepository
 
+
+class Row(IntEnum):
+    """What a row of ``SqlReportSnapshot.alerts`` holds: (kind, group, state, bucket, hour or segment, count,
+    escalations, deadlines missed, shortest, longest); the columns a kind has no use for are NULL."""
+
+    COUNTS = 0  # per group, state and resolve bucket: counts and the time-to-resolve histogram
+    ACKNOWLEDGED = 1  # per group and ack bucket: the time-to-acknowledge histogram
+    PAGES_BY_HOUR = 2  # per group and UTC hour
+    REFIRES = 3  # per group
+    PAGES_BY_SEGMENT = 4  # per group and segment, of the hours cut into several
+    PRIORITIES = 5  # per priority and state: counts
+
+
 FIRST_SEEN_IN_WINDOW = "a.first_seen >= %s AND a.first_seen < %s"
 # A page: a delivered trigger or escalation on a paging channel (resolves and PagerDuty acknowledgements
 # tell people that something ended). The first two terms are outbox_notified's condition.
@@ -70,7 +85,7 @@ CHANNEL_FACTS = (
     f" JOIN (SELECT DISTINCT n.alert_id, n.channel FROM outbox n WHERE {NOTIFIED}) n ON n.alert_id = a.id"
     f" WHERE {FIRST_SEEN_IN_WINDOW})"
 )
-# Per metric: its histogram bucket and duration columns (generated columns of alerts, migration 13).
+# Per metric: its histogram bucket and duration columns (of alerts, migration 13).
 DURATION_COLUMNS = {
     Metric.TIME_TO_ACK: ("a.ack_bucket", "a.time_to_ack"),
     Metric.TIME_TO_RESOLVE: ("a.resolve_bucket", "a.time_to_resolve"),
@@ -88,10 +103,10 @@ class PageRead:
 
     Segments lie each inside one UTC hour (receiver.reports.working_time): most hours are one segment (in
     Asia/Seoul with working hours on the hour, every hour of the window is). Pages are counted per group and
-    UTC hour (kind 2), which an hour of one segment gives to it; the hours cut into several segments (a zone
-    half an hour off UTC, working hours from 09:30, the window's ends) have their pages matched to the
-    segment's exact bounds (kind 4: an equality join on the hour, then the bounds). The group is the job's
-    own column, copied from its alert when it was delivered."""
+    UTC hour, which an hour of one segment gives to it; the hours cut into several segments (a zone half an
+    hour off UTC, working hours from 09:30) have their pages matched to the segment's exact bounds (an
+    equality join on the hour, then the bounds). The group is the job's own column, copied from its alert
+    when it was delivered."""
 
     selects: tuple[str, ...]
     params: tuple[Any, ...]
@@ -110,7 +125,7 @@ class PageRead:
         condition, params = paged_condition(query)
         hour = sql.utc_hour("o.delivered_at")
         selects = [
-            f"SELECT 2, {group}, NULL, {hour}, COUNT(*), NULL, NULL, NULL, NULL FROM outbox o"
+            f"SELECT {Row.PAGES_BY_HOUR.value}, {group}, NULL, {hour}, COUNT(*), NULL, NULL, NULL, NULL FROM outbox o"
             f" WHERE {condition} GROUP BY 2, 4"
         ]
         cte: tuple[str, list[Any]] = ("", [])
@@ -126,7 +141,8 @@ class PageRead:
             )
             cte = (f"seg AS ({rows})", cte_params)
             selects.append(
-                f"SELECT 4, {group}, NULL, seg.i, COUNT(*), NULL, NULL, NULL, NULL FROM outbox o"
+                f"SELECT {Row.PAGES_BY_SEGMENT.value}, {group}, NULL, seg.i, COUNT(*), NULL, NULL, NULL, NULL"
+                " FROM outbox o"
                 f" JOIN seg ON seg.hour = {hour} AND o.delivered_at >= seg.lo AND o.delivered_at < seg.hi"
                 f" WHERE {condition} GROUP BY 2, 4"
             )
@@ -134,10 +150,10 @@ class PageRead:
         return cls(tuple(selects), tuple(params), cte, whole, cut)
 
     def counts(self, kind: int, group: str, key: int, pages: int) -> tuple[PageCount, ...]:
-        """A row's pages by segment: ``key`` is the UTC hour (kind 2) or the segment (kind 4)."""
-        if kind == 4:
+        """A row's pages by segment: ``key`` is the UTC hour or the segment."""
+        if kind == Row.PAGES_BY_SEGMENT:
             return (PageCount(group, key, pages),)
-        if key in self.cut_hours:  # counted by segment in the rows of kind 4
+        if key in self.cut_hours:  # counted by segment in their rows
             return ()
         return (PageCount(group, self.whole_hours[key], pages),)
 
@@ -201,61 +217,60 @@ class SqlReportSnapshot:
         return f"a.{query.group_by.value}", "alerts a"
 
     def alerts(self, query: ReportQuery, *, pages: bool = False) -> AlertRows:
-        """One statement of separate aggregations, each one pass over its rows and none joined to another:
-        counts per group, state and resolve bucket (the time-to-resolve histogram); the time-to-acknowledge
-        histogram; the window's re-fires per group; unless grouped by priority (the groups' counts are then
-        the priorities') or by channel (overlapping groups), counts per priority and state; with ``pages``,
-        the window's pages per group and hour or segment. Rows: (kind, group, state, bucket, hour or segment,
-        count, escalations or re-fires, deadlines missed, shortest, longest)."""
+        """One statement of separate aggregations (``Row``), each a single pass over its rows and none joined to
+        another. Counts per priority are an aggregation of their own unless the groups are the priorities (or
+        overlap, by channel): as a key of the histogram's, the priority would multiply its groups."""
         group, source = self._grouping(query)
         window = [query.since, query.until]
+        missed = "SUM(CASE WHEN a.escalations > 0 THEN 1 ELSE 0 END)"
         selects = [
-            f"SELECT 0, {group}, a.ack_state, a.resolve_bucket, COUNT(*), SUM(a.escalations),"
-            " SUM(CASE WHEN a.escalations > 0 THEN 1 ELSE 0 END), MIN(a.time_to_resolve), MAX(a.time_to_resolve)"
+            f"SELECT {Row.COUNTS.value}, {group}, a.ack_state, a.resolve_bucket, COUNT(*), SUM(a.escalations),"
+            f" {missed}, MIN(a.time_to_resolve), MAX(a.time_to_resolve)"
             f" FROM {source} WHERE {FIRST_SEEN_IN_WINDOW} GROUP BY 2, 3, 4",
-            f"SELECT 1, {group}, NULL, a.ack_bucket, COUNT(*), NULL, NULL, MIN(a.time_to_ack), MAX(a.time_to_ack)"
-            f" FROM {source} WHERE {FIRST_SEEN_IN_WINDOW} AND a.ack_bucket IS NOT NULL GROUP BY 2, 4",
+            f"SELECT {Row.ACKNOWLEDGED.value}, {group}, NULL, a.ack_bucket, COUNT(*), NULL, NULL, MIN(a.time_to_ack),"
+            f" MAX(a.time_to_ack) FROM {source} WHERE {FIRST_SEEN_IN_WINDOW} AND a.ack_bucket IS NOT NULL"
+            " GROUP BY 2, 4",
             self._refired(query),
         ]
         params: list[Any] = [*window, *window, *window]
-        by_priority = query.group_by not in (GroupBy.PRIORITY, GroupBy.CHANNEL)
-        if by_priority:  # a small aggregation of its own: with the group, the histogram's would hash far more keys
+        if query.group_by not in (GroupBy.PRIORITY, GroupBy.CHANNEL):
             selects.append(
-                "SELECT 5, a.priority, a.ack_state, NULL, COUNT(*), SUM(a.escalations),"
-                " SUM(CASE WHEN a.escalations > 0 THEN 1 ELSE 0 END), NULL, NULL"
-                f" FROM alerts a WHERE {FIRST_SEEN_IN_WINDOW} GROUP BY 2, 3"
+                f"SELECT {Row.PRIORITIES.value}, a.priority, a.ack_state, NULL, COUNT(*), SUM(a.escalations),"
+                f" {missed}, NULL, NULL FROM alerts a WHERE {FIRST_SEEN_IN_WINDOW} GROUP BY 2, 3"
             )
             params += window
+        ctes, cte_params = ([CHANNEL_FACTS], window) if query.group_by is GroupBy.CHANNEL else ([], list[Any]())
         paged = PageRead.of(self._sql, query) if pages and query.paging_channels and query.segments else None
         if paged is not None:
             selects += paged.selects
             params += paged.params
-        ctes, cte_params = ([CHANNEL_FACTS], window) if query.group_by is GroupBy.CHANNEL else ([], list[Any]())
-        if paged is not None and paged.cte[0]:
-            ctes.append(paged.cte[0])
-            cte_params += paged.cte[1]
+            if paged.cte[0]:
+                ctes.append(paged.cte[0])
+                cte_params += paged.cte[1]
         with_ctes = f"WITH {', '.join(ctes)} " if ctes else ""
         rows = self._sql.run(self._conn, f"{with_ctes}{' UNION ALL '.join(selects)}", [*cte_params, *params])
         refired: dict[str, int] = {}
         page_counts: list[PageCount] = []
         durations: list[DurationBucket] = []
-        counted: dict[int, dict[tuple[str, int], list[int]]] = {0: {}, 5: {}}  # (group, state): n, escalations, missed
+        # (group, state) -> [alerts, escalations, deadlines missed], summed over the resolve buckets
+        counted: dict[int, dict[tuple[str, int], list[int]]] = {Row.COUNTS: {}, Row.PRIORITIES: {}}
         for kind, g, s, b, n, e, m, low, high in rows:
-            if kind in counted:  # per group and resolve bucket: summed here per group and state
+            if kind in counted:
                 sums = counted[kind].setdefault((str(g), int(s)), [0, 0, 0])
                 sums[0], sums[1], sums[2] = sums[0] + int(n), sums[1] + int(e), sums[2] + int(m)
-                if kind == 0 and b is not None:
+                if kind == Row.COUNTS and b is not None:
                     durations.append(
                         DurationBucket(Metric.TIME_TO_RESOLVE, str(g), int(b), int(n), float(low), float(high))
                     )
-            elif kind == 1:
+            elif kind == Row.ACKNOWLEDGED:
                 durations.append(DurationBucket(Metric.TIME_TO_ACK, str(g), int(b), int(n), float(low), float(high)))
-            elif kind == 3:
+            elif kind == Row.REFIRES:
                 refired[str(g)] = int(n)
             elif paged is not None:
                 page_counts.extend(paged.counts(kind, str(g), int(b), int(n)))
         counts, priorities = (
-            tuple(AlertCount(g, AckState(s), n, e, m) for (g, s), (n, e, m) in counted[kind].items()) for kind in (0, 5)
+            tuple(AlertCount(g, AckState(s), n, e, m) for (g, s), (n, e, m) in counted[kind].items())
+            for kind in (Row.COUNTS, Row.PRIORITIES)
         )
         if query.group_by is GroupBy.PRIORITY:
             priorities = counts
@@ -264,15 +279,16 @@ class SqlReportSnapshot:
     @staticmethod
     def _refired(query: ReportQuery) -> str:
         """The window's re-fires per group, counted when they happened whenever their alert was first seen: the
-        entry's own group (copied from its alert when it was written); by channel, joined to the channels each
-        alert was notified on."""
+        entry's own group (copied from its alert when it was written); by channel, once per channel its alert
+        was notified on."""
         refired = "t.kind = 'refired' AND t.at >= %s AND t.at < %s"
         group, source, refires = f"t.{query.group_by.value}", "timeline t", "COUNT(*)"
-        if query.group_by is GroupBy.CHANNEL:  # once per channel the alert was notified on
+        if query.group_by is GroupBy.CHANNEL:
             group, refires = "n.channel", "COUNT(DISTINCT t.id)"
             source = f"timeline t JOIN outbox n ON n.alert_id = t.alert_id AND {NOTIFIED}"
         return (
-            f"SELECT 3, {group}, NULL, NULL, {refires}, NULL, NULL, NULL, NULL FROM {source} WHERE {refired} GROUP BY 2"
+            f"SELECT {Row.REFIRES.value}, {group}, NULL, NULL, {refires}, NULL, NULL, NULL, NULL FROM {source}"
+            f" WHERE {refired} GROUP BY 2"
         )
 
     def pages(self, query: ReportQuery) -> tuple[PageCount, ...]:
