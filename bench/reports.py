@@ -310,14 +310,22 @@ def reads() -> list[Result]:
     ]
 
 
-WEBHOOKS = 50  # per round and schema: 500 alerts, fired then resolved, and their 2,000 jobs delivered
+WEBHOOKS = 200  # per round and schema: 2,000 alerts fired, then resolved, and their 4,000 trigger jobs delivered
+WRITE_ROUNDS = 9
 
 
 def writes() -> list[Result]:
-    """What the report facts cost the writes (migration 13: generated columns, the triggers copying the groups,
-    the wider indexes): the same webhooks recorded and their jobs delivered through ``SqlAlertHistory`` on a
-    schema with them and one without (the version before), alternating, each round with new alerts."""
+    """What the report facts cost the writes (migration 13: the alerts' facts computed by a trigger when
+    acknowledged or resolved, the groups copied onto delivered notifications and re-fires, the wider indexes):
+    the same webhooks recorded and their jobs delivered through ``SqlAlertHistory`` on a schema with them and on
+    one without (the version before), alternating, each round with new alerts. Commits do not wait for the WAL
+    flush (``synchronous_commit = off`` on both databases): the disk's flush time, shared with the machine's
+    other work, would drown the statements' own."""
     with scratch_database() as with_uri, scratch_database() as without_uri:
+        for uri in (with_uri, without_uri):
+            with psycopg.connect(uri, autocommit=True) as admin:
+                name = sql.Identifier(uri.rpartition("/")[2])
+                admin.execute(sql.SQL("ALTER DATABASE {} SET synchronous_commit = off").format(name))
         databases = {"with": PostgresDatabase(with_uri), "without": PostgresDatabase(without_uri)}
         try:
             histories = {name: SqlAlertHistory(database) for name, database in databases.items()}
@@ -338,39 +346,102 @@ def writes() -> list[Result]:
                     started = time.perf_counter()
                     for alerts in webhooks:
                         history.record(alerts, now)
+                    samples.add(f"fire {name}", WEBHOOKS * 10 / (time.perf_counter() - started))
+                    jobs = history.claim(now + 1, 30.0, WEBHOOKS * 10 * 2)
+                    started = time.perf_counter()
+                    for job in jobs:
+                        history.delivered(job, now + 2)
+                    samples.add(f"delivered {name}", len(jobs) / (time.perf_counter() - started))
+                    started = time.perf_counter()
                     for alerts in webhooks:
-                        history.record([replace(a, status="resolved", ends_at=now) for a in alerts], now + 1)
-                    intake = time.perf_counter() - started
-                    samples.add(f"intake {name}", WEBHOOKS * 10 / intake)
-                    started, delivered = time.perf_counter(), 0
-                    while jobs := history.claim(now + 2, 30.0, 500):
-                        for job in jobs:
-                            history.delivered(job, now + 3)
-                        delivered += len(jobs)
-                    samples.add(f"delivery {name}", delivered / (time.perf_counter() - started))
+                        history.record([replace(a, status="resolved", ends_at=now + 3) for a in alerts], now + 3)
+                    samples.add(f"resolve {name}", WEBHOOKS * 10 / (time.perf_counter() - started))
 
                 return measured
 
-            interleave([step("without"), step("with")], ROUNDS)
+            interleave([step("without"), step("with")], WRITE_ROUNDS)
+            statements(databases, samples)
         finally:
             for database in databases.values():
                 database.close()
     return [
         Result(
-            "webhook intake with the report facts (migration 13): 10-alert webhooks fired then resolved (PG)",
-            samples["intake with"],
+            f"intake with the report facts (migration 13): new alerts, {WEBHOOKS} 10-alert webhooks (PG)",
+            samples["fire with"],
             "alerts/s",
             "the same without them",
-            samples["intake without"],
+            samples["fire without"],
         ),
         Result(
-            "delivery bookkeeping with the report facts: claim + delivered per job (PG)",
-            samples["delivery with"],
+            "intake with the report facts: the same alerts resolved (PG)",
+            samples["resolve with"],
+            "alerts/s",
+            "the same without them",
+            samples["resolve without"],
+        ),
+        Result(
+            "delivery with the report facts: a trigger job marked delivered (PG)",
+            samples["delivered with"],
             "jobs/s",
             "the same without them",
-            samples["delivery without"],
+            samples["delivered without"],
+        ),
+        *(
+            Result(
+                f"{what} with the report facts, per statement (PG)",
+                samples[f"{what} with"],
+                "us",
+                "the same without them",
+                samples[f"{what} without"],
+            )
+            for what in STATEMENTS
         ),
     ]
+
+
+# The statements receiver/store/history_writes.py issues per known alert, each here on its own in a transaction
+# per ten alerts like a webhook's: a repeated alert's "last seen" (which migration 13's trigger does not fire
+# on), an acknowledgement and the resolution after it (which it does). Each with the number of times ``now`` it takes.
+STATEMENTS = {
+    "a repeated alert's last_seen update": ("UPDATE alerts SET last_seen = %s WHERE id = %s", 1),
+    "an acknowledgement's update": (
+        "UPDATE alerts SET acked_at = COALESCE(acked_at, %s), acked_by = COALESCE(acked_by, 'bench'),"
+        " escalate_at = NULL WHERE id = %s",
+        1,
+    ),
+    "a resolution's update": (
+        "UPDATE alerts SET status = 'resolved', resolved_at = %s, last_seen = %s, escalate_at = NULL WHERE id = %s",
+        2,
+    ),
+}
+
+
+def statements(databases: dict[str, PostgresDatabase], samples: Samples) -> None:
+    """Microseconds per statement, alternating the schemas, each round on 2,000 firing alerts of its own."""
+    count = 2000
+
+    def step(name: str) -> Callable[[], None]:
+        def measured() -> None:
+            with databases[name].connect() as conn:
+                history = SqlAlertHistory(databases[name])
+                now = time.time()
+                history.record(
+                    [observation("Statement", f"fp-s{now}-{i}", "high", "bench", now - 60) for i in range(count)], now
+                )
+                ids = [r[0] for r in conn.execute("SELECT id FROM alerts ORDER BY id DESC LIMIT %s", (count,))]
+            for what, (text, times) in STATEMENTS.items():
+                with databases[name].connect() as conn:
+                    started = time.perf_counter()
+                    for i, alert_id in enumerate(ids):
+                        conn.execute(text, (*[now + 1] * times, alert_id))
+                        if i % 10 == 9:
+                            conn.commit()
+                    conn.commit()
+                    samples.add(f"{what} {name}", (time.perf_counter() - started) * 1e6 / count)
+
+        return measured
+
+    interleave([step("without"), step("with")], WRITE_ROUNDS)
 
 
 def run() -> list[Result]:
