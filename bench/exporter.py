@@ -35,12 +35,12 @@ from bench.kafka_fill import delete_topics, fill
 from bench.receiver import fresh_database
 from bench.report import Result
 from bench.rounds import Samples, interleave
+from exporter.consumer_settings import CONSUMER_PREFETCH
 from exporter.dead_letters import KafkaDeadLetters
 from exporter.dedup import SeenIds
 from exporter.garbage_collection import tune_for_batches
 from exporter.http import HttpServer, create_app
 from exporter.kafka_status import KafkaStatus
-from exporter.main import CONSUMER_PREFETCH
 from exporter.metrics import BusinessMetrics, EventMetrics
 from exporter.processor import EventProcessor
 from exporter.sources import KafkaSource
