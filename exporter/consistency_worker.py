@@ -81,7 +81,10 @@ def run(config: ExporterConfig, reports: BinaryIO, stopping: threading.Event) ->
 
 
 def _exit_when_the_parent_is_gone() -> None:
-    sys.stdin.buffer.read()  # returns at the end of stdin: the exporter died (it closes it only after we exit)
+    # Until the end of stdin: the exporter died (it closes it only after we exit). Read unbuffered:
+    # a thread blocked in the buffered reader would hold its lock when the interpreter shuts down.
+    while os.read(sys.stdin.fileno(), 4096):
+        pass
     log.warning("consistency_worker_parent_gone")
     sys.stdout.flush()
     os._exit(PARENT_GONE)  # no commit: the next leader reads again what we checked for a dead exporter
