@@ -161,23 +161,29 @@ class FollowupTracker:
         self._overflow = {rule.name: metrics.overflow.labels(rule.name) for rule in self._rules}
         for rule in self._rules:
             metrics.pending.labels(rule.name).set(0)
-        # Every event reaches ``observe``; most are of a type no rule names.
-        self._types = frozenset(t for rule in self._rules for p in (rule.cause, rule.followup) for t in p.types)
-        self._matchers = tuple((r.name, r.cause, r.followup, self._pending[r.name]) for r in self._rules)
+        # Every event reaches ``observe``: the patterns as sets, and the types that any rule names.
+        self._matchers = tuple(
+            (r.name, frozenset(r.cause.types), r.cause.source, frozenset(r.followup.types), r.followup.source)
+            for r in self._rules
+        )
+        self._types = frozenset().union(*(m[1] | m[3] for m in self._matchers))
 
     def observe(self, event: Envelope) -> None:
+        """``EventPattern.matches`` for each rule's cause and follow-up, unrolled: it runs for every event."""
         correlation = event.correlationid
-        if correlation is None or event.type not in self._types:
+        event_type = event.type
+        if correlation is None or event_type not in self._types:
             return
         at = event.time.timestamp()
-        for name, cause, followup, pending in self._matchers:
-            if cause.matches(event):
+        for name, cause_types, cause_source, followup_types, followup_source in self._matchers:
+            pending = self._pending[name]
+            if event_type in cause_types and (cause_source is None or event.source == cause_source):
                 early = pending.early.pop(correlation, None)
                 if early is not None:
                     self._sync[name].observe(max(early[0] - at, 0.0))
                 else:
                     self._add(name, pending.causes, correlation, at)
-            elif followup.matches(event):
+            elif event_type in followup_types and (followup_source is None or event.source == followup_source):
                 cause_seen = pending.causes.pop(correlation, None)
                 if cause_seen is not None:
                     self._sync[name].observe(max(at - cause_seen[0], 0.0))
@@ -228,7 +234,7 @@ class ConsistencyProcessor:
         label_limit: int = 20,
     ) -> None:
         self._metrics = metrics
-        self._records = metrics.records
+        self._records = metrics.records.labels()
         self._seen = SeenIds(capacity)
         self._sequence = SequenceChecker(capacity)
         self._source_label = BoundedLabel(SERVICES, label_limit)

@@ -169,7 +169,7 @@ class ConsistencyMetrics:
             ["rule"],
             registry=registry,
         )
-        self.overflow = Counter(
+        self.overflow = StreamCounter(  # by the consistency loop only, and as often as every other event
             "monitoring_consistency_pending_overflow",
             "Pending expectations dropped because the bound (buffer_size) was reached, by rule.",
             ["rule"],
