@@ -16,7 +16,6 @@ import psycopg_pool
 from receiver.config.settings import ReceiverConfig
 from receiver.store.breaker import Breaker
 
-BACKGROUND_THREADS = 3  # delivery, domain-event relay, retention: each holds a database connection at times
 DOWN_COOLDOWN = 1.0  # seconds of fail-fast after a connection failure, before one caller probes again
 
 
@@ -72,6 +71,7 @@ class PostgresDatabase:
                     max_size=self._max_size,
                     kwargs={"connect_timeout": int(max(1, self._timeout))},
                     timeout=self._timeout,
+                    reset=_autocommit_off,
                     open=True,
                     name="receiver",
                 )
@@ -102,6 +102,19 @@ class PostgresDatabase:
         finally:
             verdict()
 
+    @contextmanager
+    def pipeline(self) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+        """A pooled connection in pipeline mode, in one transaction whose ``BEGIN`` is sent with the
+        first statement and whose ``COMMIT`` is sent with the last: the caller's fetches and the
+        final sync are the only round trips. (Left to itself, psycopg waits for its ``BEGIN``.)
+        Rolled back on error; the connection goes back to the pool without autocommit."""
+        with self.connect() as conn:
+            conn.autocommit = True  # the transaction is the caller's statements between our BEGIN and COMMIT
+            with conn.pipeline():
+                conn.execute("BEGIN")
+                yield conn
+                conn.execute("COMMIT")
+
     def ping(self) -> None:
         with self.connect() as conn:
             conn.execute("SELECT 1")
@@ -111,6 +124,11 @@ class PostgresDatabase:
             if self._pool is not None:
                 self._pool.close()
                 self._pool = None
+
+
+def _autocommit_off(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    """The pool's reset: a connection that ``pipeline`` lent comes back as ``connect`` lends them."""
+    conn.autocommit = False
 
 
 class SqliteDatabase:
@@ -150,9 +168,10 @@ class SqliteDatabase:
         return None
 
 
-def open_database(config: ReceiverConfig) -> PostgresDatabase | SqliteDatabase:
-    """The alert-history database the configuration names: PostgreSQL when POSTGRES_URI is set, else SQLite."""
+def open_database(config: ReceiverConfig, connections: int | None = None) -> PostgresDatabase | SqliteDatabase:
+    """The alert-history database the configuration names: PostgreSQL when POSTGRES_URI is set, else SQLite.
+
+    ``connections`` bounds the pool: by default one per request thread (a web worker), so that none waits."""
     if config.shared.postgres_uri is not None:
-        # every request thread, plus the delivery, event-relay and retention threads, without waiting
-        return PostgresDatabase(config.shared.postgres_uri.reveal(), max_size=config.threads + BACKGROUND_THREADS)
+        return PostgresDatabase(config.shared.postgres_uri.reveal(), max_size=connections or config.threads)
     return SqliteDatabase(config.sqlite_path)

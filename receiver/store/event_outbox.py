@@ -68,17 +68,27 @@ class SqlEventOutbox:
         """Insert ``events`` on ``conn`` (the caller's open transaction); a known id is skipped."""
         if not events:
             return
+        if self._postgres:  # one statement and one JSON document: no round trip of its own in a pipeline
+            document = [
+                {
+                    "id": e.id,
+                    "type": e.type,
+                    "aggregate": e.aggregateid or e.source,
+                    "event": e,  # nested as JSON and stored as its text, byte for byte as encoded here
+                    "traceparent": e.traceparent,
+                }
+                for e in events
+            ]
+            conn.execute(
+                "INSERT INTO domain_event_outbox (id, type, aggregate, event, traceparent, created_at) "
+                "SELECT id, type, aggregate, event::text, traceparent, %s FROM json_to_recordset(%s::json) "
+                "AS e(id text, type text, aggregate text, event json, traceparent text) ON CONFLICT (id) DO NOTHING",
+                (now, _ENCODER.encode(document).decode()),
+            )
+            return
         rows = [
             (e.id, e.type, e.aggregateid or e.source, _ENCODER.encode(e).decode(), e.traceparent, now) for e in events
         ]
-        if self._postgres:  # one statement, one array per column: one round trip for the webhook's events
-            conn.cursor().execute(
-                "INSERT INTO domain_event_outbox (id, type, aggregate, event, traceparent, created_at) "
-                "SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::float8[]) "
-                "ON CONFLICT (id) DO NOTHING",  # binary parameters (%b): the JSON goes unescaped
-                [list(column) for column in zip(*rows, strict=True)],
-            )
-            return
         conn.cursor().executemany(
             "INSERT INTO domain_event_outbox (id, type, aggregate, event, traceparent, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
@@ -132,8 +142,14 @@ class SqlEventOutbox:
         done = _DONE_COLUMN[stage]
         now = self._clock()
         with self._tx() as conn:
+            if self._postgres:  # one statement for the batch
+                conn.execute(
+                    f"UPDATE domain_event_outbox SET {done} = %s WHERE id = ANY(%s) AND {done} IS NULL",  # noqa: S608 - fixed column names
+                    (now, list(ids)),
+                )
+                return
             conn.cursor().executemany(
-                self._sql(f"UPDATE domain_event_outbox SET {done} = %s WHERE id = %s AND {done} IS NULL"),  # noqa: S608 - fixed column names
+                f"UPDATE domain_event_outbox SET {done} = ? WHERE id = ? AND {done} IS NULL",  # noqa: S608 - fixed column names
                 [(now, event_id) for event_id in ids],
             )
 
