@@ -248,8 +248,10 @@ class HistoryWrites(SqlRepository):
         traced_column, traced_value = (", traceparent", ", %(trace)s") if self._traced_jobs else ("", "")
         rows = conn.execute(
             f"WITH input AS (SELECT * FROM json_to_recordset(%(alerts)s::json) AS i({self._INTAKE_COLUMNS})),"  # noqa: S608 - constant fragments and placeholders only
-            " known AS (SELECT a.id, a.fingerprint, a.starts_at, a.status, a.content_hash"
-            "  FROM alerts a JOIN input USING (fingerprint, starts_at) FOR UPDATE OF a),"
+            # one index lookup per alert (a join would hash the whole table), locked
+            " known AS (SELECT k.* FROM input CROSS JOIN LATERAL (SELECT a.id, a.fingerprint, a.starts_at, a.status,"
+            "  a.content_hash FROM alerts a WHERE a.fingerprint = input.fingerprint AND a.starts_at = input.starts_at"
+            "  FOR UPDATE) k),"
             f" new AS ({self._ALERT_INSERT} SELECT fingerprint, starts_at, alertname, status, priority,"
             " priority_defaulted, service, labels::text, annotations::text, content_hash, generator_url, %(now)s,"
             " %(now)s, resolved_at, escalate_at FROM input"
