@@ -106,10 +106,12 @@ class PostgresDatabase:
     def pipeline(self) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
         """A pooled connection in pipeline mode, in one transaction whose ``BEGIN`` is sent with the
         first statement and whose ``COMMIT`` is sent with the last: the caller's fetches and the
-        final sync are the only round trips. (Left to itself, psycopg waits for its ``BEGIN``.)
-        Rolled back on error; the connection goes back to the pool without autocommit."""
+        sync that ends the block are the only round trips. (Left to itself, psycopg waits for its
+        ``BEGIN``; and the implicit transaction of a pipeline would commit at that sync even when
+        the caller failed half-way.) Rolled back on error; the connection goes back to the pool
+        through its reset, which turns autocommit off again."""
         with self.connect() as conn:
-            conn.autocommit = True  # the transaction is the caller's statements between our BEGIN and COMMIT
+            conn.autocommit = True  # no BEGIN of psycopg's: ours travels with the first statement
             with conn.pipeline():
                 conn.execute("BEGIN")
                 yield conn
