@@ -36,6 +36,7 @@ from receiver.store.history import AlertHistory
 from receiver.store.sql_history import SqlAlertHistory
 from receiver.web import access, admin_api, api, console, events_api, health
 from receiver.web.json_errors import error_response
+from receiver.web.request_metrics import RequestMetrics, RequestTimer, remember_route
 
 log = structlog.get_logger("receiver")
 REFUSAL_LOG_INTERVAL = 10.0  # seconds between log lines counting refused webhooks
@@ -62,6 +63,7 @@ def create_app(
     ``on_reload`` runs after ``POST /api/v1/config/reload`` applied a new routing policy here
     (under gunicorn: tell the master, which replaces every worker and signals the delivery process)."""
     app = Flask(__name__)
+    app.before_request(remember_route)  # first, so that requests refused by a later hook have their route
     app.config["RECEIVER"] = config
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes  # also bounds bodies sent without Content-Length
     database = database or open_database(config)
@@ -186,6 +188,8 @@ def create_app(
             log.warning("webhooks refused: overloaded", reason="overload", refused=count, detail=str(exc))
 
     app.wsgi_app = AdmissionGate(app.wsgi_app, admission, api.WEBHOOK_PATH, refused)  # type: ignore[method-assign]
+    # outermost: refusals are timed too
+    app.wsgi_app = RequestTimer(app.wsgi_app, RequestMetrics(registry), fixed=(api.WEBHOOK_PATH,))  # type: ignore[method-assign]
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(_exc: RequestEntityTooLarge) -> Response:
