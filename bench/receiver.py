@@ -1,20 +1,31 @@
 """Receiver webhook throughput and latency under gunicorn on PostgreSQL, against a bare COPY.
 
-Three measurements, each in the same run as its baseline:
-- throughput: 10-alert Alertmanager groups posted by concurrent clients to ``monitoring receiver``
-  (gunicorn, 4 workers, delivery off so only intake is measured); every alert row and its
-  notification jobs are committed before the 2xx. Baseline: psycopg ``COPY`` of the same rows
-  (alerts and outbox jobs) into the same tables.
-- p99 latency at a paced 50 webhooks/s with delivery on and healthy channel endpoints.
-- the same p99 while every channel endpoint fails (503) or stalls past the send timeout:
-  it must stay within 1.2x of the healthy p99, which shows delivery is off the request path.
+Measured in rounds (``ROUNDS``, at least 3), each round a function that returns its figures;
+within a round the subject and its baseline run side by side, in an order that reverses every
+round, so that a change in the shared machine's load falls on both. A line reports the median
+over the rounds, the spread (max - min) / median of each side, and the 1-minute load average
+seen while the round ran; a spread wider than ``SPREAD_LIMIT`` is called out in the line.
+
+- throughput (``intake_round``): 10-alert Alertmanager groups posted by ``CLIENTS`` threads, each
+  over its own persistent connection as Alertmanager's HTTP client keeps one, to
+  ``monitoring receiver`` (gunicorn, ``WORKERS`` workers) with ``RECEIVER_DELIVERY=off``, so only
+  intake runs: every alert row, its timeline entry, its notification jobs and its domain event
+  are committed before the 2xx. Baseline: psycopg ``COPY`` of the same rows (alerts and outbox
+  jobs) into the same tables.
+- latency (``paced_round``): p99 at a paced 50 webhooks/s of critical alerts with the delivery
+  process sending every notification to healthy channel endpoints, against the same while every
+  endpoint fails (503) or stalls past the send timeout. The endpoints run in a process of their
+  own, so their work does not share the load generator's interpreter.
+- round trips to PostgreSQL per webhook (``round_trips``), counted in libpq's protocol trace.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import multiprocessing
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,8 +34,9 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from multiprocessing.connection import Connection
 from pathlib import Path
 from statistics import quantiles
 
@@ -32,18 +44,33 @@ import psycopg
 from psycopg import sql
 
 from bench.report import Result
+from receiver.config.routing import RoutingPolicy
+from receiver.intake.observations import observe
+from receiver.intake.payload import decode_payload
 from receiver.store.database import PostgresDatabase
+from receiver.store.event_outbox import SqlEventOutbox
 from receiver.store.sql_history import SqlAlertHistory
+from tests.round_trips import TracedDatabase
 from tests.services import free_port, postgres_uri
 from tests.sinks import RecordingSink
 
 GROUP = 10
+ROUNDS = 3
+SPREAD_LIMIT = 0.15
 THROUGHPUT_SECONDS = 5.0
-PACED_SECONDS = 6.0
+PACED_SECONDS = 8.0
 PACED_RATE = 50.0
 CLIENTS = 8
 TOKEN = "bench-webhook-token"  # noqa: S105 - the benchmark's own receiver
 WORKERS = "4"  # 2 per core; each stores up to RECEIVER_MAX_INFLIGHT (4) webhooks at once
+CHANNELS = {  # the paced rounds' delivery: fast retries, a 1 s send timeout
+    "RECEIVER_POLL_INTERVAL": "100ms",
+    "RECEIVER_SEND_TIMEOUT": "1s",
+    "RECEIVER_RETRY_BASE": "200ms",
+    **{"RECEIVER_SMS_ACCOUNT_SID": "AC1", "RECEIVER_SMS_AUTH_TOKEN": "t"},
+    **{"RECEIVER_SMS_FROM": "+1", "RECEIVER_SMS_TO": "+2"},
+}
+Figures = dict[str, float]  # one round's measurements by name
 
 
 @contextmanager
@@ -118,33 +145,40 @@ def payload(tag: str, seq: int, priority: str = "medium") -> bytes:
     ).encode()
 
 
-def post(port: int, body: bytes) -> float:
-    """One webhook; its latency in seconds. Raises on anything but 200."""
-    started = time.perf_counter()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
+class Client:
+    """One sender's persistent HTTP/1.1 connection to the receiver."""
+
+    def __init__(self, port: int) -> None:
+        self._conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def post(self, body: bytes) -> float:
+        """One webhook; its latency in seconds. Raises on anything but 200."""
+        started = time.perf_counter()
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
-        conn.request("POST", "/api/v1/alerts/alertmanager", body, headers)
-        response = conn.getresponse()
+        self._conn.request("POST", "/api/v1/alerts/alertmanager", body, headers)
+        response = self._conn.getresponse()
         response.read()
-    finally:
-        conn.close()
-    if response.status != 200:
-        raise RuntimeError(f"webhook answered {response.status}")
-    return time.perf_counter() - started
+        if response.status != 200:
+            raise RuntimeError(f"webhook answered {response.status}")
+        return time.perf_counter() - started
+
+    def close(self) -> None:
+        self._conn.close()
 
 
-def throughput(port: int) -> tuple[float, list[float]]:
+def throughput(port: int, tag: str) -> tuple[float, list[float]]:
     latencies: list[float] = []
     lock = threading.Lock()
     stop_at = time.monotonic() + THROUGHPUT_SECONDS
 
     def client(n: int) -> None:
-        seq = 0
-        mine: list[float] = []
-        while time.monotonic() < stop_at:
-            mine.append(post(port, payload(f"t{n}x", seq)))
-            seq += 1
+        sender, seq, mine = Client(port), 0, list[float]()
+        try:
+            while time.monotonic() < stop_at:
+                mine.append(sender.post(payload(f"{tag}{n}x", seq)))
+                seq += 1
+        finally:
+            sender.close()
         with lock:
             latencies.extend(mine)
 
@@ -158,24 +192,28 @@ def throughput(port: int) -> tuple[float, list[float]]:
 
 
 def paced(port: int, tag: str) -> list[float]:
-    for seq in range(20):  # warm up every worker's connection pool first
-        post(port, payload(f"{tag}w", seq, priority="critical"))
-    latencies = []
-    interval = 1.0 / PACED_RATE
-    start = time.monotonic()
-    for seq in range(int(PACED_SECONDS * PACED_RATE)):
-        delay = start + seq * interval - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        latencies.append(post(port, payload(tag, seq, priority="critical")))
-    return latencies
+    sender = Client(port)
+    try:
+        for seq in range(20):  # warm up every worker's connection pool first
+            sender.post(payload(f"{tag}w", seq, priority="critical"))
+        latencies = []
+        interval = 1.0 / PACED_RATE
+        start = time.monotonic()
+        for seq in range(int(PACED_SECONDS * PACED_RATE)):
+            delay = start + seq * interval - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            latencies.append(sender.post(payload(tag, seq, priority="critical")))
+        return latencies
+    finally:
+        sender.close()
 
 
-def copy_baseline(uri: str, alerts: int) -> float:
+def copy_baseline(uri: str, alerts: int, tag: str) -> float:
     """Alerts/s for COPY of the same rows (each alert plus its two outbox jobs) into the same tables."""
     now = time.time()
     rows = [
-        (f"copy{n:010x}", now, f"Bench{n % GROUP}", "firing", "medium", False, "portfolio",
+        (f"{tag}{n:010x}", now, f"Bench{n % GROUP}", "firing", "medium", False, "portfolio",
          json.dumps({"alertname": f"Bench{n % GROUP}", "priority": "medium", "service": "portfolio"}),
          json.dumps({"summary": "benchmark alert"}), "h", "http://prometheus:9090/graph", now, now, now + 86400)
         for n in range(alerts)
@@ -189,7 +227,7 @@ def copy_baseline(uri: str, alerts: int) -> float:
         with cur.copy(f"COPY alerts ({columns}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        cur.execute("SELECT id FROM alerts WHERE fingerprint LIKE 'copy%%' ORDER BY id")
+        cur.execute("SELECT id FROM alerts WHERE fingerprint LIKE %s ORDER BY id", (f"{tag}%",))
         ids = [r[0] for r in cur.fetchall()]
         with cur.copy(
             "COPY outbox (alert_id, channel, action, state, attempts, max_attempts, fallback, created_at, "
@@ -205,63 +243,144 @@ def p(latencies: list[float], q: int) -> float:
     return quantiles(latencies, n=100, method="inclusive")[q - 1] * 1_000_000  # µs
 
 
-def run() -> list[Result]:
-    results: list[Result] = []
+def load() -> float:
+    return os.getloadavg()[0]
+
+
+def in_order(number: int, steps: list[Callable[[], Figures]]) -> Figures:
+    """Run a round's steps, reversed every other round; their figures together with the load seen."""
+    figures: Figures = {}
+    loads = []
+    for step in steps if number % 2 == 0 else steps[::-1]:
+        figures.update(step())
+        loads.append(load())
+    return {**figures, "load": max(loads)}
+
+
+def intake_round(uri: str, number: int) -> Figures:
+    """Intake throughput and its latencies, and COPY of as many rows, in one round."""
+    dead = f"http://127.0.0.1:{free_port()}"  # channels "configured" to a closed port: intake writes their jobs
+    intake: Figures = {}
+
+    def subject() -> Figures:
+        tag = f"i{number}x"
+        with receiver(uri, RECEIVER_DELIVERY="off", RECEIVER_SLACK_WEBHOOK_URL=dead, RECEIVER_SMTP_HOST="127.0.0.1",
+                      RECEIVER_EMAIL_FROM="a@example.com", RECEIVER_EMAIL_TO="b@example.com") as port:  # fmt: skip
+            warm = Client(port)
+            warm.post(payload(f"{tag}warm", 0))
+            warm.close()
+            rate, loaded = throughput(port, tag)
+        intake.update({"intake": rate, "p50": p(loaded, 50), "p99": p(loaded, 99)})
+        return intake
+
+    def baseline() -> Figures:  # as many alerts as the intake's last round stored (or a first guess)
+        alerts = int(intake.get("intake", 3_000) * THROUGHPUT_SECONDS)
+        return {"copy": copy_baseline(uri, alerts, f"c{number}x")}
+
+    return in_order(number, [subject, baseline])
+
+
+def _serve(status: int, delay: float, urls: Connection) -> None:
+    sink = RecordingSink(status=status, delay=delay)
+    urls.send(sink.start())
+    threading.Event().wait()  # until terminated
+
+
+@contextmanager
+def sink_process(status: int = 200, delay: float = 0.0) -> Iterator[str]:
+    """A recording HTTP endpoint (tests/sinks.py) in a process of its own: its URL."""
+    context = multiprocessing.get_context("spawn")
+    receiving, sending = context.Pipe(duplex=False)
+    process = context.Process(target=_serve, args=(status, delay, sending), daemon=True)
+    process.start()
+    try:
+        if not receiving.poll(30):
+            raise RuntimeError("the sink process did not start")
+        yield str(receiving.recv())
+    finally:
+        process.terminate()
+        process.join(10)
+
+
+def paced_round(uri: str, number: int, healthy: str, failing: tuple[str, str]) -> Figures:
+    """p99 at a paced 50 webhooks/s with healthy channels, and with every channel failing or stalling."""
+
+    def good() -> Figures:
+        with receiver(uri, RECEIVER_SLACK_WEBHOOK_URL=healthy, RECEIVER_SMS_API_URL=healthy, **CHANNELS) as port:
+            return {"healthy": p(paced(port, f"g{number}x"), 99)}
+
+    def bad() -> Figures:
+        stalled, broken = failing
+        with receiver(uri, RECEIVER_SLACK_WEBHOOK_URL=stalled, RECEIVER_SMS_API_URL=broken, **CHANNELS) as port:
+            return {"failing": p(paced(port, f"b{number}x"), 99)}
+
+    return in_order(number, [good, bad])
+
+
+def round_trips(uri: str) -> Figures:
+    """Round trips to PostgreSQL recording a webhook of 10 new alerts, and the same webhook again."""
+    database = TracedDatabase(uri)
+    try:
+        history = SqlAlertHistory(database, SqlEventOutbox(database))
+        history.migrate()
+        configured = frozenset({"slack", "email"})
+        observations = observe(decode_payload(payload("rt", 0)), RoutingPolicy(), configured, time.time(), 3600.0)
+        counts: Figures = {}
+        for name in ("new", "repeat"):
+            with database.counting() as counted:
+                history.record(observations, time.time())
+            counts[name] = float(counted[0])
+        return counts
+    finally:
+        database.close()
+
+
+def summary(rounds: list[Figures], name: str) -> tuple[float, float]:
+    """The median of ``name`` over the rounds and its spread, (max - min) / median."""
+    values = [r[name] for r in rounds]
+    median = statistics.median(values)
+    return median, (max(values) - min(values)) / median if median else 0.0
+
+
+def line(rounds: list[Figures], subject: str, baseline: str | None, goal: str) -> tuple[float, float, str]:
+    """Median of the subject and of the baseline, and the goal with the rounds' spread and load."""
+    value, spread = summary(rounds, subject)
+    base, base_spread = summary(rounds, baseline) if baseline else (0.0, 0.0)
+    spreads = f"spread {spread:.0%}" + (f" / {base_spread:.0%}" if baseline else "")
+    loads = [r["load"] for r in rounds]
+    noisy = " (!) spread > 15%: noisy" if max(spread, base_spread) > SPREAD_LIMIT else ""
+    detail = f"{len(rounds)} rounds, {spreads}, load {min(loads):.1f}-{max(loads):.1f}{noisy}"
+    return value, base, f"{goal}; {detail}" if goal else detail
+
+
+def run(rounds: int = ROUNDS) -> list[Result]:
     with fresh_database() as uri:
         database = PostgresDatabase(uri)
         SqlAlertHistory(database).migrate()
         database.close()
-        # Channels "configured" to a closed port: intake writes their jobs; delivery is off here.
-        dead = f"http://127.0.0.1:{free_port()}"
-        with receiver(uri, RECEIVER_DELIVERY="off", RECEIVER_SLACK_WEBHOOK_URL=dead, RECEIVER_SMTP_HOST="127.0.0.1",
-                      RECEIVER_EMAIL_FROM="a@example.com", RECEIVER_EMAIL_TO="b@example.com") as port:  # fmt: skip
-            post(port, payload("warm", 0))
-            rate, loaded = throughput(port)
-        copy_rate = copy_baseline(uri, int(rate * THROUGHPUT_SECONDS))
-        results.append(
-            Result("receiver webhook intake, 10-alert groups + outbox (gunicorn, PG)", rate, "alerts/s",
-                   "psycopg COPY of the same rows", copy_rate, ">= 5,000 alerts/s and >= 0.1x"),
-        )  # fmt: skip
-        results.append(
-            Result("receiver webhook p50 at full load", p(loaded, 50), "µs", "p99 at full load", p(loaded, 99))
-        )
-
-        healthy, broken = RecordingSink(), RecordingSink(status=503)
-        stalled = RecordingSink(delay=3.0)
-        for sink in (healthy, broken, stalled):
-            sink.start()
-        try:
-            channels = {
-                "RECEIVER_POLL_INTERVAL": "100ms",
-                "RECEIVER_SEND_TIMEOUT": "1s",
-                "RECEIVER_RETRY_BASE": "200ms",
-                **{"RECEIVER_SMS_ACCOUNT_SID": "AC1", "RECEIVER_SMS_AUTH_TOKEN": "t"},
-                **{"RECEIVER_SMS_FROM": "+1", "RECEIVER_SMS_TO": "+2"},
-            }
-            with receiver(
-                uri, RECEIVER_SLACK_WEBHOOK_URL=healthy.url, RECEIVER_SMS_API_URL=healthy.url, **channels
-            ) as port:
-                good = paced(port, "good")
-            with receiver(
-                uri, RECEIVER_SLACK_WEBHOOK_URL=stalled.url, RECEIVER_SMS_API_URL=broken.url, **channels
-            ) as port:
-                bad = paced(port, "bad")
-        finally:
-            for sink in (healthy, broken, stalled):
-                sink.stop()
-        results.append(
-            Result("receiver webhook p99 at 50 webhooks/s, healthy channels", p(good, 99), "µs", "goal 50 ms",
-                   50_000, "ratio < 1"),
-        )  # fmt: skip
-        results.append(
-            Result("receiver webhook p99 at 50 webhooks/s, channels failing/stalling", p(bad, 99), "µs",
-                   "p99 with healthy channels", p(good, 99), "<= 1.2x"),
-        )  # fmt: skip
-    return results
+        intake = [intake_round(uri, n) for n in range(rounds)]
+        with sink_process() as healthy, sink_process(status=503) as broken, sink_process(delay=3.0) as stalled:
+            latency = [paced_round(uri, n, healthy, (stalled, broken)) for n in range(rounds)]
+        trips = round_trips(uri)
+    rate, copy, rate_goal = line(intake, "intake", "copy", ">= 6,000 alerts/s and >= 0.12x")
+    p50, p99, loaded_goal = line(intake, "p50", "p99", "")
+    good, _, good_goal = line(latency, "healthy", None, "ratio <= 1")
+    bad, good_again, bad_goal = line(latency, "failing", "healthy", "<= 1x")
+    return [
+        Result("receiver webhook intake, 10-alert groups + outbox (gunicorn, PG)", rate, "alerts/s",
+               "psycopg COPY of the same rows", copy, rate_goal),
+        Result("receiver webhook p50 at full load", p50, "µs", "p99 at full load", p99, loaded_goal),
+        Result("receiver webhook p99 at 50 webhooks/s, healthy channels", good, "µs", "goal 25 ms", 25_000,
+               good_goal),
+        Result("receiver webhook p99 at 50 webhooks/s, channels failing/stalling", bad, "µs",
+               "p99 with healthy channels", good_again, bad_goal),
+        Result("receiver PostgreSQL round trips per webhook of 10 new alerts", trips["new"], "round trips",
+               "the same webhook repeated (10 known alerts)", trips["repeat"], "as few as it can"),
+    ]  # fmt: skip
 
 
 if __name__ == "__main__":
     from bench.report import render
 
     print(render(run()))
-    print(f"({Path(__file__).name}: {THROUGHPUT_SECONDS}s load, {PACED_SECONDS}s paced per phase)")
+    print(f"({Path(__file__).name}: {THROUGHPUT_SECONDS}s load, {PACED_SECONDS}s paced per phase, {ROUNDS} rounds)")

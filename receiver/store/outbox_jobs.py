@@ -3,32 +3,64 @@ instances take disjoint jobs), then delivered, retried later or dead-lettered wi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from receiver.config.routing import DIGEST
 from receiver.store.history import (
+    AlertRecord,
     Job,
     NewJob,
 )
 from receiver.store.sql_repository import ACTIVE_STATES, ALERT_COLUMNS, SqlRepository, alert_from_row
+
+_ALERT_COLUMNS_OF_A = ", ".join(f"a.{column.strip()}" for column in ALERT_COLUMNS.split(","))
+
+
+def _job(row: Sequence[Any], alert: AlertRecord) -> Job:
+    """A claimed job from its row: id, alert id, channel, action, attempts, budget, fallback, created
+    at, and its traceparent when the schema has it."""
+    return Job(
+        id=int(row[0]),
+        channel=row[2],
+        action=row[3],
+        attempts=int(row[4]),
+        max_attempts=int(row[5]),
+        fallback=bool(row[6]),
+        created_at=float(row[7]),
+        alert=alert,
+        traceparent=row[8] if len(row) > 8 else None,
+    )
 
 
 class OutboxJobs(SqlRepository):
     # --- the outbox ---
 
     def claim(self, now: float, lease: float, limit: int, *, digest: bool = False) -> list[Job]:
+        due = (
+            "UPDATE outbox SET state = 'sending', lease_until = %s, attempts = attempts + 1 WHERE id IN ("  # noqa: S608 - only constant fragments and placeholders are interpolated
+            " SELECT o.id FROM outbox o WHERE ((o.state = 'pending' AND o.next_attempt_at <= %s)"
+            "  OR (o.state = 'sending' AND o.lease_until <= %s))"
+            f"  AND o.channel {'=' if digest else '<>'} '{DIGEST}'"
+            f"  AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.alert_id = o.alert_id AND e.channel = o.channel"
+            f"   AND e.id < o.id AND e.state IN {ACTIVE_STATES})"
+            f" ORDER BY o.next_attempt_at, o.id LIMIT %s{self._skip_locked}"
+            ") RETURNING id, alert_id, channel, action, attempts, max_attempts, fallback, created_at"
+            f"{', traceparent' if self._traced_jobs else ''}"
+        )
+        params = (now + lease, now, now, limit)
+        if self._postgres:  # the jobs with their alerts in one statement, sent with BEGIN and COMMIT
+            with self._write() as conn:
+                cursor = conn.execute(
+                    f"WITH claimed AS ({due}) SELECT claimed.*, {_ALERT_COLUMNS_OF_A} FROM claimed"  # noqa: S608 - constant fragments
+                    " JOIN alerts a ON a.id = claimed.alert_id",
+                    params,
+                )
+            rows = cursor.fetchall()
+            width = 9 if self._traced_jobs else 8
+            return sorted((_job(r[:width], alert_from_row(r[width:])) for r in rows), key=lambda j: j.id)
         with self._tx() as conn:
-            claimed = self._run(
-                conn,
-                "UPDATE outbox SET state = 'sending', lease_until = %s, attempts = attempts + 1 WHERE id IN ("  # noqa: S608 - only constant fragments and placeholders are interpolated
-                " SELECT o.id FROM outbox o WHERE ((o.state = 'pending' AND o.next_attempt_at <= %s)"
-                "  OR (o.state = 'sending' AND o.lease_until <= %s))"
-                f"  AND o.channel {'=' if digest else '<>'} '{DIGEST}'"
-                f"  AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.alert_id = o.alert_id AND e.channel = o.channel"
-                f"   AND e.id < o.id AND e.state IN {ACTIVE_STATES})"
-                f" ORDER BY o.next_attempt_at, o.id LIMIT %s{self._skip_locked}"
-                ") RETURNING id, alert_id, channel, action, attempts, max_attempts, fallback, created_at"
-                f"{', traceparent' if self._traced_jobs else ''}",
-                (now + lease, now, now, limit),
-            ).fetchall()
+            claimed = self._run(conn, due, params).fetchall()
             if not claimed:
                 return []
             alert_ids = sorted({int(r[1]) for r in claimed})
@@ -40,26 +72,10 @@ class OutboxJobs(SqlRepository):
                     self._run(conn, f"SELECT {ALERT_COLUMNS} FROM alerts WHERE id IN ({marks})", alert_ids),  # noqa: S608 - only constant fragments and placeholders are interpolated
                 )
             }
-        return sorted(
-            (
-                Job(
-                    id=int(r[0]),
-                    channel=r[2],
-                    action=r[3],
-                    attempts=int(r[4]),
-                    max_attempts=int(r[5]),
-                    fallback=bool(r[6]),
-                    created_at=float(r[7]),
-                    alert=alerts[int(r[1])],
-                    traceparent=r[8] if len(r) > 8 else None,
-                )
-                for r in claimed
-            ),
-            key=lambda j: j.id,
-        )
+        return sorted((_job(r, alerts[int(r[1])]) for r in claimed), key=lambda j: j.id)
 
     def delivered(self, job: Job, now: float) -> None:
-        with self._tx() as conn:
+        with self._write() as conn:
             self._run(
                 conn,
                 "UPDATE outbox SET state = 'delivered', delivered_at = %s, lease_until = NULL WHERE id = %s",
@@ -68,7 +84,7 @@ class OutboxJobs(SqlRepository):
             self._timeline(conn, [(job.alert.id, now, "notified", job.channel, None, self._describe(job))])
 
     def retry_later(self, job: Job, at: float, error: str, now: float) -> None:
-        with self._tx() as conn:
+        with self._write() as conn:
             self._run(
                 conn,
                 "UPDATE outbox SET state = 'pending', next_attempt_at = %s, lease_until = NULL, last_error = %s "
@@ -79,7 +95,7 @@ class OutboxJobs(SqlRepository):
             self._timeline(conn, [(job.alert.id, now, "delivery_failed", job.channel, None, detail)])
 
     def dead_letter(self, job: Job, error: str, now: float, fallback: NewJob | None) -> None:
-        with self._tx() as conn:
+        with self._write() as conn:
             self._run(
                 conn,
                 "UPDATE outbox SET state = 'dead', lease_until = NULL, last_error = %s WHERE id = %s",

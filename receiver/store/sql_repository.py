@@ -83,6 +83,11 @@ class SqlRepository:
         assert isinstance(self._db, PostgresDatabase)
         return self._db.pipeline()
 
+    def _write(self) -> AbstractContextManager[Any]:
+        """A transaction whose statements need no answer before the commit: on PostgreSQL they go
+        out together with ``BEGIN`` and ``COMMIT``, one round trip (``PostgresDatabase.pipeline``)."""
+        return self._db.pipeline() if isinstance(self._db, PostgresDatabase) else self._db.connect()
+
     def _sql(self, text: str) -> str:
         return text if self._postgres else text.replace("%s", "?")
 

@@ -134,7 +134,7 @@ def render(records: list[dict[str, Any]], outcomes: dict[str, str]) -> str:
         "  the receiver stores (never below five times its capacity measured in the same run) over 256",
         "  keep-alive connections: every webhook is answered 200 or 503, nothing that got a 503 is",
         "  stored, a sample of the refused ones sent again is all stored, and the bound stated for the",
-        "  receiver's processes (master + 2 workers) is 256 MiB.",
+        "  receiver's processes (master, 2 workers and the delivery process) is 256 MiB.",
         "- **Events (exporter).** A Kafka consumer pulls, so 'refused with 429/503' has no meaning for",
         "  it: what the exporter cannot process yet waits in Kafka, nothing is refused and nothing is",
         "  dropped. What must hold instead: memory bounded whatever the backlog (librdkafka's prefetch",
