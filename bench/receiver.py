@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import multiprocessing
 import os
 import statistics
 import subprocess
@@ -36,7 +35,6 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from multiprocessing.connection import Connection
 from pathlib import Path
 from statistics import quantiles
 
@@ -52,7 +50,6 @@ from receiver.store.event_outbox import SqlEventOutbox
 from receiver.store.sql_history import SqlAlertHistory
 from tests.round_trips import TracedDatabase
 from tests.services import free_port, postgres_uri
-from tests.sinks import RecordingSink
 
 GROUP = 10
 ROUNDS = 3
@@ -280,26 +277,20 @@ def intake_round(uri: str, number: int) -> Figures:
     return in_order(number, [subject, baseline])
 
 
-def _serve(status: int, delay: float, urls: Connection) -> None:
-    sink = RecordingSink(status=status, delay=delay)
-    urls.send(sink.start())
-    threading.Event().wait()  # until terminated
-
-
 @contextmanager
 def sink_process(status: int = 200, delay: float = 0.0) -> Iterator[str]:
-    """A recording HTTP endpoint (tests/sinks.py) in a process of its own: its URL."""
-    context = multiprocessing.get_context("spawn")
-    receiving, sending = context.Pipe(duplex=False)
-    process = context.Process(target=_serve, args=(status, delay, sending), daemon=True)
-    process.start()
+    """A recording HTTP endpoint (``python -m tests.sinks``) in a process of its own: its URL."""
+    argv = [sys.executable, "-m", "tests.sinks", "--status", str(status), "--delay", str(delay)]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     try:
-        if not receiving.poll(30):
-            raise RuntimeError("the sink process did not start")
-        yield str(receiving.recv())
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        if not url:
+            raise RuntimeError(f"the sink process did not start (exit {process.poll()})")
+        yield url
     finally:
         process.terminate()
-        process.join(10)
+        process.wait(10)
 
 
 def paced_round(uri: str, number: int, healthy: str, failing: tuple[str, str]) -> Figures:
