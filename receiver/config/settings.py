@@ -66,6 +66,14 @@ class UrlSecret(Secret):
         return f"{parts.scheme}://{parts.hostname}/***"
 
 
+def parse_control_socket(raw: object) -> str:
+    """``auto`` (one socket per instance, named for its port), ``off``, or an absolute path."""
+    text = str(raw).strip()
+    if text in ("auto", "off") or text.startswith("/"):
+        return text
+    raise ValueError("expected auto, off or an absolute path")
+
+
 def parse_https(raw: object) -> str:
     """The pagerduty package accepts only https:// base URLs."""
     return parse_uri("https")(raw).reveal()
@@ -94,6 +102,8 @@ RECEIVER_OPTIONS: tuple[Option[Any], ...] = (
     Option("RECEIVER_TLS_CERT", "receiver.tls_cert", parse_path, None),
     Option("RECEIVER_TLS_KEY", "receiver.tls_key", parse_path, None),
     Option("RECEIVER_MAX_BODY_BYTES", "receiver.max_body_bytes", parse_positive_int, 1 << 20),
+    # gunicorn's control socket (gunicornc): per instance, never gunicorn's one shared default path.
+    Option("RECEIVER_CONTROL_SOCKET", "receiver.control_socket", parse_control_socket, "auto"),
     Option("RECEIVER_ROUTING_FILE", "receiver.routing_file", parse_path, None),
     # Delivery: "process" runs the outbox senders, the domain-event relay and retention in a process of
     # their own beside gunicorn's workers (receiver/delivery/process.py); "off" leaves them to another instance.
@@ -104,6 +114,9 @@ RECEIVER_OPTIONS: tuple[Option[Any], ...] = (
     Option("RECEIVER_RETRY_MAX", "receiver.retry_max", parse_duration, 300.0),
     Option("RECEIVER_SEND_TIMEOUT", "receiver.send_timeout", parse_duration, 10.0),
     Option("RECEIVER_DIGEST_INTERVAL", "receiver.digest_interval", parse_duration, 3600.0),
+    # A firing delivery with the startsAt of an alert resolved less than this ago is a stale replay (a lagging
+    # Alertmanager HA peer, a resent webhook): recorded in the timeline, not re-opened, nobody paged.
+    Option("RECEIVER_STALE_FIRING_GRACE", "receiver.stale_firing_grace", parse_duration, 60.0),
     # Dead man's switch: page directly when no Watchdog has arrived from Alertmanager for the window.
     Option("RECEIVER_DEADMANS_SWITCH", "receiver.deadmans_switch", parse_bool, True),
     Option("RECEIVER_DEADMANS_WINDOW", "receiver.deadmans_window", parse_duration, 300.0),
@@ -192,6 +205,7 @@ class ReceiverConfig:
     webhook_username: str | None = None
     webhook_password: Secret | None = None
     max_body_bytes: int = 1 << 20
+    control_socket: str = "auto"
     tls_cert: Path | None = None
     tls_key: Path | None = None
     routing_file: Path | None = None
@@ -202,6 +216,7 @@ class ReceiverConfig:
     retry_max: float = 300.0
     send_timeout: float = 10.0
     digest_interval: float = 3600.0
+    stale_firing_grace: float = 60.0
     deadmans_switch: bool = True
     deadmans_window: float = 300.0
     domain_events: bool = True
@@ -240,6 +255,7 @@ class ReceiverConfig:
             webhook_username=v["receiver.webhook_username"],
             webhook_password=v["receiver.webhook_password"],
             max_body_bytes=v["receiver.max_body_bytes"],
+            control_socket=v["receiver.control_socket"],
             tls_cert=v["receiver.tls_cert"],
             tls_key=v["receiver.tls_key"],
             routing_file=v["receiver.routing_file"],
@@ -250,6 +266,7 @@ class ReceiverConfig:
             retry_max=v["receiver.retry_max"],
             send_timeout=v["receiver.send_timeout"],
             digest_interval=v["receiver.digest_interval"],
+            stale_firing_grace=v["receiver.stale_firing_grace"],
             deadmans_switch=v["receiver.deadmans_switch"],
             deadmans_window=v["receiver.deadmans_window"],
             domain_events=v["receiver.domain_events"],

@@ -13,8 +13,10 @@ from receiver.store.history import AlertRecord
 @dataclass(frozen=True)
 class Notification:
     alert: AlertRecord
-    action: str  # trigger | resolve | escalate
+    action: str  # trigger | resolve | escalate | acknowledge
     fallback: bool = False
+    job: int | None = None  # the outbox job sending it: the same on every retry
+    thread: int | None = None  # the job of the alert's first trigger on this channel (the conversation's start)
 
 
 class DeliveryFailed(Exception):

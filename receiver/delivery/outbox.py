@@ -135,7 +135,7 @@ class DeliveryWorker:
         if channel is None:
             return self._fail(job, DeliveryFailed(f"{job.channel}: channel not configured", retryable=False))
         try:
-            channel.send(Notification(job.alert, job.action, job.fallback))
+            channel.send(Notification(job.alert, job.action, job.fallback, job.id, job.thread))
         except DeliveryFailed as failure:
             self._metrics.notifications_failed.labels(job.channel).inc()
             return self._fail(job, failure)
@@ -166,7 +166,7 @@ class DeliveryWorker:
             attributes={"notification.channel": DIGEST, "notification.jobs": len(jobs)},
         ) as span:
             try:
-                channel.send_digest([Notification(j.alert, j.action, j.fallback) for j in jobs])
+                channel.send_digest([Notification(j.alert, j.action, j.fallback, j.id, j.thread) for j in jobs])
             except DeliveryFailed as failure:
                 span.set_status(StatusCode.ERROR, failure.reason)
                 for job in jobs:

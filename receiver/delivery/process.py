@@ -159,7 +159,10 @@ def serve(config: ReceiverConfig, tracer: Tracer, clock: Callable[[], float], si
     if config.domain_events:
         domain_events = build_domain_events(config, SqlEventOutbox(database, clock), registry, clock)
     history = SqlAlertHistory(
-        database, None if domain_events is None else domain_events.outbox, audit_log=SqlAuditLog(database, clock)
+        database,
+        None if domain_events is None else domain_events.outbox,
+        audit_log=SqlAuditLog(database, clock),
+        stale_firing_grace=config.stale_firing_grace,
     )
     policy = _policy(config)
 

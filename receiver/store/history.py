@@ -77,7 +77,9 @@ class AlertRecord:
 @dataclass(frozen=True)
 class TimelineEntry:
     at: float
-    kind: str  # received | notified | delivery_failed | dead_letter | acknowledged | escalated | resolved
+    # received | changed | notified | delivery_failed | dead_letter | acknowledged | escalated | resolved
+    # | stale_firing | resend
+    kind: str
     channel: str | None
     actor: str | None
     detail: str
@@ -94,6 +96,23 @@ class Job:
     created_at: float
     alert: AlertRecord
     traceparent: str | None = None  # the trace context it was queued in: its delivery span's parent
+    thread: int | None = None  # the alert's first trigger job on this channel (e-mail: the thread's first message)
+
+
+@dataclass(frozen=True)
+class PendingJob:
+    """A notification not yet delivered: waiting (``pending``, due at ``due``) or being sent
+    (``sending``, leased until ``due``)."""
+
+    id: int
+    channel: str
+    action: str
+    state: str  # pending | sending
+    due: float
+    attempts: int
+    max_attempts: int
+    fallback: bool
+    last_error: str | None
 
 
 @dataclass(frozen=True)
@@ -194,5 +213,10 @@ class AlertHistory(SwitchStore, Protocol):
     def alerts(self, query: AlertFilter) -> list[AlertRecord]: ...
 
     def alert(self, alert_id: int) -> tuple[AlertRecord, list[TimelineEntry]]: ...
+
+    def pending_jobs(self, alert_id: int) -> list[PendingJob]:
+        """The alert's notifications not yet delivered (waiting for a retry or the digest, or being sent),
+        soonest first."""
+        ...
 
     def outbox_stats(self, now: float) -> OutboxStats: ...

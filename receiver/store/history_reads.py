@@ -13,6 +13,7 @@ from receiver.store.history import (
     AlertRecord,
     DueEscalation,
     OutboxStats,
+    PendingJob,
     SwitchState,
     TimelineEntry,
 )
@@ -106,3 +107,17 @@ class HistoryReads(SqlRepository):
             rows = conn.execute("SELECT channel, action, state, attempts FROM outbox ORDER BY id").fetchall()
         for row in rows:
             yield str(row[0]), str(row[1]), str(row[2]), int(row[3])
+
+    def pending_jobs(self, alert_id: int) -> list[PendingJob]:
+        with self._tx() as conn:
+            rows = self._run(
+                conn,
+                "SELECT id, channel, action, state,"  # noqa: S608 - only constant fragments and placeholders are interpolated
+                " CASE WHEN state = 'sending' THEN lease_until ELSE next_attempt_at END AS due,"
+                " attempts, max_attempts, fallback, last_error FROM outbox"
+                f" WHERE alert_id = %s AND state IN {ACTIVE_STATES} ORDER BY due, id",
+                (alert_id,),
+            ).fetchall()
+        return [
+            PendingJob(int(r[0]), r[1], r[2], r[3], float(r[4]), int(r[5]), int(r[6]), bool(r[7]), r[8]) for r in rows
+        ]

@@ -38,7 +38,7 @@ def _received(obs: Observation) -> str:
 
 
 Key = tuple[str, float]  # an alert's identity: fingerprint and startsAt
-Known = tuple[int, str, str]  # an alert recorded before this webhook: id, status, content hash
+Known = tuple[int, str, str, float]  # an alert recorded before this webhook: id, status, content hash, last seen
 _JSON = msgspec.json.Encoder()
 
 
@@ -101,8 +101,16 @@ class HistoryWrites(SqlRepository):
                     timeline.append((alert_id, now, "received", None, None, _received(obs)))
                     fresh_jobs.extend((alert_id, _job(obs, c, _action(obs))) for c in obs.channels)
                 continue
-            alert_id, status, content_hash = existing[key]
-            if status == "firing" and obs.status == "resolved":
+            alert_id, status, content_hash, last_seen = existing[key]
+            if status == "resolved" and obs.status == "firing" and now - last_seen < self._stale_firing_grace:
+                # Alertmanager gives a new firing a new startsAt: this is an old delivery (a lagging HA
+                # peer, a replay) arriving after the resolve. Shown in the timeline; nobody is paged.
+                detail = (
+                    f"firing delivery {now - last_seen:.0f}s after the resolve, same startsAt: a stale replay "
+                    f"(within RECEIVER_STALE_FIRING_GRACE={self._stale_firing_grace:g}s); not re-opened"
+                )
+                timeline.append((alert_id, now, "stale_firing", None, None, detail))
+            elif status == "firing" and obs.status == "resolved":
                 resolved_at = obs.ends_at if obs.ends_at is not None else now
                 self._run(
                     conn,
@@ -150,22 +158,24 @@ class HistoryWrites(SqlRepository):
             self._many(conn, "UPDATE alerts SET last_seen = %s WHERE id = %s", [(now, i) for i in ids])
 
     def _existing(self, conn: Any, fingerprints: Sequence[str]) -> dict[Key, Known]:
-        """The alerts of these fingerprints, locked for this transaction (PostgreSQL)."""
+        """(fingerprint, startsAt) -> (id, status, content hash, last seen) of the known alerts of these
+        fingerprints, locked for this transaction (PostgreSQL)."""
         if not fingerprints:
             return {}
         if self._postgres:
             rows = conn.execute(
-                "SELECT id, fingerprint, starts_at, status, content_hash FROM alerts WHERE fingerprint = ANY(%s) "
-                "FOR UPDATE",
+                "SELECT id, fingerprint, starts_at, status, content_hash, last_seen FROM alerts "
+                "WHERE fingerprint = ANY(%s) FOR UPDATE",
                 (list(fingerprints),),
             ).fetchall()
         else:
             marks = ", ".join(["?"] * len(fingerprints))
             rows = conn.execute(
-                f"SELECT id, fingerprint, starts_at, status, content_hash FROM alerts WHERE fingerprint IN ({marks})",  # noqa: S608 - placeholders only
+                "SELECT id, fingerprint, starts_at, status, content_hash, last_seen FROM alerts "  # noqa: S608 - placeholders only
+                f"WHERE fingerprint IN ({marks})",
                 list(fingerprints),
             ).fetchall()
-        return {(r[1], float(r[2])): (int(r[0]), r[3], r[4]) for r in rows}
+        return {(r[1], float(r[2])): (int(r[0]), r[3], r[4], float(r[5])) for r in rows}
 
     _ALERT_INSERT = (
         "INSERT INTO alerts (fingerprint, starts_at, alertname, status, priority, priority_defaulted, service, "
@@ -250,8 +260,8 @@ class HistoryWrites(SqlRepository):
             f"WITH input AS (SELECT * FROM json_to_recordset(%(alerts)s::json) AS i({self._INTAKE_COLUMNS})),"  # noqa: S608 - constant fragments and placeholders only
             # one index lookup per alert (a join would hash the whole table), locked
             " known AS (SELECT k.* FROM input CROSS JOIN LATERAL (SELECT a.id, a.fingerprint, a.starts_at, a.status,"
-            "  a.content_hash FROM alerts a WHERE a.fingerprint = input.fingerprint AND a.starts_at = input.starts_at"
-            "  FOR UPDATE) k),"
+            "  a.content_hash, a.last_seen FROM alerts a WHERE a.fingerprint = input.fingerprint"
+            "  AND a.starts_at = input.starts_at FOR UPDATE) k),"
             f" new AS ({self._ALERT_INSERT} SELECT fingerprint, starts_at, alertname, status, priority,"
             " priority_defaulted, service, labels::text, annotations::text, content_hash, generator_url, %(now)s,"
             " %(now)s, resolved_at, escalate_at FROM input"
@@ -265,18 +275,18 @@ class HistoryWrites(SqlRepository):
             f"  {traced_value} FROM new JOIN input USING (fingerprint, starts_at)"
             "  CROSS JOIN LATERAL unnest(string_to_array(input.channels, ',')) WITH ORDINALITY AS ch(channel, n)"
             "  ORDER BY new.id, ch.n)"
-            " SELECT id, fingerprint, starts_at, NULL, NULL FROM new"
-            " UNION ALL SELECT id, fingerprint, starts_at, status, content_hash FROM known",
+            " SELECT id, fingerprint, starts_at, NULL, NULL, NULL FROM new"
+            " UNION ALL SELECT id, fingerprint, starts_at, status, content_hash, last_seen FROM known",
             {"alerts": document, "now": now, "trace": current_traceparent()},
         ).fetchall()  # the first round trip (with BEGIN)
         inserted: dict[Key, int] = {}
         known: dict[Key, Known] = {}
-        for alert_id, fingerprint, starts_at, status, content_hash in rows:
+        for alert_id, fingerprint, starts_at, status, content_hash, last_seen in rows:
             key = (fingerprint, float(starts_at))
             if status is None:
                 inserted[key] = int(alert_id)
             else:
-                known[key] = (int(alert_id), status, content_hash)
+                known[key] = (int(alert_id), status, content_hash, float(last_seen))
         return inserted, known
 
     # --- acknowledgement and escalation ---

@@ -14,10 +14,11 @@ from receiver.store.history import (
 )
 from receiver.store.sql_repository import ACTIVE_STATES, ALERT_COLUMNS, SqlRepository, alert_from_row
 
+THREADED_CHANNELS = frozenset({"email"})  # channels whose messages form a conversation per alert
 _ALERT_COLUMNS_OF_A = ", ".join(f"a.{column.strip()}" for column in ALERT_COLUMNS.split(","))
 
 
-def _job(row: Sequence[Any], alert: AlertRecord) -> Job:
+def _job(row: Sequence[Any], alert: AlertRecord, thread: int | None) -> Job:
     """A claimed job from its row: id, alert id, channel, action, attempts, budget, fallback, created
     at, and its traceparent when the schema has it."""
     return Job(
@@ -30,6 +31,7 @@ def _job(row: Sequence[Any], alert: AlertRecord) -> Job:
         created_at=float(row[7]),
         alert=alert,
         traceparent=row[8] if len(row) > 8 else None,
+        thread=thread,
     )
 
 
@@ -52,15 +54,19 @@ class OutboxJobs(SqlRepository):
         )
         params = (now + lease, now, now)
         if self._postgres:  # the jobs with their alerts in one statement, sent with BEGIN and COMMIT
+            threaded = ", ".join(f"'{channel}'" for channel in sorted(THREADED_CHANNELS))
             with self._write() as conn:
                 cursor = conn.execute(
-                    f"WITH claimed AS ({due}) SELECT claimed.*, {_ALERT_COLUMNS_OF_A} FROM claimed"  # noqa: S608 - constant fragments
-                    " JOIN alerts a ON a.id = claimed.alert_id",
+                    f"WITH claimed AS ({due}) SELECT claimed.*,"  # noqa: S608 - constant fragments
+                    # where the alert's conversation on a threaded channel starts: its first trigger job there
+                    f" CASE WHEN claimed.channel IN ({threaded}) THEN (SELECT MIN(t.id) FROM outbox t"
+                    "  WHERE t.alert_id = claimed.alert_id AND t.channel = claimed.channel AND t.action = 'trigger')"
+                    f" END, {_ALERT_COLUMNS_OF_A} FROM claimed JOIN alerts a ON a.id = claimed.alert_id",
                     params,
                 )
             rows = cursor.fetchall()
             width = 9 if self._traced_jobs else 8
-            return sorted((_job(r[:width], alert_from_row(r[width:])) for r in rows), key=lambda j: j.id)
+            return sorted((_job(r[:width], alert_from_row(r[width + 1 :]), r[width]) for r in rows), key=lambda j: j.id)
         with self._tx() as conn:
             claimed = self._run(conn, due, params).fetchall()
             if not claimed:
@@ -74,7 +80,21 @@ class OutboxJobs(SqlRepository):
                     self._run(conn, f"SELECT {ALERT_COLUMNS} FROM alerts WHERE id IN ({marks})", alert_ids),  # noqa: S608 - only constant fragments and placeholders are interpolated
                 )
             }
-        return sorted((_job(r, alerts[int(r[1])]) for r in claimed), key=lambda j: j.id)
+            threads = self._threads(conn, sorted({int(r[1]) for r in claimed if r[2] in THREADED_CHANNELS}))
+        return sorted((_job(r, alerts[int(r[1])], threads.get((int(r[1]), r[2]))) for r in claimed), key=lambda j: j.id)
+
+    def _threads(self, conn: Any, alert_ids: list[int]) -> dict[tuple[int, str], int]:
+        """(alert, channel) -> the alert's first trigger job on that channel: where its conversation starts."""
+        if not alert_ids:
+            return {}
+        marks = ", ".join(["%s"] * len(alert_ids))
+        rows = self._run(
+            conn,
+            f"SELECT alert_id, channel, MIN(id) FROM outbox WHERE alert_id IN ({marks}) AND action = 'trigger'"  # noqa: S608 - only constant fragments and placeholders are interpolated
+            f" AND channel IN ({', '.join(['%s'] * len(THREADED_CHANNELS))}) GROUP BY alert_id, channel",
+            [*alert_ids, *sorted(THREADED_CHANNELS)],
+        ).fetchall()
+        return {(int(r[0]), r[1]): int(r[2]) for r in rows}
 
     def delivered(self, job: Job, now: float) -> None:
         with self._write() as conn:

@@ -62,8 +62,11 @@ class SqlRepository:
         events: SqlEventOutbox | None = None,
         traceparent: Callable[[], str | None] = current_traceparent,
         audit_log: SqlAuditLog | None = None,
+        *,
+        stale_firing_grace: float = 60.0,
     ) -> None:
         self._db = database
+        self._stale_firing_grace = stale_firing_grace
         self._audit = audit_log
         self._events = events
         self._traceparent = traceparent

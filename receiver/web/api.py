@@ -29,7 +29,15 @@ from receiver.intake.payload import PayloadInvalid, decode_payload
 from receiver.store import audit
 from receiver.store.audit import AuditContext, AuditLog
 from receiver.store.database import DatabaseUnavailable
-from receiver.store.history import AlertFilter, AlertHistory, AlertNotFound, AlertRecord, NewJob, TimelineEntry
+from receiver.store.history import (
+    AlertFilter,
+    AlertHistory,
+    AlertNotFound,
+    AlertRecord,
+    NewJob,
+    PendingJob,
+    TimelineEntry,
+)
 from receiver.web import access
 from receiver.web.json_errors import error_response
 from receiver.web.query_params import moment, page, rfc3339
@@ -207,12 +215,20 @@ def list_alerts() -> Response:
 def get_alert(alert_id: int) -> Response:
     wiring = _wiring()
     try:
-        alert, timeline = _history(wiring).alert(alert_id)
+        history = _history(wiring)
+        alert, timeline = history.alert(alert_id)
+        pending = history.pending_jobs(alert_id)
     except AlertNotFound:
         return error_response(404, f"no alert with id {alert_id}")
     except DatabaseUnavailable:
         return error_response(503, "alert history unavailable; retry later")
-    return jsonify({**alert_document(alert), "timeline": [entry_document(e) for e in timeline]})
+    return jsonify(
+        {
+            **alert_document(alert),
+            "timeline": [entry_document(e) for e in timeline],
+            "pendingJobs": [pending_job_document(j) for j in pending],
+        }
+    )
 
 
 def _filter(args: dict[str, str]) -> AlertFilter:
@@ -249,6 +265,7 @@ def alert_document(alert: AlertRecord) -> dict[str, Any]:
         "service": alert.service,
         "labels": alert.labels,
         "annotations": alert.annotations,
+        "generatorURL": alert.generator_url,
         "firstSeen": rfc3339(alert.first_seen),
         "lastSeen": rfc3339(alert.last_seen),
         "resolvedAt": rfc3339(alert.resolved_at),
@@ -267,4 +284,20 @@ def entry_document(entry: TimelineEntry) -> dict[str, Any]:
         "channel": entry.channel,
         "actor": entry.actor,
         "detail": entry.detail,
+    }
+
+
+def pending_job_document(job: PendingJob) -> dict[str, Any]:
+    """A notification not yet delivered: ``pending`` until ``dueAt`` (a retry, or the e-mail digest's
+    time), or ``sending`` under a lease until ``dueAt``."""
+    return {
+        "id": job.id,
+        "channel": job.channel,
+        "action": job.action,
+        "state": job.state,
+        "dueAt": rfc3339(job.due),
+        "attempts": job.attempts,
+        "maxAttempts": job.max_attempts,
+        "fallback": job.fallback,
+        "lastError": job.last_error,
     }

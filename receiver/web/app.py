@@ -84,7 +84,10 @@ def create_app(
     app.extensions["keys"] = keys
     if history is None and isinstance(database, PostgresDatabase | SqliteDatabase):
         history = SqlAlertHistory(
-            database, None if domain_events is None else domain_events.outbox, audit_log=audit_log
+            database,
+            None if domain_events is None else domain_events.outbox,
+            audit_log=audit_log,
+            stale_firing_grace=config.stale_firing_grace,
         )
     migrated = history is None or _migrate(history)
     metrics = IntakeMetrics(registry)

@@ -207,12 +207,16 @@ def _matching(history: AlertHistory, query: AlertFilter, keep: Callable[[AlertRe
 def alert(alert_id: int) -> Response:
     wiring = _wiring()
     now = wiring.clock()
-    record, timeline = _history(wiring).alert(alert_id)
+    history = _history(wiring)
+    record, timeline = history.alert(alert_id)
+    pending = history.pending_jobs(alert_id)
     token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
     response = _page(
         "console/alert.html",
         row=_rows(wiring, [record], now)[0],
         timeline=timeline,
+        pending=pending,
+        now=now,
         csrf_token=token,
         acked=request.args.get("acked") == "1",
     )

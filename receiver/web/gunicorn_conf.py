@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from typing import Any
 
 from receiver.config.settings import ReceiverConfig
@@ -46,6 +47,25 @@ certfile = None if _config.tls_cert is None else str(_config.tls_cert)
 keyfile = None if _config.tls_key is None else str(_config.tls_key)
 _created_dirs: list[str] = []  # the master's own temporary metrics directory, removed on exit
 _delivery = DeliveryOwner() if _config.delivery == "process" else None
+
+
+def control_socket_path(config: ReceiverConfig, environ: Mapping[str, str]) -> str | None:
+    """gunicorn's control socket for this instance (None: off). gunicorn's default is one path per
+    user (``$XDG_RUNTIME_DIR/gunicorn.ctl``, else ``~/.gunicorn/gunicorn.ctl``), so two receivers on
+    one host would share it; ``auto`` names it for the instance's port in the same directory."""
+    if config.control_socket == "off":
+        return None
+    if config.control_socket != "auto":
+        return config.control_socket
+    runtime = environ.get("XDG_RUNTIME_DIR")
+    folder = runtime if runtime and os.path.isdir(runtime) else os.path.join(os.path.expanduser("~"), ".gunicorn")
+    return os.path.join(folder, f"monitoring-receiver-{config.shared.receiver_port}.ctl")
+
+
+_control_socket = control_socket_path(_config, os.environ)
+control_socket_disable = _control_socket is None
+if _control_socket is not None:
+    control_socket = _control_socket
 
 
 def on_starting(server: Any) -> None:

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
 
 from receiver.delivery import message
-from receiver.delivery.channels.email import EmailChannel
+from receiver.delivery.channels.email import EmailChannel, domain_of
 from receiver.delivery.notification import Notification
 
 
-def compose_digest(notifications: Sequence[Notification], sender: str, recipients: tuple[str, ...]) -> EmailMessage:
+def compose_digest(
+    notifications: Sequence[Notification], sender: str, recipients: tuple[str, ...], now: float | None = None
+) -> EmailMessage:
     mail = EmailMessage()
     mail["Subject"] = f"Alert digest: {len(notifications)} notification{'s' if len(notifications) != 1 else ''}"
     mail["From"] = sender
     mail["To"] = ", ".join(recipients)
+    mail["Date"] = format_datetime(datetime.fromtimestamp(time.time() if now is None else now, UTC))
+    mail["Message-ID"] = make_msgid("digest", domain_of(sender))
     mail.set_content(message.digest_text(notifications))
     mail.add_alternative(message.digest_html(notifications), subtype="html")
     return mail
@@ -30,4 +37,5 @@ class EmailDigestChannel:
         self.send_digest([notification])
 
     def send_digest(self, notifications: Sequence[Notification]) -> None:
-        self._email.deliver(compose_digest(notifications, self._email.sender, self._email.recipients))
+        email = self._email
+        email.deliver(compose_digest(notifications, email.sender, email.recipients, email.clock()))

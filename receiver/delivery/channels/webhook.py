@@ -28,6 +28,7 @@ def document(n: Notification) -> dict[str, Any]:
             "service": alert.service,
             "labels": alert.labels,
             "annotations": alert.annotations,
+            "generatorURL": alert.generator_url,
         },
     }
 

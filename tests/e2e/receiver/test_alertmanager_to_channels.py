@@ -39,12 +39,17 @@ receivers:
 """
 
 
+GRAPH = "http://prometheus.test:9090/graph?g0.expr=rate%28orders_failed_total%5B5m%5D%29+%3E+0&g0.tab=1"
+
+
 def post_alert(port: int, labels: dict[str, str], starts_at: datetime, ends_at: datetime | None = None) -> None:
-    """As Prometheus does: the same startsAt while firing and when resolved (endsAt in the past)."""
+    """As Prometheus does: the same startsAt while firing and when resolved (endsAt in the past), and the
+    rule's graph link as generatorURL."""
     alert: dict[str, object] = {
         "labels": labels,
         "annotations": {"summary": "orders failing"},
         "startsAt": starts_at.isoformat(),
+        "generatorURL": GRAPH,
     }
     if ends_at is not None:
         alert["endsAt"] = ends_at.isoformat()
@@ -101,6 +106,7 @@ def test_a_critical_alert_pages_its_channels_once_retries_through_failures_and_r
     [alert] = get_json(f"{receiver.url}/api/v1/alerts?status=resolved", receiver.api_key)["alerts"]
     assert alert["alertname"] == "OrdersFailing"
     assert alert["timeToResolveSeconds"] is not None
+    assert alert["generatorURL"] == GRAPH  # as Alertmanager sent it (generatorURL, not generatorUrl)
     assert receiver.metric("receiver_notifications_failed_total") == 4
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email import message_from_bytes
 from email.message import Message
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -17,8 +19,10 @@ import pytest
 import requests
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from prometheus_client import CollectorRegistry
 
 from monitoring.settings import Secret
+from receiver.config.routing import RoutingPolicy
 from receiver.config.settings import SmsConfig, SmtpConfig
 from receiver.delivery.channels.email import EmailChannel
 from receiver.delivery.channels.email_digest import EmailDigestChannel
@@ -26,8 +30,12 @@ from receiver.delivery.channels.pagerduty import PagerDutyChannel, dedup_key
 from receiver.delivery.channels.slack import SlackChannel
 from receiver.delivery.channels.sms import SmsChannel
 from receiver.delivery.channels.webhook import WebhookChannel
+from receiver.delivery.metrics import DeliveryMetrics
 from receiver.delivery.notification import DeliveryFailed, Notification
-from receiver.store.history import AlertRecord
+from receiver.delivery.outbox import Backoff, DeliveryWorker
+from receiver.store.database import SqliteDatabase
+from receiver.store.history import AlertRecord, Observation
+from receiver.store.sql_history import SqlAlertHistory
 from tests import services
 from tests.sinks import RecordedRequest, RecordingSink, Reply, self_signed_certificate, server_tls
 
@@ -242,3 +250,78 @@ def test_a_wrong_smtp_password_is_a_permanent_failure(smtp_server: SmtpServer) -
         EmailChannel(smtp_config(smtp_server, "wrong"), 10).send(Notification(record(), "trigger"))
     assert failed.value.retryable is False
     assert smtp_server.mailbox.messages == []
+
+
+class FailOnce:
+    """An SMTP channel whose first send fails after the server took the message (the answer was lost)."""
+
+    name = "email"
+
+    def __init__(self, email: EmailChannel) -> None:
+        self._email = email
+        self.failed = False
+
+    def send(self, notification: Notification) -> None:
+        self._email.send(notification)
+        if not self.failed:
+            self.failed = True
+            raise DeliveryFailed("email: connection lost after DATA", retryable=True)
+
+
+def test_an_alerts_mails_have_date_and_message_id_and_form_one_conversation(
+    smtp_server: SmtpServer, tmp_path: Path
+) -> None:
+    clock = [1_772_442_000.0]
+    history = SqlAlertHistory(SqliteDatabase(tmp_path / "history.sqlite3"))
+    history.migrate()
+    channel = FailOnce(EmailChannel(smtp_config(smtp_server), 10, clock=lambda: clock[0]))
+    worker = DeliveryWorker(
+        history,
+        {"email": channel},
+        RoutingPolicy(),
+        DeliveryMetrics(CollectorRegistry()),
+        lambda: clock[0],
+        Backoff(1.0, 1.0, rand=lambda: 0.0),
+    )
+    observation = Observation(
+        fingerprint="a1b2c3",
+        starts_at=clock[0] - 60,
+        alertname="DiskFull",
+        status="firing",
+        priority="medium",
+        priority_defaulted=False,
+        service="asset",
+        labels={"alertname": "DiskFull", "priority": "medium", "service": "asset"},
+        annotations={"summary": "disk full"},
+        generator_url="http://prometheus/graph",
+        ends_at=None,
+        content_hash="h1",
+        channels=("email",),
+        retry_budget=5,
+        ack_deadline=None,
+    )
+    history.record([observation], clock[0])
+    worker.drain()  # the trigger: taken by the server, then reported failed
+    clock[0] += 2
+    worker.drain()  # its retry: the same message again
+    history.record([replace(observation, status="resolved", ends_at=clock[0])], clock[0])
+    worker.drain()
+    mails = [mail for _, mail in smtp_server.mailbox.messages]
+    assert [m["Subject"].split(":")[0] for m in mails] == ["[MEDIUM] FIRING", "[MEDIUM] FIRING", "[MEDIUM] RESOLVED"]
+    first, retry, resolve = mails
+    for mail, at in ((first, 1_772_442_000.0), (retry, 1_772_442_002.0), (resolve, 1_772_442_002.0)):
+        assert parsedate_to_datetime(mail["Date"]) == datetime.fromtimestamp(at, UTC)
+        assert re.fullmatch(r"<alert-\d+\.\d+\.a1b2c3@example\.com>", mail["Message-ID"])
+    assert retry["Message-ID"] == first["Message-ID"]  # a retried job is the same message
+    assert resolve["Message-ID"] != first["Message-ID"]
+    assert (first["In-Reply-To"], first["References"]) == (None, None)
+    assert resolve["In-Reply-To"] == first["Message-ID"]
+    assert resolve["References"] == first["Message-ID"]
+
+
+def test_a_digest_has_a_date_and_its_own_message_id(smtp_server: SmtpServer) -> None:
+    email = EmailChannel(smtp_config(smtp_server), 10, clock=lambda: 1_772_442_000.0)
+    EmailDigestChannel(email).send_digest([Notification(record(alertname=f"Low{i}"), "trigger") for i in range(2)])
+    [(_, mail)] = smtp_server.mailbox.messages
+    assert parsedate_to_datetime(mail["Date"]) == datetime.fromtimestamp(1_772_442_000.0, UTC)
+    assert re.fullmatch(r"<[^<>@\s]+@example\.com>", mail["Message-ID"])

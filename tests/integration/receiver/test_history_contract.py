@@ -240,3 +240,68 @@ def test_a_digest_job_waiting_for_its_digest_time_is_not_counted_as_late(history
     history.record([obs("Low", priority="low", channels=("email_digest",), digest_at=NOW + 3000)], NOW)
     assert history.outbox_stats(NOW + 2000).oldest_pending_age == 0.0
     assert history.outbox_stats(NOW + 3060).oldest_pending_age == 60.0
+
+
+@pytest.mark.parametrize(
+    ("delay", "reopened"),
+    [
+        (1.0, False),  # a lagging HA peer's or a replayed firing delivery, right after the resolve
+        (59.0, False),
+        (60.0, True),  # the grace has passed: Prometheus restored `for` state and kept startsAt
+        (600.0, True),
+    ],
+)
+def test_a_firing_delivery_after_the_resolve_re_opens_the_alert_only_after_the_stale_grace(
+    database: PostgresDatabase | SqliteDatabase, delay: float, reopened: bool
+) -> None:
+    history = SqlAlertHistory(database, stale_firing_grace=60.0)
+    history.migrate()
+    history.record([obs()], NOW)
+    history.record([obs(status="resolved", ends_at=NOW + 100)], NOW + 120)
+    outcome = history.record([obs()], NOW + 120 + delay)
+    alert, timeline = history.alert(history.alerts(AlertFilter())[0].id)
+    actions = [(c, a) for c, a, _, _ in history.jobs_by_state()]
+    if reopened:
+        assert (alert.status, outcome.jobs, timeline[-1].kind) == ("firing", 2, "changed")
+        assert actions[-2:] == [("pagerduty", "trigger"), ("slack", "trigger")]
+    else:
+        assert (alert.status, alert.resolved_at, outcome.jobs) == ("resolved", NOW + 100, 0)
+        assert timeline[-1].kind == "stale_firing"
+        assert "stale replay" in timeline[-1].detail
+        assert actions.count(("pagerduty", "trigger")) == 1  # nobody paged again
+        assert history.due_escalations(NOW + 100_000, 10) == []
+
+
+def test_pending_jobs_show_what_waits_for_a_retry_or_the_digest_until_it_is_sent(history: SqlAlertHistory) -> None:
+    history.record([obs("Low", priority="low", channels=("email_digest", "slack"), digest_at=NOW + 3600)], NOW)
+    alert_id = history.alerts(AlertFilter())[0].id
+    pending = history.pending_jobs(alert_id)
+    assert [(j.channel, j.action, j.state, j.due, j.attempts) for j in pending] == [
+        ("slack", "trigger", "pending", NOW, 0),
+        ("email_digest", "trigger", "pending", NOW + 3600, 0),
+    ]
+    [slack] = history.claim(NOW, 60, 10)
+    first = history.pending_jobs(alert_id)[0]
+    assert (first.channel, first.state, first.due, first.attempts) == ("slack", "sending", NOW + 60, 1)
+    history.retry_later(slack, NOW + 30, "HTTP 503", NOW + 1)
+    first = history.pending_jobs(alert_id)[0]
+    assert (first.channel, first.state, first.due, first.last_error) == ("slack", "pending", NOW + 30, "HTTP 503")
+    [slack] = history.claim(NOW + 30, 60, 10)
+    history.delivered(slack, NOW + 31)
+    assert [j.channel for j in history.pending_jobs(alert_id)] == ["email_digest"]
+    with pytest.raises(AlertNotFound):
+        history.alert(alert_id + 999)
+    assert history.pending_jobs(alert_id + 999) == []
+
+
+def test_an_e_mail_job_knows_the_first_trigger_of_its_alert_as_its_thread(history: SqlAlertHistory) -> None:
+    history.record([obs(channels=("email", "slack"))], NOW)
+    first = {j.channel: j for j in history.claim(NOW, 60, 10)}
+    assert first["email"].thread == first["email"].id
+    assert first["slack"].thread is None  # only e-mail threads
+    for job in first.values():
+        history.delivered(job, NOW + 1)
+    history.record([obs(status="resolved", channels=("email", "slack"))], NOW + 120)
+    resolve = {j.channel: j for j in history.claim(NOW + 120, 60, 10)}
+    assert resolve["email"].action == "resolve"
+    assert resolve["email"].thread == first["email"].id

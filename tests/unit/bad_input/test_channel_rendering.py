@@ -25,7 +25,18 @@ from tests.unit.receiver.fakes import alert, webhook
 from tests.unit.receiver.test_messages import record
 
 SLACK_LIMITS = {"section": 3000, "field": 2000, "header": 150}
-HEADERS_OF_A_MAIL = {"subject", "from", "to", "content-type", "mime-version", "content-transfer-encoding"}
+HEADERS_OF_A_MAIL = {
+    "subject",
+    "from",
+    "to",
+    "date",
+    "message-id",
+    "in-reply-to",
+    "references",
+    "content-type",
+    "mime-version",
+    "content-transfer-encoding",
+}
 
 
 def notification(text: str, action: str = "trigger") -> Notification:
