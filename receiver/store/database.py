@@ -17,6 +17,9 @@ from receiver.config.settings import ReceiverConfig
 from receiver.store.breaker import Breaker
 
 DOWN_COOLDOWN = 1.0  # seconds of fail-fast after a connection failure, before one caller probes again
+# How long the probing caller waits for the pool to reach the database: a webhook's 503 stays prompt
+# while the database is down (the pool keeps reconnecting in the background meanwhile).
+PROBE_WAIT = 0.5
 
 
 class DatabaseUnavailable(Exception):
@@ -43,7 +46,8 @@ class PostgresDatabase:
 
     While the database is known to be down (a connection failed less than ``DOWN_COOLDOWN`` ago)
     callers get ``DatabaseUnavailable`` at once instead of each waiting ``connect_timeout`` for
-    the pool; one caller at a time probes after the cooldown (receiver/store/breaker.py).
+    the pool; one caller at a time probes after the cooldown (receiver/store/breaker.py), waiting
+    at most ``PROBE_WAIT`` for the pool.
     """
 
     dialect = "postgresql"
@@ -85,13 +89,14 @@ class PostgresDatabase:
                 f"PostgreSQL unreachable: a connection failed {self._breaker.down_for() or 0:.1f} s ago"
             )
         verdict = self._breaker.released
+        wait = min(PROBE_WAIT, self._timeout) if self._breaker.probing else self._timeout
         try:
-            with self._get_pool().connection() as conn:
+            with self._get_pool().connection(timeout=wait) as conn:
                 verdict = self._breaker.succeeded  # reached it; what the caller does next is its own
                 yield conn
         except psycopg_pool.PoolTimeout as exc:
             verdict = self._breaker.failed
-            raise DatabaseUnavailable(f"PostgreSQL unreachable: {type(exc).__name__}") from exc
+            raise DatabaseUnavailable(f"PostgreSQL unreachable: {type(exc).__name__} after {wait:g} s") from exc
         except psycopg.OperationalError as exc:
             if _unreachable(exc):
                 verdict = self._breaker.failed
