@@ -20,6 +20,7 @@ the same work in-process (tests, tools).
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import sys
@@ -151,8 +152,8 @@ class Signals:
     reload: threading.Event
 
 
-def serve(config: ReceiverConfig, tracer: Tracer, clock: Callable[[], float], signals: Signals) -> int:
-    """Run the background work until told to stop or the parent is gone; apply reloads meanwhile."""
+def serve(config: ReceiverConfig, tracer: Tracer, clock: Callable[[], float], signals: Signals, parent: int) -> int:
+    """Run the background work until told to stop or the ``parent`` process is gone; apply reloads meanwhile."""
     database = open_database(config, config.delivery_threads + SUPPORT_CONNECTIONS)
     registry = CollectorRegistry()  # under PROMETHEUS_MULTIPROC_DIR the counters land in files the workers serve
     domain_events = None
@@ -188,7 +189,6 @@ def serve(config: ReceiverConfig, tracer: Tracer, clock: Callable[[], float], si
         tracer=tracer,
         senders=config.delivery_threads,
     )
-    parent = os.getppid()
     try:
         if not _migrated(history, signals.stop):
             return 0
@@ -235,8 +235,14 @@ def _migrated(history: AlertHistory, stop: threading.Event) -> bool:
             return True
 
 
-def main() -> int:
-    """``python -m receiver.delivery.process``, as the receiver's gunicorn master starts it."""
+def main(argv: list[str] | None = None) -> int:
+    """``python -m receiver.delivery.process [--parent PID]``, as the receiver's gunicorn master starts it
+    (``--parent``: the process whose end ends this one; by default the one that started it)."""
+    parser = argparse.ArgumentParser(prog="python -m receiver.delivery.process", description=main.__doc__)
+    parser.add_argument("--parent", type=int, default=os.getppid(), help="stop when this process is gone")
+    parent = parser.parse_args(argv).parent
+    if os.getppid() != parent:  # it died while this one started
+        return 0
     try:
         config = ReceiverConfig.from_environ(os.environ)
     except ConfigError as exc:
@@ -252,7 +258,7 @@ def main() -> int:
         signal.signal(signum, on_signal)
     tracing = configure_tracing(os.environ, SERVICE_NAME)
     try:
-        return serve(config, tracing.tracer("receiver"), time.time, signals)
+        return serve(config, tracing.tracer("receiver"), time.time, signals, parent)
     finally:
         tracing.shutdown()  # flush the last delivery spans
 

@@ -16,6 +16,7 @@ restart needs.
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -100,7 +101,9 @@ class DeliveryOwner:
         with self._lock:
             if self._stopping.is_set():
                 return False
-            self._proc = subprocess.Popen(self._command, env=self._env, stdin=subprocess.DEVNULL)
+            # It watches for this process to go away; told which one, it cannot miss a death before it looks.
+            command = [*self._command, "--parent", str(os.getpid())]
+            self._proc = subprocess.Popen(command, env=self._env, stdin=subprocess.DEVNULL)
             self.starts += 1
             self._logger.info("delivery process started (pid %s)", self._proc.pid)
             return True

@@ -107,8 +107,12 @@ def test_the_delivery_process_stops_with_the_receiver_and_without_its_master(
     try:
         wait_until(lambda: len(delivery_pids(receiver)) == 1, 10, "the delivery process")
         assert receiver.proc is not None
-        orphaned = list(children(receiver.proc.pid))  # the workers and the delivery process
+        orphaned = children(receiver.proc.pid)  # the workers and the delivery process
         os.kill(receiver.proc.pid, signal.SIGKILL)  # the master alone, as an OOM kill would
-        wait_until(lambda: not any(alive(pid) for pid in orphaned), 15, "every child gone after its master")
+        wait_until(
+            lambda: not [command for pid, command in orphaned.items() if alive(pid)],
+            20,
+            f"every child gone after its master: {orphaned}, alive: {[p for p in orphaned if alive(p)]}",
+        )
     finally:
         receiver.stop()

@@ -13,7 +13,7 @@ from receiver.web.delivery_owner import DeliveryOwner
 # A stand-in for the delivery process: says when it starts and which signals it gets.
 CHILD = """
 import os, pathlib, signal, sys, time
-out = pathlib.Path(sys.argv[1])
+out = pathlib.Path(sys.argv[1])  # then "--parent", the owner's pid
 def note(what):
     with out.open("a") as f:
         f.write(f"{os.getpid()} {what}\\n")
