@@ -5,11 +5,11 @@ alert, so an alert recorded means its events are recorded (the transactional out
 relay (``monitoring/event_relay.py``) drains it through ``pending``/``mark``, once per stage:
 published to Kafka, appended to the event store.
 
-Several relays (one per gunicorn worker, per instance) share the table. ``pending`` claims
+Several relays (one per receiver instance, in its delivery process) share the table. ``pending`` claims
 rows for this outbox's owner with a lease: on PostgreSQL with ``FOR UPDATE SKIP LOCKED``, on
 SQLite under its single writer. A relay asks again every round; its own rows come back to it
 (the publisher skips those still in flight, retries those that failed) and every row it holds
-has its lease renewed once half of it has run, so while the owner lives no other relay takes them. A worker
+has its lease renewed once half of it has run, so while the owner lives no other relay takes them. A process
 that dies frees its rows when the lease ends; only then can an event go out twice, and the
 event store and consumers skip a repeated id.
 """
