@@ -116,9 +116,10 @@ class SqlEventOutbox:
             held = conn.execute(
                 self._sql(
                     f"SELECT seq, event FROM domain_event_outbox WHERE {done} IS NULL AND claimed_by = %s "  # noqa: S608 - fixed column names
-                    "AND lease_until > %s ORDER BY seq LIMIT %s"
+                    # limits written in, not parameters: PostgreSQL plans these once, not at every round
+                    f"AND lease_until > %s ORDER BY seq LIMIT {int(limit)}"
                 ),
-                (self.owner, now, limit),
+                (self.owner, now),
             ).fetchall()
             claimed: list[Any] = []
             if len(held) < limit:
@@ -129,9 +130,9 @@ class SqlEventOutbox:
                         "attempts = attempts + CASE WHEN claimed_by = %s THEN 0 ELSE 1 END, claimed_by = %s "
                         "WHERE seq IN (SELECT seq FROM domain_event_outbox "
                         f"WHERE {done} IS NULL AND (lease_until IS NULL OR lease_until <= %s) "
-                        f"ORDER BY seq LIMIT %s{self._skip_locked}) RETURNING seq, event"
+                        f"ORDER BY seq LIMIT {int(limit - len(held))}{self._skip_locked}) RETURNING seq, event"
                     ),
-                    (now + self._lease, self.owner, self.owner, now, limit - len(held)),
+                    (now + self._lease, self.owner, self.owner, now),
                 ).fetchall()
         rows = sorted([*held, *claimed], key=lambda row: int(row[0]))
         return [_DECODER.decode(row[1]) for row in rows]
