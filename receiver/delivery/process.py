@@ -190,7 +190,7 @@ def serve(config: ReceiverConfig, tracer: Tracer, clock: Callable[[], float], si
         senders=config.delivery_threads,
     )
     try:
-        if not _migrated(history, signals.stop):
+        if not _migrated(history, signals.stop, parent):
             return 0
         background.start()
         log.info("delivery started", senders=len(background.senders), channels=sorted(configured))
@@ -222,14 +222,15 @@ def _reload(background: Background, config: ReceiverConfig) -> None:
     log.info("routing policy reloaded", path=str(config.routing_file))
 
 
-def _migrated(history: AlertHistory, stop: threading.Event) -> bool:
-    """The schema is there (migrating is idempotent, under a lock); waits while the database is down."""
+def _migrated(history: AlertHistory, stop: threading.Event, parent: int) -> bool:
+    """The schema is there (migrating is idempotent, under a lock); waits while the database is down,
+    unless told to stop or the parent is gone meanwhile (then False)."""
     while True:
         try:
             history.migrate()
         except DatabaseUnavailable as exc:
             log.error("delivery waiting for the database", reason=str(exc))
-            if stop.wait(PARENT_CHECK):
+            if stop.wait(PARENT_CHECK) or os.getppid() != parent:
                 return False
         else:
             return True
