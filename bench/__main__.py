@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import sys
 
-from bench import alert_latency, decoding, receiver, simulator
+from bench import (
+    alert_latency,
+    alert_storage,
+    decoding,
+    exporter_series,
+    prometheus_series,
+    receiver,
+    scale_out,
+    simulator,
+)
 from bench import deadmans_switch as deadmans_switch_bench
 from bench import exporter as exporter_bench
 from bench import ops as ops_bench
@@ -24,6 +33,10 @@ def main() -> int:
     results += receiver_events_bench.run()
     results += alert_latency.run()
     results += ops_bench.run()
+    results += alert_storage.run()
+    results += exporter_series.run()
+    results += prometheus_series.run()
+    results += scale_out.run()
     results += security_bench.run()
     print(render(results))
     print(f"\nwritten to {write(results)}")

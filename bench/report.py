@@ -25,9 +25,10 @@ class Result:
         return self.value / self.baseline_value if self.baseline_value else float("nan")
 
 
-def write(results: list[Result]) -> Path:
+def write(results: list[Result], name: str = "latest") -> Path:
+    """``bench/results/<name>.json``: ``latest`` for the whole run, a module's name when run alone."""
     RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / "latest.json"
+    path = RESULTS / f"{name}.json"
     document = {
         "measured_at": datetime.now(UTC).isoformat(),
         "machine": {"python": platform.python_version(), "processor": platform.machine()},

@@ -76,11 +76,17 @@ def _exporter() -> int:
 
 
 def _receiver() -> int:
+    import structlog
+
     from monitoring.tracing import exporters_from
     from receiver.config.settings import ReceiverConfig
+    from receiver.operations import preflight
 
-    ReceiverConfig.from_environ(os.environ)  # fail fast, before gunicorn forks workers
+    config = ReceiverConfig.from_environ(os.environ)  # fail fast, before gunicorn forks workers
     exporters_from(os.environ)  # the OTEL_* tracing choice too
+    configure_logging(config.shared.log_format, config.shared.log_level)
+    for warning in preflight(config):  # once per start, not once per worker
+        structlog.get_logger("receiver").warning(warning)
     os.execvp(  # noqa: S606 - replace this process with gunicorn, arguments are fixed
         sys.executable,
         [

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 
 from receiver.config.settings import ReceiverConfig
 from receiver.delivery.deadmans_switch import is_watchdog
+from receiver.delivery.templates import MessageTemplates
 from receiver.store.api_keys import KeyNotFound, Role, SqlKeyStore
 from receiver.store.audit import BACKUP, RESEND, RESTORE, SUCCESS, VERIFY_REPAIR, SqlAuditLog
 from receiver.store.database import DatabaseUnavailable, PostgresDatabase, SqliteDatabase, open_database
@@ -42,6 +43,7 @@ __all__ = [
     "migrate",
     "open_database",
     "open_key_store",
+    "preflight",
     "purge_from_environ",
     "record_from_cli",
     "resend",
@@ -53,6 +55,23 @@ Database = PostgresDatabase | SqliteDatabase
 def migrate(database: Database, target: int | None = None) -> int:
     """Bring the receiver's schema to ``target`` (the newest when None); return the version."""
     return SqlAlertHistory(database).migrate(target)
+
+
+def preflight(config: ReceiverConfig) -> list[str]:
+    """What `monitoring receiver` checks once, before gunicorn starts its workers: the message
+    templates of RECEIVER_TEMPLATE_DIR (``ConfigError`` names a bad one's file and line), and what
+    the notifications will lack, as warnings to log."""
+    MessageTemplates(config.notifications.template_dir)
+    notifications = config.notifications
+    warnings = []
+    if notifications.external_url is None:
+        warnings.append(
+            "RECEIVER_EXTERNAL_URL is not set: notifications carry no console or acknowledge links "
+            "(and no runbook link where a rule gives a path instead of a URL)"
+        )
+    elif notifications.ack_secret is None:
+        warnings.append("RECEIVER_ACK_SECRET is not set: notifications carry no one-click acknowledge links")
+    return warnings
 
 
 def open_key_store(env: Mapping[str, str]) -> tuple[SqlKeyStore, Database]:

@@ -83,6 +83,26 @@ def _http_url(raw: object) -> Secret:
     return UrlSecret(parse_uri("http", "https")(raw).reveal())
 
 
+def parse_base_url(raw: object) -> str:
+    """A public base URL (http or https, a host, an optional path prefix; no query or fragment),
+    without its trailing slash: links are built as ``<base>/console/...``."""
+    url = parse_uri("http", "https")(raw).reveal()
+    parts = urlsplit(url)
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError("expected a base URL without credentials, query or fragment")
+    return url.rstrip("/")
+
+
+ACK_SECRET_MIN = 32  # characters: the acknowledge links' signing key
+
+
+def parse_signing_key(raw: object) -> Secret:
+    key = parse_secret(raw)
+    if len(key.reveal()) < ACK_SECRET_MIN:
+        raise ValueError(f"expected at least {ACK_SECRET_MIN} characters (e.g. `openssl rand -base64 48`)")
+    return key
+
+
 RECEIVER_OPTIONS: tuple[Option[Any], ...] = (
     # Loopback by default; binding every interface is an explicit operator choice.
     Option("RECEIVER_HOST", "receiver.host", parse_choice("127.0.0.1", "0.0.0.0", "::", "::1"), "127.0.0.1"),  # noqa: S104
@@ -149,6 +169,14 @@ RECEIVER_OPTIONS: tuple[Option[Any], ...] = (
     # private ranges too unless allowed; explicit host names, addresses and CIDR ranges are allowed.
     Option("RECEIVER_EGRESS_ALLOW", "receiver.egress_allow", parse_allow_list, ()),
     Option("RECEIVER_EGRESS_ALLOW_PRIVATE", "receiver.egress_allow_private", parse_bool, False),
+    # What notifications link to (docs/receiver.md, "Notifications"): the receiver's public URL (console and
+    # acknowledge links, runbooks), Grafana's (dashboard links), the acknowledge links' signing key and
+    # lifetime, and a folder of message templates that override the packaged ones.
+    Option("RECEIVER_EXTERNAL_URL", "receiver.external_url", parse_base_url, None),
+    Option("RECEIVER_GRAFANA_URL", "receiver.grafana_url", parse_base_url, None),
+    Option("RECEIVER_ACK_SECRET", "receiver.ack_secret", parse_signing_key, None, True),
+    Option("RECEIVER_ACK_LINK_TTL", "receiver.ack_link_ttl", parse_duration, 86400.0),
+    Option("RECEIVER_TEMPLATE_DIR", "receiver.template_dir", parse_path, None),
     # Local channels (`make run`, machines without paid services): a JSON-lines file, standard output.
     Option("RECEIVER_FILE_CHANNEL_PATH", "receiver.file_channel_path", parse_path, None),
     Option("RECEIVER_CONSOLE_CHANNEL", "receiver.console_channel", parse_bool, False),
@@ -193,6 +221,23 @@ class ChannelConfig:
 
 
 @dataclass(frozen=True)
+class NotificationConfig:
+    """What a notification links to and how it is worded.
+
+    ``external_url``: where people reach this receiver (console, acknowledge links, runbooks);
+    without it those links are left out. ``grafana_url``: Grafana's base for the rules'
+    ``dashboard_url`` paths; without it dashboard links are left out. ``ack_secret`` signs the
+    acknowledge links (none without it), which expire after ``ack_link_ttl`` seconds.
+    ``template_dir`` holds message templates that replace the packaged ones of the same name."""
+
+    external_url: str | None = None
+    grafana_url: str | None = None
+    ack_secret: Secret | None = None
+    ack_link_ttl: float = 86400.0
+    template_dir: Path | None = None
+
+
+@dataclass(frozen=True)
 class ReceiverConfig:
     shared: Settings
     host: str = "127.0.0.1"
@@ -222,6 +267,7 @@ class ReceiverConfig:
     domain_events: bool = True
     event_store_path: Path = Path(".cache/events.sqlite3")
     channels: ChannelConfig = field(default_factory=ChannelConfig)
+    notifications: NotificationConfig = field(default_factory=NotificationConfig)
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str]) -> ReceiverConfig:
@@ -237,6 +283,9 @@ class ReceiverConfig:
         ):
             if tls_file is not None and not tls_file.is_file():
                 raise ConfigError(f"{name}={tls_file}: no such file")
+        template_dir = v["receiver.template_dir"]
+        if template_dir is not None and not template_dir.is_dir():
+            raise ConfigError(f"RECEIVER_TEMPLATE_DIR={template_dir}: no such directory")
         if v["receiver.threads"] <= 2 * v["receiver.max_inflight"]:
             raise ConfigError(
                 f"RECEIVER_THREADS={v['receiver.threads']} must exceed twice RECEIVER_MAX_INFLIGHT="
@@ -272,6 +321,13 @@ class ReceiverConfig:
             domain_events=v["receiver.domain_events"],
             event_store_path=v["receiver.event_store_path"],
             channels=_channels(v),
+            notifications=NotificationConfig(
+                external_url=v["receiver.external_url"],
+                grafana_url=v["receiver.grafana_url"],
+                ack_secret=v["receiver.ack_secret"],
+                ack_link_ttl=v["receiver.ack_link_ttl"],
+                template_dir=template_dir,
+            ),
         )
 
     @property

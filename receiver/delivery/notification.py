@@ -12,11 +12,15 @@ from receiver.store.history import AlertRecord
 
 @dataclass(frozen=True)
 class Notification:
+    """One alert to tell about. ``ack_deadline``: the priority's acknowledgement deadline in seconds,
+    set on escalations (the deadline that was missed)."""
+
     alert: AlertRecord
     action: str  # trigger | resolve | escalate | acknowledge
     fallback: bool = False
     job: int | None = None  # the outbox job sending it: the same on every retry
     thread: int | None = None  # the job of the alert's first trigger on this channel (the conversation's start)
+    ack_deadline: float | None = None
 
 
 class DeliveryFailed(Exception):

@@ -40,6 +40,7 @@ from monitoring.tracing import configure_tracing
 from receiver.config.routing import RoutingPolicy
 from receiver.config.settings import ReceiverConfig
 from receiver.delivery.channel_set import build_channels
+from receiver.delivery.composer import build_composer
 from receiver.delivery.deadmans_switch import DeadMansSwitch
 from receiver.delivery.domain_events import ReceiverDomainEvents, build_domain_events
 from receiver.delivery.metrics import DeliveryMetrics
@@ -166,9 +167,13 @@ def serve(config: ReceiverConfig, tracer: Tracer, clock: Callable[[], float], si
         stale_firing_grace=config.stale_firing_grace,
     )
     policy = _policy(config)
+    metrics = DeliveryMetrics(registry)
+    composer = build_composer(
+        config.notifications, clock, lambda template: metrics.template_errors.labels(template).inc()
+    )
 
     def channels() -> Mapping[str, Channel]:
-        return build_channels(config.channels, config.send_timeout)
+        return build_channels(config.channels, config.send_timeout, composer)
 
     configured = frozenset(channels())
     switch = None
@@ -182,7 +187,7 @@ def serve(config: ReceiverConfig, tracer: Tracer, clock: Callable[[], float], si
         history,
         channels,
         policy,
-        DeliveryMetrics(registry),
+        metrics,
         clock,
         domain_events=domain_events,
         deadmans_switch=switch,

@@ -16,6 +16,8 @@ STAGES = ("decode", "observe", "store")
 # A stage takes from tens of microseconds (decoding) to the database's round trips (storing).
 STAGE_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
+REJECTION_REASONS = ("unauthorized", "too_large", "invalid", "storage", "overload")
+
 
 class IntakeMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -31,6 +33,8 @@ class IntakeMetrics:
             ["reason"],
             registry=registry,
         )
+        for reason in REJECTION_REASONS:  # each reason's series exists (at 0) before the first refusal
+            self.webhooks_rejected.labels(reason)
         self.priority_defaulted = Counter(
             "receiver_alerts_priority_defaulted_total",
             "Alerts with a missing or unknown priority label, treated as high",

@@ -14,6 +14,7 @@ from receiver.config.routing import DIGEST
 from receiver.store import alert_events, audit
 from receiver.store.audit import AuditContext
 from receiver.store.history import (
+    AckLinkUsed,
     AlertNotFound,
     AlertRecord,
     DueEscalation,
@@ -300,8 +301,18 @@ class HistoryWrites(SqlRepository):
         pages: NewJob | None = None,
         *,
         audit_context: AuditContext | None = None,
+        link: str | None = None,
     ) -> AlertRecord:
         with self._tx() as conn:
+            if link is not None:  # a one-click link acknowledges once: a second use changes nothing
+                used = self._run(
+                    conn,
+                    "INSERT INTO ack_links_used (token_id, alert_id, used_at, used_by) VALUES (%s, %s, %s, %s) "
+                    "ON CONFLICT (token_id) DO NOTHING",
+                    (link, alert_id, now, who),
+                )
+                if used.rowcount != 1:
+                    raise AckLinkUsed(link)
             row = self._run(
                 conn,
                 "UPDATE alerts SET acked_at = COALESCE(acked_at, %s), acked_by = COALESCE(acked_by, %s), "  # noqa: S608 - constant columns

@@ -64,6 +64,7 @@ END
 $$"""
 
 TRACEPARENT_SCHEMA = 5  # from this version on, outbox jobs store the traceparent they were queued in
+ACK_LINKS_SCHEMA = 7  # from this version on, one-click acknowledge links are single-use
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -221,6 +222,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log "
             "WHEN OLD.at >= COALESCE((SELECT MIN(before) FROM audit_purge_window), -1e308) "
             "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: DELETE refused'); END",
+        ),
+    ),
+    Migration(
+        ACK_LINKS_SCHEMA,
+        "one-click acknowledge links: the id of each link used, so that a link acknowledges once",
+        (
+            # No foreign key to alerts: the retention purges this table by its own time column.
+            """CREATE TABLE ack_links_used (
+                token_id TEXT PRIMARY KEY,
+                alert_id BIGINT NOT NULL,
+                used_at DOUBLE PRECISION NOT NULL,
+                used_by TEXT NOT NULL
+            )""",
+            "CREATE INDEX ack_links_used_at ON ack_links_used (used_at)",
         ),
     ),
 )

@@ -29,6 +29,7 @@ from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from receiver.config.routing import Priority
+from receiver.delivery.message import duration_text
 from receiver.store.api_keys import SqlKeyStore
 from receiver.store.database import DatabaseUnavailable
 from receiver.store.history import AlertFilter, AlertHistory, AlertNotFound, AlertRecord
@@ -79,17 +80,6 @@ def deadline_of(alert: AlertRecord, ack_deadline: float | None, now: float) -> D
     if now < at:
         return Deadline(at, "due", at - now)
     return Deadline(at, "overdue", now - at)
-
-
-def duration_text(seconds: float) -> str:
-    """``3d 4h``, ``2h 5m``, ``4m 10s``, ``12s``: the two largest units."""
-    whole = max(0, int(seconds))
-    parts: list[str] = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if whole >= size or (unit == "s" and not parts):
-            parts.append(f"{whole // size}{unit}")
-            whole %= size
-    return " ".join(parts[:2])
 
 
 def time_text(value: float | None) -> str:

@@ -3,7 +3,8 @@
 Each scenario injects one fault, then checks that the right alert fires with the right
 priority, reaches exactly the channels the receiver's default policy routes that priority to
 (the receiver's timeline and the channel sinks agree), is in the alert history, and resolves
-once the fault clears. The scenarios share one pipeline and run in file order.
+once the fault clears. The scenarios share one pipeline and run in file order; the last one follows every link of every
+notification the channels received.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from tests import notification_links
 from tests.e2e.pipeline.conftest import ASSET_DOWN_AT, ASSET_UP_AT, STEP_AT, STEP_END
 from tests.e2e.pipeline.harness import CHANNELS, Pipeline, delivered_for, wait_for
 
@@ -85,7 +87,9 @@ def assert_paged(
         assert alert["status"] == "firing"
         assert alert["priorityDefaulted"] is False
         assert alert["labels"]["priority"] == priority
-        assert alert["annotations"]["runbook_url"].startswith("docs/alerting.md#")
+        assert alert["annotations"]["runbook_url"] == f"{pipeline.receiver_url}/runbooks/{alertname.lower()}"
+        assert alert["annotations"]["dashboard_url"].startswith("/d/")
+        assert "runbook_base" not in alert["labels"]  # a setting of the rules, dropped from the alerts
         try:
             wait_for(partial(reached, pipeline, alert, "trigger", expected), 20, f"pages on {sorted(expected)}")
         except AssertionError as exc:
@@ -200,3 +204,30 @@ def test_a_request_rate_step_after_a_steady_baseline_is_a_medium_anomaly_that_re
         )
     wait_for(lambda: pipeline.fake_time() >= STEP_END, STEP_END, "the end of the step")
     assert_resolved(pipeline, alerts, cleared_at=wall_clock_of(pipeline, STEP_END))
+
+
+def test_every_link_in_every_delivered_notification_answers_200(pipeline: Pipeline) -> None:
+    """Runbooks (the receiver's pages), dashboards (the Grafana stand-in: the rule's dashboard and
+    panel exist), graphs (Prometheus), the console and the acknowledge pages, from every channel."""
+    found = {
+        "slack": [u for r in pipeline.sinks["slack"].received() for u in notification_links.slack(r)],
+        "pagerduty": [u for r in pipeline.sinks["pagerduty"].received() for u in notification_links.pagerduty(r)],
+        "sms": [u for r in pipeline.sinks["sms"].received() for u in notification_links.sms(r)],
+        "email": [u for _, mail in pipeline.mailbox.messages for u in notification_links.email(mail)],
+    }
+    assert all(found.values()), {channel: len(urls) for channel, urls in found.items()}
+    every = [u for urls in found.values() for u in urls]
+    statuses = notification_links.follow_all(every)
+    assert {url: status for url, status in statuses.items() if status != 200} == {}
+    kinds = {
+        "acknowledge": f"{pipeline.receiver_url}/console/ack/",
+        "runbook": f"{pipeline.receiver_url}/runbooks/",
+        "dashboard": f"{pipeline.grafana.url}/d/",
+        "graph": f"{pipeline.prometheus_url}/graph?",
+        "console": f"{pipeline.receiver_url}/console/alerts/",
+    }
+    counts = {kind: sum(u.startswith(prefix) for u in statuses) for kind, prefix in kinds.items()}
+    assert all(counts.values()), counts
+    assert sum(counts.values()) == len(statuses), [u for u in statuses if not u.startswith(tuple(kinds.values()))]
+    assert {status for _, status in pipeline.grafana.requests} == {200}
+    print(f"followed {len(statuses)} distinct links of {len(every)} in the notifications: {counts}")
