@@ -128,7 +128,9 @@ RECEIVER_OPTIONS: tuple[Option[Any], ...] = (
     # Delivery: "process" runs the outbox senders, the domain-event relay and retention in a process of
     # their own beside gunicorn's workers (receiver/delivery/process.py); "off" leaves them to another instance.
     Option("RECEIVER_DELIVERY", "receiver.delivery", parse_choice("process", "off"), "process"),
-    Option("RECEIVER_DELIVERY_THREADS", "receiver.delivery_threads", parse_positive_int, 4),
+    # As many senders as the two default workers had delivery threads; more send faster and take more of the
+    # CPU intake needs.
+    Option("RECEIVER_DELIVERY_THREADS", "receiver.delivery_threads", parse_positive_int, 2),
     Option("RECEIVER_POLL_INTERVAL", "receiver.poll_interval", parse_duration, 1.0),
     Option("RECEIVER_RETRY_BASE", "receiver.retry_base", parse_duration, 2.0),
     Option("RECEIVER_RETRY_MAX", "receiver.retry_max", parse_duration, 300.0),
@@ -255,7 +257,7 @@ class ReceiverConfig:
     tls_key: Path | None = None
     routing_file: Path | None = None
     delivery: str = "process"
-    delivery_threads: int = 4
+    delivery_threads: int = 2
     poll_interval: float = 1.0
     retry_base: float = 2.0
     retry_max: float = 300.0
