@@ -21,7 +21,8 @@ from dataclasses import replace
 import psycopg
 
 from bench.receiver import fresh_database
-from bench.report import Result, render, write
+from bench.report import RESULTS, Result, render, write
+from bench.rounds import Figures
 from receiver.config.routing import DEFAULT_PRIORITIES, Priority
 from receiver.store.database import PostgresDatabase
 from receiver.store.event_outbox import SqlEventOutbox
@@ -128,18 +129,18 @@ def run() -> list[Result]:
     return [
         Result(
             "PostgreSQL per alert fired→notified→resolved, shipped-size labels (90-day tables)",
-            history,
+            Figures.once(history),
             "bytes",
             "short labels, firing only",
-            sum(short.values()) / ALERTS,
+            Figures.once(sum(short.values()) / ALERTS),
             split,
         ),
         Result(
             "PostgreSQL per alert, domain-event outbox (30-day table)",
-            events,
+            Figures.once(events),
             "bytes",
             "the 90-day tables, same alerts",
-            history,
+            Figures.once(history),
         ),
     ]
 
@@ -147,5 +148,5 @@ def run() -> list[Result]:
 if __name__ == "__main__":
     measured = run()
     print(render(measured))
-    print(f"\nwritten to {write(measured, 'alert-storage')}")
+    print(f"\nwritten to {write(measured, RESULTS / 'alert-storage.json')}")
     sys.exit(0)

@@ -19,7 +19,8 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from bench.report import Result, render, write
+from bench.report import RESULTS, Result, render, write
+from bench.rounds import Figures
 from tests import services
 from tests.processes import start_prometheus
 
@@ -94,10 +95,10 @@ def run() -> list[Result]:
     return [
         Result(
             f"Prometheus RSS with {full_series:,.0f} active series, 1 s scrapes for {SCRAPE_SECONDS} s",
-            full / 2**20,
+            Figures.once(full / 2**20),
             "MiB",
             f"the same with {empty_series:,.0f} series",
-            empty / 2**20,
+            Figures.once(empty / 2**20),
             f"{per_series:,.0f} bytes per active series",
         )
     ]
@@ -106,5 +107,5 @@ def run() -> list[Result]:
 if __name__ == "__main__":
     measured = run()
     print(render(measured))
-    print(f"\nwritten to {write(measured, 'prometheus-series')}")
+    print(f"\nwritten to {write(measured, RESULTS / 'prometheus-series.json')}")
     sys.exit(0)

@@ -1,21 +1,19 @@
 """Receiver webhook throughput and latency under gunicorn on PostgreSQL, against a bare COPY.
 
-Measured in rounds (``ROUNDS``, at least 3), each round a function that returns its figures;
-within a round the subject and its baseline run side by side, in an order that reverses every
-round, so that a change in the shared machine's load falls on both. A line reports the median
-over the rounds, the spread (max - min) / median of each side, and the 1-minute load average
-seen while the round ran; a spread wider than ``SPREAD_LIMIT`` is called out in the line.
+In interleaved rounds (bench/rounds.py: subject and baseline side by side, the order reversed
+every other round, medians and spreads, the load with each figure), each round with its own
+alert fingerprints:
 
-- throughput (``intake_round``): 10-alert Alertmanager groups posted by ``CLIENTS`` threads, each
-  over its own persistent connection as Alertmanager's HTTP client keeps one, to
-  ``monitoring receiver`` (gunicorn, ``WORKERS`` workers) with ``RECEIVER_DELIVERY=off``, so only
-  intake runs: every alert row, its timeline entry, its notification jobs and its domain event
-  are committed before the 2xx. Baseline: psycopg ``COPY`` of the same rows (alerts and outbox
-  jobs) into the same tables.
-- latency (``paced_round``): p99 at a paced 50 webhooks/s of critical alerts with the delivery
+- throughput (``intake``): 10-alert Alertmanager groups posted by ``CLIENTS`` threads, each over
+  its own persistent connection as Alertmanager's HTTP client keeps one, to ``monitoring
+  receiver`` (gunicorn, ``WORKERS`` workers) with ``RECEIVER_DELIVERY=off``, so only intake runs:
+  every alert row, its timeline entry, its notification jobs and its domain event are committed
+  before the 2xx. Baseline (``copy``): psycopg ``COPY`` of the same rows (alerts and outbox jobs)
+  into the same tables.
+- latency (``paced_p99``): p99 at a paced 50 webhooks/s of critical alerts with the delivery
   process sending every notification to healthy channel endpoints, against the same while every
   endpoint fails (503) or stalls past the send timeout. The endpoints run in a process of their
-  own, so their work does not share the load generator's interpreter.
+  own (``python -m tests.sinks``), so their work does not share the load generator's interpreter.
 - round trips to PostgreSQL per webhook (``round_trips``), counted in libpq's protocol trace.
 """
 
@@ -24,7 +22,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,7 +30,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from statistics import quantiles
@@ -42,6 +39,7 @@ import psycopg
 from psycopg import sql
 
 from bench.report import Result
+from bench.rounds import Figures, Samples, interleave
 from receiver.config.routing import RoutingPolicy
 from receiver.intake.observations import observe
 from receiver.intake.payload import decode_payload
@@ -52,8 +50,6 @@ from tests.round_trips import TracedDatabase
 from tests.services import free_port, postgres_uri
 
 GROUP = 10
-ROUNDS = 3
-SPREAD_LIMIT = 0.15
 THROUGHPUT_SECONDS = 5.0
 PACED_SECONDS = 8.0
 PACED_RATE = 50.0
@@ -67,7 +63,6 @@ CHANNELS = {  # the paced rounds' delivery: fast retries, a 1 s send timeout
     **{"RECEIVER_SMS_ACCOUNT_SID": "AC1", "RECEIVER_SMS_AUTH_TOKEN": "t"},
     **{"RECEIVER_SMS_FROM": "+1", "RECEIVER_SMS_TO": "+2"},
 }
-Figures = dict[str, float]  # one round's measurements by name
 
 
 @contextmanager
@@ -240,41 +235,25 @@ def p(latencies: list[float], q: int) -> float:
     return quantiles(latencies, n=100, method="inclusive")[q - 1] * 1_000_000  # µs
 
 
-def load() -> float:
-    return os.getloadavg()[0]
-
-
-def in_order(number: int, steps: list[Callable[[], Figures]]) -> Figures:
-    """Run a round's steps, reversed every other round; their figures together with the load seen."""
-    figures: Figures = {}
-    loads = []
-    for step in steps if number % 2 == 0 else steps[::-1]:
-        figures.update(step())
-        loads.append(load())
-    return {**figures, "load": max(loads)}
-
-
-def intake_round(uri: str, number: int) -> Figures:
-    """Intake throughput and its latencies, and COPY of as many rows, in one round."""
+def intake(uri: str, samples: Samples) -> None:
+    """One round of intake throughput, with its p50 and p99 at full load."""
+    tag = f"i{samples.count('intake')}x"
     dead = f"http://127.0.0.1:{free_port()}"  # channels "configured" to a closed port: intake writes their jobs
-    intake: Figures = {}
+    with receiver(uri, RECEIVER_DELIVERY="off", RECEIVER_SLACK_WEBHOOK_URL=dead, RECEIVER_SMTP_HOST="127.0.0.1",
+                  RECEIVER_EMAIL_FROM="a@example.com", RECEIVER_EMAIL_TO="b@example.com") as port:  # fmt: skip
+        warm = Client(port)
+        warm.post(payload(f"{tag}warm", 0))
+        warm.close()
+        rate, loaded = throughput(port, tag)
+    samples.add("intake", rate)
+    samples.add("p50 loaded", p(loaded, 50))
+    samples.add("p99 loaded", p(loaded, 99))
 
-    def subject() -> Figures:
-        tag = f"i{number}x"
-        with receiver(uri, RECEIVER_DELIVERY="off", RECEIVER_SLACK_WEBHOOK_URL=dead, RECEIVER_SMTP_HOST="127.0.0.1",
-                      RECEIVER_EMAIL_FROM="a@example.com", RECEIVER_EMAIL_TO="b@example.com") as port:  # fmt: skip
-            warm = Client(port)
-            warm.post(payload(f"{tag}warm", 0))
-            warm.close()
-            rate, loaded = throughput(port, tag)
-        intake.update({"intake": rate, "p50": p(loaded, 50), "p99": p(loaded, 99)})
-        return intake
 
-    def baseline() -> Figures:  # as many alerts as the intake's last round stored (or a first guess)
-        alerts = int(intake.get("intake", 3_000) * THROUGHPUT_SECONDS)
-        return {"copy": copy_baseline(uri, alerts, f"c{number}x")}
-
-    return in_order(number, [subject, baseline])
+def copy(uri: str, samples: Samples) -> None:
+    """One round of the baseline: COPY as many alerts as the last intake round stored (a guess before it)."""
+    rate = samples["intake"].values[-1] if samples.count("intake") else 3_000.0
+    samples.add("copy", copy_baseline(uri, int(rate * THROUGHPUT_SECONDS), f"c{samples.count('copy')}x"))
 
 
 @contextmanager
@@ -293,22 +272,14 @@ def sink_process(status: int = 200, delay: float = 0.0) -> Iterator[str]:
         process.wait(10)
 
 
-def paced_round(uri: str, number: int, healthy: str, failing: tuple[str, str]) -> Figures:
-    """p99 at a paced 50 webhooks/s with healthy channels, and with every channel failing or stalling."""
-
-    def good() -> Figures:
-        with receiver(uri, RECEIVER_SLACK_WEBHOOK_URL=healthy, RECEIVER_SMS_API_URL=healthy, **CHANNELS) as port:
-            return {"healthy": p(paced(port, f"g{number}x"), 99)}
-
-    def bad() -> Figures:
-        stalled, broken = failing
-        with receiver(uri, RECEIVER_SLACK_WEBHOOK_URL=stalled, RECEIVER_SMS_API_URL=broken, **CHANNELS) as port:
-            return {"failing": p(paced(port, f"b{number}x"), 99)}
-
-    return in_order(number, [good, bad])
+def paced_p99(uri: str, samples: Samples, kind: str, slack: str, sms: str) -> None:
+    """One round of the p99 at a paced 50 webhooks/s, the delivery process sending to ``slack`` and ``sms``."""
+    tag = f"{kind[0]}{samples.count(kind)}x"
+    with receiver(uri, RECEIVER_SLACK_WEBHOOK_URL=slack, RECEIVER_SMS_API_URL=sms, **CHANNELS) as port:
+        samples.add(kind, p(paced(port, tag), 99))
 
 
-def round_trips(uri: str) -> Figures:
+def round_trips(uri: str) -> dict[str, float]:
     """Round trips to PostgreSQL recording a webhook of 10 new alerts, and the same webhook again."""
     database = TracedDatabase(uri)
     try:
@@ -316,7 +287,7 @@ def round_trips(uri: str) -> Figures:
         history.migrate()
         configured = frozenset({"slack", "email"})
         observations = observe(decode_payload(payload("rt", 0)), RoutingPolicy(), configured, time.time(), 3600.0)
-        counts: Figures = {}
+        counts: dict[str, float] = {}
         for name in ("new", "repeat"):
             with database.counting() as counted:
                 history.record(observations, time.time())
@@ -326,47 +297,34 @@ def round_trips(uri: str) -> Figures:
         database.close()
 
 
-def summary(rounds: list[Figures], name: str) -> tuple[float, float]:
-    """The median of ``name`` over the rounds and its spread, (max - min) / median."""
-    values = [r[name] for r in rounds]
-    median = statistics.median(values)
-    return median, (max(values) - min(values)) / median if median else 0.0
-
-
-def line(rounds: list[Figures], subject: str, baseline: str | None, goal: str) -> tuple[float, float, str]:
-    """Median of the subject and of the baseline, and the goal with the rounds' spread and load."""
-    value, spread = summary(rounds, subject)
-    base, base_spread = summary(rounds, baseline) if baseline else (0.0, 0.0)
-    spreads = f"spread {spread:.0%}" + (f" / {base_spread:.0%}" if baseline else "")
-    loads = [r["load"] for r in rounds]
-    noisy = " (!) spread > 15%: noisy" if max(spread, base_spread) > SPREAD_LIMIT else ""
-    detail = f"{len(rounds)} rounds, {spreads}, load {min(loads):.1f}-{max(loads):.1f}{noisy}"
-    return value, base, f"{goal}; {detail}" if goal else detail
-
-
-def run(rounds: int = ROUNDS) -> list[Result]:
+def run() -> list[Result]:
+    samples = Samples()
     with fresh_database() as uri:
         database = PostgresDatabase(uri)
         SqlAlertHistory(database).migrate()
         database.close()
-        intake = [intake_round(uri, n) for n in range(rounds)]
         with sink_process() as healthy, sink_process(status=503) as broken, sink_process(delay=3.0) as stalled:
-            latency = [paced_round(uri, n, healthy, (stalled, broken)) for n in range(rounds)]
+            interleave(
+                [
+                    lambda: intake(uri, samples),
+                    lambda: copy(uri, samples),
+                    lambda: paced_p99(uri, samples, "healthy", healthy, healthy),
+                    lambda: paced_p99(uri, samples, "failing", stalled, broken),
+                ]
+            )
         trips = round_trips(uri)
-    rate, copy, rate_goal = line(intake, "intake", "copy", ">= 6,000 alerts/s and >= 0.12x")
-    p50, p99, loaded_goal = line(intake, "p50", "p99", "")
-    good, _, good_goal = line(latency, "healthy", None, "ratio <= 1")
-    bad, good_again, bad_goal = line(latency, "failing", "healthy", "<= 1x")
     return [
-        Result("receiver webhook intake, 10-alert groups + outbox (gunicorn, PG)", rate, "alerts/s",
-               "psycopg COPY of the same rows", copy, rate_goal),
-        Result("receiver webhook p50 at full load", p50, "µs", "p99 at full load", p99, loaded_goal),
-        Result("receiver webhook p99 at 50 webhooks/s, healthy channels", good, "µs", "goal 25 ms", 25_000,
-               good_goal),
-        Result("receiver webhook p99 at 50 webhooks/s, channels failing/stalling", bad, "µs",
-               "p99 with healthy channels", good_again, bad_goal),
-        Result("receiver PostgreSQL round trips per webhook of 10 new alerts", trips["new"], "round trips",
-               "the same webhook repeated (10 known alerts)", trips["repeat"], "as few as it can"),
+        Result("receiver webhook intake, 10-alert groups + outbox (gunicorn, PG)", samples["intake"], "alerts/s",
+               "psycopg COPY of the same rows", samples["copy"], ">= 6,000 alerts/s and >= 0.12x"),
+        Result("receiver webhook p50 at full load", samples["p50 loaded"], "µs", "p99 at full load",
+               samples["p99 loaded"]),
+        Result("receiver webhook p99 at 50 webhooks/s, healthy channels", samples["healthy"], "µs", "goal 25 ms",
+               Figures.constant(25_000), "ratio <= 1"),
+        Result("receiver webhook p99 at 50 webhooks/s, channels failing/stalling", samples["failing"], "µs",
+               "p99 with healthy channels", samples["healthy"], "<= 1x"),
+        Result("receiver PostgreSQL round trips per webhook of 10 new alerts", Figures.once(trips["new"]),
+               "round trips", "the same webhook repeated (10 known alerts)", Figures.once(trips["repeat"]),
+               "as few as it can"),
     ]  # fmt: skip
 
 
@@ -374,4 +332,4 @@ if __name__ == "__main__":
     from bench.report import render
 
     print(render(run()))
-    print(f"({Path(__file__).name}: {THROUGHPUT_SECONDS}s load, {PACED_SECONDS}s paced per phase, {ROUNDS} rounds)")
+    print(f"({Path(__file__).name}: {THROUGHPUT_SECONDS}s load, {PACED_SECONDS}s paced per phase, per round)")

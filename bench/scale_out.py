@@ -37,6 +37,7 @@ from confluent_kafka import Consumer, Producer
 
 from bench.receiver import fresh_database
 from bench.report import RESULTS, Result, render
+from bench.rounds import Figures
 from tests.e2e.exporter.scale_out import ScaleOut, SixPartitions, committed, six_partition_topic
 from tests.e2e.exporter.test_exporter_instances import members_with_partitions
 from tests.integration.exporter.processes import ExporterProcess
@@ -226,6 +227,11 @@ class ScaleOutReport:
     def median(self, count: int, pick: Callable[[Measured], float]) -> float:
         return statistics.median(pick(m) for m in self.runs if m.processes == count)
 
+    def figures(self, count: int, pick: Callable[[Measured], float]) -> Figures:
+        """``pick`` of every round with ``count`` processes, with the load before each."""
+        runs = [m for m in self.runs if m.processes == count]
+        return Figures(tuple(pick(m) for m in runs), tuple(float(m.load_before.split()[0]) for m in runs))
+
 
 def measure_all() -> ScaleOutReport:
     brokers = kafka_brokers()
@@ -250,14 +256,14 @@ def measure_all() -> ScaleOutReport:
 
 
 def results(report: ScaleOutReport) -> list[Result]:
-    one = report.median(1, lambda m: m.group_rate)
+    one = report.figures(1, lambda m: m.group_rate)
     out = []
     for count in SIZES[1:]:
         cores = report.median(count, lambda m: m.machine_cores_busy)
         out.append(
             Result(
                 f"exporter group, {count} processes, 6 partitions",
-                report.median(count, lambda m: m.group_rate),
+                report.figures(count, lambda m: m.group_rate),
                 "events/s",
                 "1 process, same run",
                 one,
@@ -267,17 +273,17 @@ def results(report: ScaleOutReport) -> list[Result]:
     out.append(
         Result(
             "bare consume(1000) loop with the exporter's prefetch limits",
-            statistics.median(report.bare_prefetch),
+            Figures(tuple(report.bare_prefetch)),
             "events/s",
             "the same loop, librdkafka defaults",
-            statistics.median(report.bare_default),
+            Figures(tuple(report.bare_default)),
             "the per-process ceiling under a backlog",
         )
     )
     out.append(
         Result(
             "exporter, per process with 3 in the group",
-            report.median(3, lambda m: m.group_rate / 3),
+            report.figures(3, lambda m: m.group_rate / 3),
             "events/s",
             "1 process alone, same run",
             one,

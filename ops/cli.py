@@ -15,6 +15,7 @@ from ops.backup import commands as backup
 from ops.local import stack as local_stack
 from ops.local.supervision import StackFailed
 from ops.recovery import commands as recovery
+from ops.rules import cli as rules
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,6 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     sub.add_parser("purge", help="delete alert history past RETENTION_ALERTS now (the receiver also does it hourly)")
     keys.add_arguments(sub)
+    rules.register(sub)
     args = parser.parse_args(argv)
     try:
         match args.command:
@@ -55,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _purge()
             case "keys":
                 return keys.run(args, os.environ, sys.stdout)
+            case "rules":
+                return rules.run(args, os.environ, sys.stdout)
             case command if command in simulate.COMMANDS:
                 return simulate.run(args)
             case command if command in recovery.COMMANDS:
