@@ -98,6 +98,7 @@ def create_app(
     composer = build_composer(
         config.notifications, clock, lambda template: delivery_metrics.template_errors.labels(template).inc()
     )
+    app.extensions["composer"] = composer
     app.extensions["ack_links"] = composer.ack_links  # None without RECEIVER_ACK_SECRET
     app.extensions["ack_link_metrics"] = ack_links.AckLinkMetrics(registry)
     app.extensions["runbooks"] = runbooks.load()
