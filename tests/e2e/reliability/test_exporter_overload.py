@@ -206,6 +206,9 @@ def test_an_exporter_flooded_with_events_stays_in_its_memory_bound_keeps_answeri
         sampler = RssSampler(exporter.proc.pid)
         watch = Watch(exporter, groups)
         try:
+            # Not ready until its first broker round trip (a start-up state, not overload): from then on
+            # every sample must find it ready.
+            assert wait_for(lambda: exporter.status("/readyz") == 200, 30)
             rss_ready = rss(exporter.proc.pid)
             sampler.start()
             # R: the exporter's own rate in this run, over the pre-produced batch, no producer running.
