@@ -187,8 +187,12 @@ RECEIVER_OPTIONS: tuple[Option[Any], ...] = (
     # gunicorn's control socket (gunicornc): per instance, never gunicorn's one shared default path.
     Option("RECEIVER_CONTROL_SOCKET", "receiver.control_socket", parse_control_socket, "auto"),
     Option("RECEIVER_ROUTING_FILE", "receiver.routing_file", parse_path, None),
-    # Delivery: "thread" runs an outbox worker thread in every gunicorn worker process.
-    Option("RECEIVER_DELIVERY", "receiver.delivery", parse_choice("thread", "off"), "thread"),
+    # Delivery: "process" runs the outbox senders, the domain-event relay and retention in a process of
+    # their own beside gunicorn's workers (receiver/delivery/process.py); "off" leaves them to another instance.
+    Option("RECEIVER_DELIVERY", "receiver.delivery", parse_choice("process", "off"), "process"),
+    # As many senders as the two default workers had delivery threads; more send faster and take more of the
+    # CPU intake needs.
+    Option("RECEIVER_DELIVERY_THREADS", "receiver.delivery_threads", parse_positive_int, 2),
     Option("RECEIVER_POLL_INTERVAL", "receiver.poll_interval", parse_duration, 1.0),
     Option("RECEIVER_RETRY_BASE", "receiver.retry_base", parse_duration, 2.0),
     Option("RECEIVER_RETRY_MAX", "receiver.retry_max", parse_duration, 300.0),
@@ -327,7 +331,8 @@ class ReceiverConfig:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     routing_file: Path | None = None
-    delivery: str = "thread"
+    delivery: str = "process"
+    delivery_threads: int = 2
     poll_interval: float = 1.0
     retry_base: float = 2.0
     retry_max: float = 300.0
@@ -382,6 +387,7 @@ class ReceiverConfig:
             tls_key=v["receiver.tls_key"],
             routing_file=v["receiver.routing_file"],
             delivery=v["receiver.delivery"],
+            delivery_threads=v["receiver.delivery_threads"],
             poll_interval=v["receiver.poll_interval"],
             retry_base=v["receiver.retry_base"],
             retry_max=v["receiver.retry_max"],
