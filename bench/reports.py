@@ -24,20 +24,23 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from bench.report import Result
-from bench.rounds import Figures
+from bench.report import RESULTS, Result, render, write
+from bench.rounds import Samples, interleave
 from receiver.config.routing import DEFAULT_PRIORITIES, Priority, RoutingPolicy
 from receiver.reports.figures import EVERYTHING, SUMMARY, read_report
 from receiver.reports.parameters import ReportRequest
 from receiver.store.database import PostgresDatabase
+from receiver.store.migrations import REPORT_FACTS_SCHEMA
 from receiver.store.reports import GroupBy, Section
 from receiver.store.sql_history import SqlAlertHistory
 from receiver.store.sql_reports import SqlReports
+from tests.alert_quality import observation
 from tests.services import postgres_uri
 
 ALERTS = int(os.environ.get("BENCH_REPORT_ALERTS", "1000000"))
@@ -118,38 +121,52 @@ class History:
                 escalations,
             )
             jobs: list[tuple[Any, ...]] = []
+            group = (priority, service, name)  # what the database copies onto a page or a re-fire (migration 13)
             entries: list[tuple[Any, ...]] = [(alert_id, first_seen, "received", None, None, "firing")]
             for channel in policy.channels:
                 at = first_seen + rng.random() * 5
                 state = "dead" if rng.random() < 0.01 else "delivered"
-                jobs.append(_job(alert_id, channel, "trigger", state, at, None if state == "dead" else at + 1))
+                jobs.append(_job(alert_id, channel, "trigger", state, at, None if state == "dead" else at + 1, group))
                 entries.append(
                     (alert_id, at + 1, "notified" if state == "delivered" else "dead_letter", channel, None, "trigger")
                 )
                 if state == "dead":  # its fallback
-                    jobs.append(_job(alert_id, "email", "trigger", "delivered", at + 2, at + 3, fallback=True))
+                    jobs.append(_job(alert_id, "email", "trigger", "delivered", at + 2, at + 3, group, fallback=True))
             for n in range(escalations):
                 at = first_seen + (deadline or 0) * (n + 1)
                 entries.append((alert_id, at, "escalated", None, None, f"escalation {n + 1}"))
                 for channel in policy.escalation:
-                    jobs.append(_job(alert_id, channel, "escalate", "delivered", at, at + 2))
+                    jobs.append(_job(alert_id, channel, "escalate", "delivered", at, at + 2, group))
             if acked_at is not None:
                 entries.append((alert_id, acked_at, "acknowledged", None, "oncall", ""))
             if resolved_at is not None:
                 entries.append((alert_id, resolved_at + 30, "resolved", None, None, "resolved by Alertmanager"))
                 for channel in policy.channels:
-                    jobs.append(_job(alert_id, channel, "resolve", "delivered", resolved_at + 30, resolved_at + 31))
+                    jobs.append(
+                        _job(alert_id, channel, "resolve", "delivered", resolved_at + 30, resolved_at + 31, group)
+                    )
                 if rng.random() < 0.03:  # fired again after resolving (same startsAt)
-                    entries.append((alert_id, resolved_at + 300, "refired", None, None, "fired again after resolving"))
+                    refire = (alert_id, resolved_at + 300, "refired", None, None, "fired again after resolving")
+                    entries.append((*refire, f"fp{fp:06d}", *group))
             yield alert, jobs, entries
 
 
 def _job(
-    alert_id: int, channel: str, action: str, state: str, at: float, delivered: float | None, *, fallback: bool = False
+    alert_id: int,
+    channel: str,
+    action: str,
+    state: str,
+    at: float,
+    delivered: float | None,
+    group: tuple[str, str, str],
+    *,
+    fallback: bool = False,
 ) -> tuple[Any, ...]:
     """An outbox row: (alert_id, channel, action, state, attempts, max_attempts, fallback, created_at,
-    next_attempt_at, delivered_at)."""
-    return (alert_id, channel, action, state, 1, 5, fallback, at, at, delivered)
+    next_attempt_at, delivered_at, priority, service, alertname); the last three on a delivered trigger or
+    escalation."""
+    copied = group if delivered is not None and action in ("trigger", "escalate") else (None, None, None)
+    return (alert_id, channel, action, state, 1, 5, fallback, at, at, delivered, *copied)
 
 
 def _priority(fp: int) -> str:
@@ -163,9 +180,10 @@ def _priority(fp: int) -> str:
     return PRIORITIES[-1][0]
 
 
-def _tsv(row: tuple[Any, ...]) -> str:
-    """One line of COPY's text format (the generated values hold no tab, newline or backslash)."""
-    return "\t".join("\\N" if v is None else str(v) for v in row) + "\n"
+def _tsv(row: tuple[Any, ...], columns: int) -> str:
+    """One line of COPY's text format with ``columns`` columns, NULL for those the row leaves out (the
+    generated values hold no tab, newline or backslash)."""
+    return "\t".join("\\N" if v is None else str(v) for v in (*row, *[None] * (columns - len(row)))) + "\n"
 
 
 ALERT_COLUMNS = (
@@ -186,16 +204,20 @@ def load(uri: str, count: int) -> None:
         with cur.copy(f"COPY alerts ({ALERT_COLUMNS}) FROM STDIN") as alerts:
             for alert, jobs, entries in History(count).rows():
                 alerts.write_row(alert)
-                jobs_file.writelines(_tsv(j) for j in jobs)
-                entries_file.writelines(_tsv(e) for e in entries)
+                jobs_file.writelines(_tsv(j, 13) for j in jobs)
+                entries_file.writelines(_tsv(e, 10) for e in entries)
         for table, columns, source in (
             (
                 "outbox",
                 "alert_id, channel, action, state, attempts, max_attempts, fallback, created_at, next_attempt_at,"
-                " delivered_at",
+                " delivered_at, priority, service, alertname",
                 jobs_file,
             ),
-            ("timeline", "alert_id, at, kind, channel, actor, detail", entries_file),
+            (
+                "timeline",
+                "alert_id, at, kind, channel, actor, detail, fingerprint, priority, service, alertname",
+                entries_file,
+            ),
         ):
             source.seek(0)
             with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
@@ -205,13 +227,14 @@ def load(uri: str, count: int) -> None:
         conn.execute("VACUUM ANALYZE")
 
 
-def _seconds(action: Callable[[], object]) -> float:
+def _milliseconds(action: Callable[[], object]) -> float:
     started = time.perf_counter()
     action()
-    return time.perf_counter() - started
+    return (time.perf_counter() - started) * 1000
 
 
-def run() -> list[Result]:
+def reads() -> list[Result]:
+    """The reports over the generated history, interleaved with ``count(*)`` of the same alerts."""
     with scratch_database() as uri:
         database = PostgresDatabase(uri)
         try:
@@ -221,54 +244,211 @@ def run() -> list[Result]:
             loaded = time.perf_counter() - started
             reports = SqlReports(database)
             policy = RoutingPolicy()
-            since, until = END - DAYS * 86400, END
-            request = ReportRequest(since, until, GroupBy.PRIORITY)
-
-            def count() -> None:
-                with database.connect() as conn:
-                    conn.execute(
-                        "SELECT count(*) FROM alerts WHERE first_seen >= %s AND first_seen < %s", (since, until)
-                    )
-
-            def summary(sections: frozenset[Section]) -> Callable[[], object]:
-                return lambda: read_report(reports, request, policy, sections)
-
-            checked = read_report(reports, request, policy, EVERYTHING)
+            quarter = ReportRequest(END - DAYS * 86400, END, GroupBy.PRIORITY)
+            week = ReportRequest(END - 7 * 86400, END, GroupBy.PRIORITY)  # the API's default window
+            checked = read_report(reports, quarter, policy, EVERYTHING)
             assert checked.total.alerts.alerts == ALERTS, checked.total.alerts.alerts
-            timings: dict[str, list[float]] = {"count": [], "summary": [], "full": []}
-            for _ in range(ROUNDS):  # interleaved: each round measures all three on the same warm cache
-                timings["count"].append(_seconds(count))
-                timings["summary"].append(_seconds(summary(SUMMARY)))
-                timings["full"].append(_seconds(summary(EVERYTHING)))
+            samples = Samples()
+
+            def count(request: ReportRequest, name: str) -> Callable[[], None]:
+                def step() -> None:
+                    with database.connect() as conn:
+                        samples.add(
+                            name,
+                            _milliseconds(
+                                lambda: conn.execute(
+                                    "SELECT count(*) FROM alerts WHERE first_seen >= %s AND first_seen < %s",
+                                    (request.since, request.until),
+                                ).fetchone()
+                            ),
+                        )
+
+                return step
+
+            def report(request: ReportRequest, sections: frozenset[Section], name: str) -> Callable[[], None]:
+                return lambda: samples.add(name, _milliseconds(lambda: read_report(reports, request, policy, sections)))
+
+            interleave(
+                [
+                    count(quarter, "count"),
+                    report(quarter, SUMMARY, "summary"),
+                    report(quarter, EVERYTHING, "full"),
+                    count(week, "week count"),
+                    report(week, SUMMARY, "week summary"),
+                ],
+                ROUNDS,
+            )
         finally:
             database.close()
-    base = Figures(tuple(s * 1000 for s in timings["count"]))
-    busy = os.getloadavg()[0]
     print(f"reports: loaded {ALERTS:,} alerts with jobs and timelines in {loaded:.0f} s; {checked.all_pages:,} pages")
-    print(
-        f"reports: summary {[round(t * 1000) for t in timings['summary']]} ms, count(*) "
-        f"{[round(t * 1000) for t in timings['count']]} ms; load average {busy:.1f} on {os.cpu_count()} cores"
-    )
+    for name in ("summary", "full", "count", "week summary", "week count"):
+        figures = samples[name]
+        print(f"reports: {name} {[round(v) for v in figures.values]} ms at 1-min load {list(figures.loads)}")
     return [
         Result(
             f"alert-quality summary over {ALERTS:,} alerts, 90 days (PG)",
-            Figures(tuple(s * 1000 for s in timings["summary"])),
+            samples["summary"],
             "ms",
             "count(*) of the same alerts",
-            base,
+            samples["count"],
             "< 2000 ms",
         ),
         Result(
             f"alert-quality full report (+ noisiest, flapping) over {ALERTS:,} alerts (PG)",
-            Figures(tuple(s * 1000 for s in timings["full"])),
+            samples["full"],
             "ms",
             "count(*) of the same alerts",
-            base,
+            samples["count"],
+        ),
+        Result(
+            f"alert-quality summary over the last 7 days of {ALERTS:,} alerts (PG)",
+            samples["week summary"],
+            "ms",
+            "count(*) of the same alerts",
+            samples["week count"],
         ),
     ]
 
 
-if __name__ == "__main__":
-    from bench.report import render
+WEBHOOKS = 200  # per round and schema: 2,000 alerts fired, then resolved, and their 4,000 trigger jobs delivered
+WRITE_ROUNDS = 9
 
-    print(render(run()))
+
+def writes() -> list[Result]:
+    """What the report facts cost the writes (migration 13: the alerts' facts computed by a trigger when
+    acknowledged or resolved, the groups copied onto delivered notifications and re-fires, the wider indexes):
+    the same webhooks recorded and their jobs delivered through ``SqlAlertHistory`` on a schema with them and on
+    one without (the version before), alternating, each round with new alerts. Commits do not wait for the WAL
+    flush (``synchronous_commit = off`` on both databases): the disk's flush time, shared with the machine's
+    other work, would drown the statements' own."""
+    with scratch_database() as with_uri, scratch_database() as without_uri:
+        for uri in (with_uri, without_uri):
+            with psycopg.connect(uri, autocommit=True) as admin:
+                name = sql.Identifier(uri.rpartition("/")[2])
+                admin.execute(sql.SQL("ALTER DATABASE {} SET synchronous_commit = off").format(name))
+        databases = {"with": PostgresDatabase(with_uri), "without": PostgresDatabase(without_uri)}
+        try:
+            histories = {name: SqlAlertHistory(database) for name, database in databases.items()}
+            histories["with"].migrate()
+            histories["without"].migrate(target=REPORT_FACTS_SCHEMA - 1)
+            samples = Samples()
+            rounds = {name: 0 for name in histories}
+
+            def step(name: str) -> Callable[[], None]:
+                def measured() -> None:
+                    history, tag = histories[name], f"{name}{rounds[name]}"
+                    rounds[name] += 1
+                    now = time.time()
+                    webhooks = [
+                        [observation("Bench", f"fp-{tag}-{w}-{i}", "high", "bench", now - 60) for i in range(10)]
+                        for w in range(WEBHOOKS)
+                    ]
+                    started = time.perf_counter()
+                    for alerts in webhooks:
+                        history.record(alerts, now)
+                    samples.add(f"fire {name}", WEBHOOKS * 10 / (time.perf_counter() - started))
+                    jobs = history.claim(now + 1, 30.0, WEBHOOKS * 10 * 2)
+                    started = time.perf_counter()
+                    for job in jobs:
+                        history.delivered(job, now + 2)
+                    samples.add(f"delivered {name}", len(jobs) / (time.perf_counter() - started))
+                    started = time.perf_counter()
+                    for alerts in webhooks:
+                        history.record([replace(a, status="resolved", ends_at=now + 3) for a in alerts], now + 3)
+                    samples.add(f"resolve {name}", WEBHOOKS * 10 / (time.perf_counter() - started))
+
+                return measured
+
+            interleave([step("without"), step("with")], WRITE_ROUNDS)
+            statements(databases, samples)
+        finally:
+            for database in databases.values():
+                database.close()
+    return [
+        Result(
+            f"intake with the report facts (migration 13): new alerts, {WEBHOOKS} 10-alert webhooks (PG)",
+            samples["fire with"],
+            "alerts/s",
+            "the same without them",
+            samples["fire without"],
+        ),
+        Result(
+            "intake with the report facts: the same alerts resolved (PG)",
+            samples["resolve with"],
+            "alerts/s",
+            "the same without them",
+            samples["resolve without"],
+        ),
+        Result(
+            "delivery with the report facts: a trigger job marked delivered (PG)",
+            samples["delivered with"],
+            "jobs/s",
+            "the same without them",
+            samples["delivered without"],
+        ),
+        *(
+            Result(
+                f"{what} with the report facts, per statement (PG)",
+                samples[f"{what} with"],
+                "us",
+                "the same without them",
+                samples[f"{what} without"],
+            )
+            for what in STATEMENTS
+        ),
+    ]
+
+
+# The statements receiver/store/history_writes.py issues per known alert, each here on its own in a transaction
+# per ten alerts like a webhook's: a repeated alert's "last seen" (which migration 13's trigger does not fire
+# on), an acknowledgement and the resolution after it (which it does). Each with the number of times ``now`` it takes.
+STATEMENTS = {
+    "a repeated alert's last_seen update": ("UPDATE alerts SET last_seen = %s WHERE id = %s", 1),
+    "an acknowledgement's update": (
+        "UPDATE alerts SET acked_at = COALESCE(acked_at, %s), acked_by = COALESCE(acked_by, 'bench'),"
+        " escalate_at = NULL WHERE id = %s",
+        1,
+    ),
+    "a resolution's update": (
+        "UPDATE alerts SET status = 'resolved', resolved_at = %s, last_seen = %s, escalate_at = NULL WHERE id = %s",
+        2,
+    ),
+}
+
+
+def statements(databases: dict[str, PostgresDatabase], samples: Samples) -> None:
+    """Microseconds per statement, alternating the schemas, each round on 2,000 firing alerts of its own."""
+    count = 2000
+
+    def step(name: str) -> Callable[[], None]:
+        def measured() -> None:
+            with databases[name].connect() as conn:
+                history = SqlAlertHistory(databases[name])
+                now = time.time()
+                history.record(
+                    [observation("Statement", f"fp-s{now}-{i}", "high", "bench", now - 60) for i in range(count)], now
+                )
+                ids = [r[0] for r in conn.execute("SELECT id FROM alerts ORDER BY id DESC LIMIT %s", (count,))]
+            for what, (text, times) in STATEMENTS.items():
+                with databases[name].connect() as conn:
+                    started = time.perf_counter()
+                    for i, alert_id in enumerate(ids):
+                        conn.execute(text, (*[now + 1] * times, alert_id))
+                        if i % 10 == 9:
+                            conn.commit()
+                    conn.commit()
+                    samples.add(f"{what} {name}", (time.perf_counter() - started) * 1e6 / count)
+
+        return measured
+
+    interleave([step("without"), step("with")], WRITE_ROUNDS)
+
+
+def run() -> list[Result]:
+    return reads() + writes()
+
+
+if __name__ == "__main__":
+    measured = run()
+    print(render(measured))
+    print(f"\nwritten to {write(measured, RESULTS / 'reports.json')}")

@@ -25,9 +25,10 @@ def _tables(conn: psycopg.Connection[Any]) -> list[str]:
 
 
 def _columns(conn: psycopg.Connection[Any], table: str) -> list[str]:
+    """The columns a row is written with: a generated column is computed again, never written."""
     rows = conn.execute(
         "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped "
-        "ORDER BY attnum",
+        "AND attgenerated = '' ORDER BY attnum",
         (table,),
     ).fetchall()
     return [str(row[0]) for row in rows]

@@ -11,7 +11,8 @@ them per group like alerts (opened in the window) and ``assemble`` fills them in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 
@@ -22,7 +23,6 @@ from receiver.reports.working_time import Kind, Segment, WorkingTime
 from receiver.store.reports import (
     AckState,
     AlertCount,
-    AlertRows,
     FlappingAlert,
     FlappingRows,
     GroupBy,
@@ -82,6 +82,10 @@ class HoursSplit:
 
     def plus(self, kind: Kind, pages: int) -> HoursSplit:
         return replace(self, **{kind.value: getattr(self, kind.value) + pages})
+
+    @classmethod
+    def of(cls, pages: Mapping[Kind, int]) -> HoursSplit:
+        return cls(**{kind.value: pages.get(kind, 0) for kind in Kind})
 
 
 @dataclass(frozen=True)
@@ -178,31 +182,29 @@ def _alert_figures(
     snapshot: ReportSnapshot, query: ReportQuery, *, pages: bool
 ) -> tuple[dict[str, AlertFigures], AlertFigures, dict[str, AlertFigures], tuple[PageCount, ...]]:
     """Per group, in total and per priority (and the pages, read in the same pass). Groups by channel
-    overlap: the total and the priorities then come from a read of every alert once."""
+    overlap: the total and the priorities then come from a read of every alert once, by priority."""
     rows = snapshot.alerts(query, pages=pages)
     overlapping = query.group_by is GroupBy.CHANNEL
-    everyone = snapshot.alerts(query, overall=True) if overlapping else rows
+    by_priority = replace(query, group_by=GroupBy.PRIORITY)
+    everyone = snapshot.alerts(by_priority) if overlapping else rows
     durations = spreads(histograms(rows.durations, overall=not overlapping), lambda t: snapshot.ranked(query, t))
-    if overlapping:
-        overall = spreads(
-            histograms(everyone.durations, overall=False), lambda t: snapshot.ranked(query, t, overall=True)
-        )
-        durations.update({(metric, None): spread for (metric, _), spread in overall.items()})
-    groups = _counted(rows, lambda c: c.group)
-    by_priority = _counted(everyone, lambda c: c.priority)
+    if overlapping:  # all alerts' spreads: the priorities partition them
+        bins = {scope: b for scope, b in histograms(everyone.durations, overall=True).items() if scope[1] is None}
+        durations.update(spreads(bins, lambda t: snapshot.ranked(by_priority, t)))
+    groups = _counted(rows.counts)
+    priorities = _counted(everyone.priorities)
     total = AlertFigures()
-    for count in everyone.counts:
+    for count in everyone.priorities:
         total = total.plus(count)
     for name in set(groups) | set(rows.refired):
         groups[name] = _timed(groups.get(name, AlertFigures()), durations, name, rows.refired.get(name, 0))
-    return groups, _timed(total, durations, None, sum(everyone.refired.values())), by_priority, rows.pages
+    return groups, _timed(total, durations, None, sum(everyone.refired.values())), priorities, rows.pages
 
 
-def _counted(rows: AlertRows, key: Callable[[AlertCount], str]) -> dict[str, AlertFigures]:
+def _counted(counts: Sequence[AlertCount]) -> dict[str, AlertFigures]:
     out: dict[str, AlertFigures] = {}
-    for count in rows.counts:
-        name = key(count)
-        out[name] = out.get(name, AlertFigures()).plus(count)
+    for count in counts:
+        out[count.group] = out.get(count.group, AlertFigures()).plus(count)
     return out
 
 
@@ -227,14 +229,17 @@ def assemble(
     noisiest: Sequence[NoisyAlert],
     flapping: FlappingRows,
 ) -> Report:
-    split: dict[str, HoursSplit] = {}
-    by_day: dict[date, HoursSplit] = {s.day: HoursSplit() for s in segments}
+    # Summed as plain counts first: a window's pages come as a row per group and segment (thousands).
+    per_group: dict[str, Counter[Kind]] = {}
+    per_day: dict[date, Counter[Kind]] = {s.day: Counter() for s in segments}
     week = [[0] * 24 for _ in range(7)]
     for count in pages:
         segment = segments[count.segment]
-        split[count.group] = split.get(count.group, HoursSplit()).plus(segment.kind, count.pages)
-        by_day[segment.day] = by_day[segment.day].plus(segment.kind, count.pages)
+        per_group.setdefault(count.group, Counter())[segment.kind] += count.pages
+        per_day[segment.day][segment.kind] += count.pages
         week[segment.weekday - 1][segment.hour] += count.pages
+    split = {group: HoursSplit.of(kinds) for group, kinds in per_group.items()}
+    by_day = {day: HoursSplit.of(kinds) for day, kinds in per_day.items()}
     all_pages = HoursSplit()
     for day in by_day.values():
         for kind in Kind:

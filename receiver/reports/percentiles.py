@@ -46,7 +46,7 @@ def nearest_rank(count: int, fraction: tuple[int, int]) -> int:
 def histograms(buckets: Iterable[DurationBucket], *, overall: bool) -> dict[Scope, list[Bin]]:
     """Bins per (metric, group) in ascending order, and per (metric, None) summed over the groups when
     ``overall`` (the groups partition the alerts)."""
-    merged: dict[Scope, dict[int, Bin]] = {}
+    merged: dict[Scope, dict[int, list[float]]] = {}  # bucket -> [count, shortest, longest]
     for b in buckets:
         scopes: list[Scope] = [(b.metric, b.group)]
         if overall:
@@ -54,12 +54,14 @@ def histograms(buckets: Iterable[DurationBucket], *, overall: bool) -> dict[Scop
         for scope in scopes:
             bins = merged.setdefault(scope, {})
             seen = bins.get(b.bucket)
-            bins[b.bucket] = (
-                Bin(b.bucket, b.count, b.shortest, b.longest)
-                if seen is None
-                else Bin(b.bucket, seen.count + b.count, min(seen.shortest, b.shortest), max(seen.longest, b.longest))
-            )
-    return {scope: [bins[k] for k in sorted(bins)] for scope, bins in merged.items()}
+            if seen is None:
+                bins[b.bucket] = [b.count, b.shortest, b.longest]
+            else:
+                seen[0] += b.count
+                seen[1], seen[2] = min(seen[1], b.shortest), max(seen[2], b.longest)
+    return {
+        scope: [Bin(k, int(bins[k][0]), bins[k][1], bins[k][2]) for k in sorted(bins)] for scope, bins in merged.items()
+    }
 
 
 def _locate(bins: Sequence[Bin], rank: int) -> tuple[Bin, int]:

@@ -71,7 +71,6 @@ class ReportQuery:
 
 @dataclass(frozen=True)
 class AlertCount:
-    priority: str
     group: str
     state: AckState
     alerts: int
@@ -100,10 +99,13 @@ class PageCount:
 
 @dataclass(frozen=True)
 class AlertRows:
-    counts: tuple[AlertCount, ...]
+    counts: tuple[AlertCount, ...]  # per group and state
     durations: tuple[DurationBucket, ...]
     refired: dict[str, int]  # re-fires in the window per group
     pages: tuple[PageCount, ...] = ()  # when asked for with the alerts
+    # Per priority (the count's group) and state, every alert once: the counts themselves when grouped by
+    # priority; none when the groups overlap (by channel: read the alerts grouped by priority for them).
+    priorities: tuple[AlertCount, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -146,14 +148,12 @@ FLAPPING_CYCLES = 2  # one fire/resolve cycle is an alert; two or more in a wind
 class ReportSnapshot(Protocol):
     """Reads over one consistent state of the history."""
 
-    def alerts(self, query: ReportQuery, *, overall: bool = False, pages: bool = False) -> AlertRows:
-        """Counts, duration histograms and re-fires per group; ``overall``: every alert once, in group ""
-        (for groupings whose groups overlap); ``pages``: also the pages, as ``pages`` would count them."""
+    def alerts(self, query: ReportQuery, *, pages: bool = False) -> AlertRows:
+        """Counts, duration histograms and re-fires per group, counts per priority; ``pages``: also the pages,
+        as ``pages`` would count them."""
         ...
 
-    def ranked(
-        self, query: ReportQuery, targets: Sequence[RankTarget], *, overall: bool = False
-    ) -> dict[RankTarget, float]:
+    def ranked(self, query: ReportQuery, targets: Sequence[RankTarget]) -> dict[RankTarget, float]:
         """The durations at the targets' ranks (within their bucket), as ``alerts`` counted them."""
         ...
 

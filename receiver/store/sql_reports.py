@@ -1,26 +1,30 @@
 """The alert-quality reports in SQL: one implementation for PostgreSQL and SQLite.
 
-Definitions are in ``receiver.store.reports``. The dialects differ in small fragments only: how a
-list reaches a query (arrays through ``unnest`` on PostgreSQL, one JSON array through ``json_each``
-on SQLite), rounding down to an integer (``floor`` on PostgreSQL, where ``CAST`` rounds to nearest;
-``CAST`` truncates on SQLite, and every value rounded here is positive), and, on PostgreSQL, the
-report's transaction settings: a ``REPEATABLE READ, READ ONLY`` snapshot (SQLite's transaction is
-one already), ``work_mem`` for the hash tables, no merge joins (materialised CTEs carry no
-statistics: the planner sorted a million rows to merge where hashing the smaller side is right), no
-JIT (compiling the expressions cost more than it saved).
+Definitions are in ``receiver.store.reports``. The reports read facts the database keeps with the rows
+(migration 13, receiver/store/migrations.py): each alert's ``ack_state``, ``time_to_ack``,
+``time_to_resolve`` and their histogram buckets ``ack_bucket`` and ``resolve_bucket`` are columns of
+``alerts`` (computed by a trigger when an alert is acknowledged or resolved on PostgreSQL, virtual generated
+columns on SQLite); a delivered notification carries its alert's ``priority``, ``service`` and ``alertname``,
+a re-fire those and the ``fingerprint``, copied by triggers. So no statement here spells a definition out,
+and none looks an alert up for a page or a re-fire.
+
+The dialects differ in small fragments only: how a list reaches a query (arrays through ``unnest`` on
+PostgreSQL, one JSON array through ``json_each`` on SQLite), rounding down to an integer (``floor`` on
+PostgreSQL, where ``CAST`` rounds to nearest; ``CAST`` truncates on SQLite, and every value rounded here is
+positive), and, on PostgreSQL, the report's transaction settings: a ``REPEATABLE READ, READ ONLY`` snapshot
+(SQLite's transaction is one already), ``work_mem`` for the hash tables, no merge joins, no JIT (compiling
+the expressions cost more than it saved).
 
 What each read costs (docs/receiver.md, "Alert-quality reports"):
 
-- ``alerts``: one pass over the window's alerts, kept as a materialised CTE (``v``): counts per
-  priority, group and fate with the time-to-resolve histogram in one hash aggregation, the
-  time-to-acknowledge histogram in another (``LADDER`` buckets: no sort of a million durations), and
-  the window's re-fires (``timeline_refired``) and pages matched to ``v`` in one hash join;
-- ``ranked``: the alerts whose time to acknowledge or resolve lies in a bucket holding a wanted rank,
-  found through ``alerts_time_to_ack`` and ``alerts_time_to_resolve`` (expression indexes, migration
-  9): a few thousand at a million alerts, numbered in order;
-- pages: the delivered paging jobs through ``outbox_notified`` (channel, delivery time; migration 9),
-  matched to their segment of local time by the UTC hour first (an equality join), then by the
-  segment's exact bounds.
+- ``alerts``: one statement of separate aggregations, each a single pass over its rows and none joined to
+  another: the window's alerts per group, state and resolve bucket (a hash aggregation over the table); the
+  acknowledged ones per group and ack bucket (index-only, ``alerts_time_to_ack``); the window's re-fires per
+  group (index-only, ``timeline_refired``); counts per priority when the groups are not the priorities;
+  the window's pages per group and UTC hour (index-only, ``outbox_notified``; see ``PageRead``);
+- ``ranked``: the window's alerts in the buckets holding a wanted rank (index-only, ``alerts_time_to_ack``
+  and ``alerts_time_to_resolve``): a few thousand at a million alerts, numbered in order;
+- by channel (overlapping groups), the window's alerts joined to their channels once (``CHANNEL_FACTS``).
 """
 
 # ruff: noqa: S608 - SQL built from constant fragments of this module; every value is a bound parameter
@@ -30,6 +34,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import IntEnum
 from typing import Any
 
 from receiver.store.reports import (
@@ -49,21 +55,19 @@ from receiver.store.reports import (
 )
 from receiver.store.sql_repository import SqlRepository
 
-ACKNOWLEDGED = "a.acked_at IS NOT NULL AND (a.resolved_at IS NULL OR a.acked_at <= a.resolved_at)"
-# Durations from when the receiver first saw the alert (as the API's timeToAckSeconds); never negative
-# (an alert that arrived already resolved has an end before its first sighting: 0).
-TIME_TO_ACK = (
-    f"CASE WHEN {ACKNOWLEDGED} THEN CASE WHEN a.acked_at > a.first_seen THEN a.acked_at - a.first_seen ELSE 0.0 END END"
-)
-TIME_TO_RESOLVE = (
-    "CASE WHEN a.resolved_at IS NOT NULL THEN"
-    " CASE WHEN a.resolved_at > a.first_seen THEN a.resolved_at - a.first_seen ELSE 0.0 END END"
-)
-STATE = (
-    f"CASE WHEN {ACKNOWLEDGED} THEN {AckState.ACKNOWLEDGED.value}"
-    f" WHEN a.resolved_at IS NOT NULL THEN {AckState.RESOLVED_UNACKNOWLEDGED.value}"
-    f" ELSE {AckState.FIRING_UNACKNOWLEDGED.value} END"
-)
+
+class Row(IntEnum):
+    """What a row of ``SqlReportSnapshot.alerts`` holds: (kind, group, state, bucket, hour or segment, count,
+    escalations, deadlines missed, shortest, longest); the columns a kind has no use for are NULL."""
+
+    COUNTS = 0  # per group, state and resolve bucket: counts and the time-to-resolve histogram
+    ACKNOWLEDGED = 1  # per group and ack bucket: the time-to-acknowledge histogram
+    PAGES_BY_HOUR = 2  # per group and UTC hour
+    REFIRES = 3  # per group
+    PAGES_BY_SEGMENT = 4  # per group and segment, of the hours cut into several
+    PRIORITIES = 5  # per priority and state: counts
+
+
 FIRST_SEEN_IN_WINDOW = "a.first_seen >= %s AND a.first_seen < %s"
 # A page: a delivered trigger or escalation on a paging channel (resolves and PagerDuty acknowledgements
 # tell people that something ended). The first two terms are outbox_notified's condition.
@@ -71,27 +75,87 @@ PAGED = (
     "o.state = 'delivered' AND o.action IN ('trigger', 'escalate') AND o.channel IN ({channels})"
     " AND o.delivered_at >= %s AND o.delivered_at < %s"
 )
-# An alert belongs to every channel it was notified on.
-CHANNEL_MEMBERSHIP = (
-    "alerts a JOIN (SELECT DISTINCT alert_id, channel FROM outbox"
-    " WHERE state = 'delivered' AND action IN ('trigger', 'escalate')) n ON n.alert_id = a.id"
+# An alert belongs to every channel it was notified on. By channel, the window's alerts are joined to the
+# (alert, channel) pairs once, into a CTE ``v`` with the alert's facts that each aggregation reads as ``a``; the
+# few alerts that ``ranked`` reads and the re-fires look their notifications up by alert.
+NOTIFIED = "n.state = 'delivered' AND n.action IN ('trigger', 'escalate')"
+CHANNEL_FACTS = (
+    "v AS MATERIALIZED (SELECT n.channel, a.id, a.first_seen, a.ack_state, a.resolve_bucket, a.time_to_resolve,"
+    " a.ack_bucket, a.time_to_ack, a.escalations FROM alerts a"
+    f" JOIN (SELECT DISTINCT n.alert_id, n.channel FROM outbox n WHERE {NOTIFIED}) n ON n.alert_id = a.id"
+    f" WHERE {FIRST_SEEN_IN_WINDOW})"
 )
+# Per metric: its histogram bucket and duration columns (of alerts, migration 13).
+DURATION_COLUMNS = {
+    Metric.TIME_TO_ACK: ("a.ack_bucket", "a.time_to_ack"),
+    Metric.TIME_TO_RESOLVE: ("a.resolve_bucket", "a.time_to_resolve"),
+}
 
 
-# Histogram buckets, ascending with the duration: (below this many seconds, bucket width, first bucket number
-# minus the first width multiple), so bucket = first + floor(duration / width). 1 s buckets below 10 minutes,
-# 10 s below 2 hours, 1 minute below a day, 10 minutes beyond: at most a few thousand buckets per group.
-LADDER = ((600, 1, 0), (7200, 10, 540), (86400, 60, 1140), (None, 600, 2436))
+def paged_condition(query: ReportQuery) -> tuple[str, list[Any]]:
+    marks = ", ".join(["%s"] * len(query.paging_channels))
+    return PAGED.format(channels=marks), [*query.paging_channels, query.since, query.until]
 
 
-def bucket_bounds(bucket: int) -> tuple[float, float]:
-    """The durations ``[low, high)`` of a bucket, widened by a second on both sides (the SQL checks the
-    bucket itself; this only bounds an index range). Bucket 0 also holds the clamped negative durations."""
-    for below, width, first in LADDER:
-        low, high = (bucket - first) * width, (bucket - first + 1) * width
-        if below is None or low < below:
-            return (-1e18 if bucket == 0 else low - 1.0), high + 1.0
-    raise AssertionError("the last step has no bound")
+@dataclass(frozen=True)
+class PageRead:
+    """The window's pages per group and segment of local time, as rows of ``SqlReportSnapshot.alerts``.
+
+    Segments lie each inside one UTC hour (receiver.reports.working_time): most hours are one segment (in
+    Asia/Seoul with working hours on the hour, every hour of the window is). Pages are counted per group and
+    UTC hour, which an hour of one segment gives to it; the hours cut into several segments (a zone half an
+    hour off UTC, working hours from 09:30) have their pages matched to the segment's exact bounds (an
+    equality join on the hour, then the bounds). The group is the job's own column, copied from its alert
+    when it was delivered."""
+
+    selects: tuple[str, ...]
+    params: tuple[Any, ...]
+    cte: tuple[str, list[Any]]  # ("seg AS (...)", its parameters) when some hours are cut
+    whole_hours: dict[int, int]  # UTC hour -> the one segment it is
+    cut_hours: frozenset[int]
+
+    @classmethod
+    def of(cls, sql: SqlReports, query: ReportQuery) -> PageRead:
+        by_hour: dict[int, list[int]] = {}
+        for i, (start, _) in enumerate(query.segments):
+            by_hour.setdefault(int(start // 3600), []).append(i)
+        whole = {hour: segments[0] for hour, segments in by_hour.items() if len(segments) == 1}
+        cut = frozenset(by_hour) - frozenset(whole)
+        group = f"o.{query.group_by.value}"
+        condition, params = paged_condition(query)
+        hour = sql.utc_hour("o.delivered_at")
+        selects = [
+            f"SELECT {Row.PAGES_BY_HOUR.value}, {group}, NULL, {hour}, COUNT(*), NULL, NULL, NULL, NULL FROM outbox o"
+            f" WHERE {condition} GROUP BY 2, 4"
+        ]
+        cte: tuple[str, list[Any]] = ("", [])
+        if cut:
+            rows, cte_params = sql.rows_of(
+                ("i", "lo", "hi", "hour"),
+                ("int4", "float8", "float8", "int8"),
+                [
+                    (i, int(lo), int(hi), int(lo // 3600))
+                    for i, (lo, hi) in enumerate(query.segments)
+                    if lo // 3600 in cut
+                ],
+            )
+            cte = (f"seg AS ({rows})", cte_params)
+            selects.append(
+                f"SELECT {Row.PAGES_BY_SEGMENT.value}, {group}, NULL, seg.i, COUNT(*), NULL, NULL, NULL, NULL"
+                " FROM outbox o"
+                f" JOIN seg ON seg.hour = {hour} AND o.delivered_at >= seg.lo AND o.delivered_at < seg.hi"
+                f" WHERE {condition} GROUP BY 2, 4"
+            )
+            params = [*params, *params]  # the same condition again
+        return cls(tuple(selects), tuple(params), cte, whole, cut)
+
+    def counts(self, kind: int, group: str, key: int, pages: int) -> tuple[PageCount, ...]:
+        """A row's pages by segment: ``key`` is the UTC hour or the segment."""
+        if kind == Row.PAGES_BY_SEGMENT:
+            return (PageCount(group, key, pages),)
+        if key in self.cut_hours:  # counted by segment in their rows
+            return ()
+        return (PageCount(group, self.whole_hours[key], pages),)
 
 
 class SqlReports(SqlRepository):
@@ -103,8 +167,8 @@ class SqlReports(SqlRepository):
             if self._postgres:  # one snapshot for every read; SQLite's transaction is one already
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 conn.execute("SET LOCAL work_mem = '64MB'")  # the histograms' hash tables, without spilling
-                # Materialised CTEs carry no statistics: a merge join would sort a million rows where hashing
-                # the smaller side (the re-fires, the pages) is what they need.
+                # Materialised CTEs carry no statistics: a merge join would sort the pages where hashing the
+                # segments (a few thousand) is what they need.
                 conn.execute("SET LOCAL enable_mergejoin = off")
                 conn.execute("SET LOCAL jit = off")
             yield SqlReportSnapshot(self, conn)
@@ -115,14 +179,11 @@ class SqlReports(SqlRepository):
         """``expression`` (>= 0) rounded down to an integer."""
         return f"CAST(floor({expression}) AS BIGINT)" if self._postgres else f"CAST({expression} AS INTEGER)"
 
-    def bucket(self, duration: str) -> str:
-        """The histogram bucket of a duration in seconds (>= 0): see ``LADDER``."""
-        steps = " ".join(
-            f"WHEN {duration} < {below} THEN {first} + {self.whole(f'{duration} / {width}')}"
-            for below, width, first in LADDER[:-1]
-        )
-        _, width, first = LADDER[-1]
-        return f"CASE {steps} ELSE {first} + {self.whole(f'{duration} / {width}')} END"
+    def utc_hour(self, epoch: str) -> str:
+        """The UTC hour (epoch seconds // 3600) of ``epoch`` (>= 0), exactly: the division may round a time a
+        hair before an hour mark up to it, which the comparison takes back (``hour * 3600`` is exact)."""
+        hour = self.whole(f"{epoch} / 3600")
+        return f"({hour} - CASE WHEN {epoch} < {hour} * 3600 THEN 1 ELSE 0 END)"
 
     def rows_of(
         self, columns: Sequence[str], types: Sequence[str], rows: Sequence[Sequence[Any]]
@@ -149,143 +210,121 @@ class SqlReportSnapshot:
         self._conn = conn
 
     @staticmethod
-    def _grouping(query: ReportQuery, overall: bool) -> tuple[str, str]:
-        """(the group's expression, the alerts it ranges over)"""
-        if overall:
-            return "''", "alerts a"
+    def _grouping(query: ReportQuery) -> tuple[str, str]:
+        """(the group's expression, the alerts it ranges over): by channel, ``CHANNEL_FACTS``."""
         if query.group_by is GroupBy.CHANNEL:
-            return "n.channel", CHANNEL_MEMBERSHIP
+            return "a.channel", "v a"
         return f"a.{query.group_by.value}", "alerts a"
 
-    def alerts(self, query: ReportQuery, *, overall: bool = False, pages: bool = False) -> AlertRows:
-        """One statement, one pass over the window's alerts (``v``): counts with the time-to-resolve
-        histogram (one aggregation), the time-to-acknowledge histogram, and the window's re-fires and,
-        with ``pages``, pages per group and segment, matched to ``v`` by alert id in one hash join (the
-        alerts of older re-fires and pages, first seen before the window, are looked up on their own)."""
-        group, source = self._grouping(query, overall)
+    def alerts(self, query: ReportQuery, *, pages: bool = False) -> AlertRows:
+        """One statement of separate aggregations (``Row``), each a single pass over its rows and none joined to
+        another. Counts per priority are an aggregation of their own unless the groups are the priorities (or
+        overlap, by channel): as a key of the histogram's, the priority would multiply its groups."""
+        group, source = self._grouping(query)
         window = [query.since, query.until]
-        bucket = self._sql.bucket
-        by_channel = query.group_by is GroupBy.CHANNEL and not overall
-        with_pages = pages and bool(query.paging_channels) and bool(query.segments)
-        priority_column = "" if group == "a.priority" else "a.priority AS p, "
-        ctes = [
-            "rf AS MATERIALIZED (SELECT alert_id AS id, COUNT(*) AS n FROM timeline"
-            " WHERE kind = 'refired' AND at >= %s AND at < %s GROUP BY alert_id)",
-            f"v AS MATERIALIZED (SELECT a.id AS id, {priority_column}{group} AS g, {STATE} AS s, {TIME_TO_ACK} AS xa,"
-            f" {TIME_TO_RESOLVE} AS xr, a.escalations AS e"
-            f" FROM {source} WHERE {FIRST_SEEN_IN_WINDOW})",
-        ]
-        params: list[Any] = [*window, *window]
-        # the window's re-fires (and pages): (alert id, segment or NULL, pages, re-fires)
-        events = ["SELECT id, CAST(NULL AS INTEGER) AS i, 0 AS pages, n AS refires FROM rf"]
-        if with_pages:
-            segments, segment_params = self._segments(query)
-            condition, paged_params = self._paged(query)
-            hour = self._sql.whole
-            ctes += [
-                f"seg AS MATERIALIZED ({segments})",
-                "pg AS MATERIALIZED (SELECT o.alert_id AS id, o.channel AS c, seg.i AS i FROM outbox o"
-                f" JOIN seg ON seg.hour = {hour('o.delivered_at / 3600')}"
-                f" AND o.delivered_at >= seg.lo AND o.delivered_at < seg.hi WHERE {condition})",
-            ]
-            params += [*segment_params, *paged_params]
-            if not by_channel:
-                events.append("SELECT id, i, 1, 0 FROM pg")
-        ctes.append(f"ev AS ({' UNION ALL '.join(events)})")
-        priority = "g" if group == "a.priority" else "p"  # grouped by priority: one key fewer to hash
+        missed = "SUM(CASE WHEN a.escalations > 0 THEN 1 ELSE 0 END)"
         selects = [
-            f"SELECT 0, {priority}, g, s, {bucket('xr')}, COUNT(*), SUM(e), SUM(CASE WHEN e > 0 THEN 1 ELSE 0 END),"
-            f" MIN(xr), MAX(xr) FROM v GROUP BY {priority}, g, s, 5",
-            f"SELECT 1, NULL, g, NULL, b, COUNT(*), NULL, NULL, MIN(x), MAX(x)"
-            f" FROM (SELECT g, xa AS x, {bucket('xa')} AS b FROM v WHERE xa IS NOT NULL) d GROUP BY g, b",
+            f"SELECT {Row.COUNTS.value}, {group}, a.ack_state, a.resolve_bucket, COUNT(*), SUM(a.escalations),"
+            f" {missed}, MIN(a.time_to_resolve), MAX(a.time_to_resolve)"
+            f" FROM {source} WHERE {FIRST_SEEN_IN_WINDOW} GROUP BY 2, 3, 4",
+            f"SELECT {Row.ACKNOWLEDGED.value}, {group}, NULL, a.ack_bucket, COUNT(*), NULL, NULL, MIN(a.time_to_ack),"
+            f" MAX(a.time_to_ack) FROM {source} WHERE {FIRST_SEEN_IN_WINDOW} AND a.ack_bucket IS NOT NULL"
+            " GROUP BY 2, 4",
+            self._refired(query),
         ]
-        select_params: list[Any] = []
-        if by_channel:  # an alert counts under each of its channels: joined, not looked up
-            selects += [
-                "SELECT 3, NULL, v.g, NULL, NULL, 0, SUM(ev.refires), NULL, NULL, NULL"
-                " FROM ev JOIN v ON v.id = ev.id GROUP BY v.g",
-                f"SELECT 3, NULL, g, NULL, NULL, 0, SUM(n), NULL, NULL, NULL FROM (SELECT {group} AS g, rf.n AS n"
-                f" FROM {source} JOIN rf ON rf.id = a.id WHERE a.first_seen < %s) older GROUP BY g",
-            ]
-            select_params.append(query.since)
-            if with_pages:
-                selects.append("SELECT 3, NULL, c, NULL, i, COUNT(*), 0, NULL, NULL, NULL FROM pg GROUP BY c, i")
-        else:  # from the pass when the alert is in the window; looked up by id when it was first seen before
+        params: list[Any] = [*window, *window, *window]
+        if query.group_by not in (GroupBy.PRIORITY, GroupBy.CHANNEL):
             selects.append(
-                "SELECT 3, NULL, g, NULL, i, SUM(pages), SUM(refires), NULL, NULL, NULL FROM (SELECT"
-                f" COALESCE(v.g, (SELECT {group} FROM alerts a WHERE a.id = ev.id)) AS g, ev.i AS i,"
-                " ev.pages AS pages, ev.refires AS refires FROM ev LEFT JOIN v ON v.id = ev.id) matched GROUP BY g, i"
+                f"SELECT {Row.PRIORITIES.value}, a.priority, a.ack_state, NULL, COUNT(*), SUM(a.escalations),"
+                f" {missed}, NULL, NULL FROM alerts a WHERE {FIRST_SEEN_IN_WINDOW} GROUP BY 2, 3"
             )
-        rows = self._sql.run(
-            self._conn, f"WITH {', '.join(ctes)} {' UNION ALL '.join(selects)}", [*params, *select_params]
-        )
+            params += window
+        ctes, cte_params = ([CHANNEL_FACTS], window) if query.group_by is GroupBy.CHANNEL else ([], list[Any]())
+        paged = PageRead.of(self._sql, query) if pages and query.paging_channels and query.segments else None
+        if paged is not None:
+            selects += paged.selects
+            params += paged.params
+            if paged.cte[0]:
+                ctes.append(paged.cte[0])
+                cte_params += paged.cte[1]
+        with_ctes = f"WITH {', '.join(ctes)} " if ctes else ""
+        rows = self._sql.run(self._conn, f"{with_ctes}{' UNION ALL '.join(selects)}", [*cte_params, *params])
         refired: dict[str, int] = {}
-        page_counts: dict[tuple[str, int], int] = {}
-        counts, durations = [], []
-        for kind, p, g, s, b, n, e, m, low, high in rows:
-            if kind == 0:
-                counts.append(AlertCount(str(p), str(g), AckState(int(s)), int(n), int(e), int(m)))
-                if b is not None:
+        page_counts: list[PageCount] = []
+        durations: list[DurationBucket] = []
+        # (group, state) -> [alerts, escalations, deadlines missed], summed over the resolve buckets
+        counted: dict[int, dict[tuple[str, int], list[int]]] = {Row.COUNTS: {}, Row.PRIORITIES: {}}
+        for kind, g, s, b, n, e, m, low, high in rows:
+            if kind in counted:
+                sums = counted[kind].setdefault((str(g), int(s)), [0, 0, 0])
+                sums[0], sums[1], sums[2] = sums[0] + int(n), sums[1] + int(e), sums[2] + int(m)
+                if kind == Row.COUNTS and b is not None:
                     durations.append(
                         DurationBucket(Metric.TIME_TO_RESOLVE, str(g), int(b), int(n), float(low), float(high))
                     )
-            elif kind == 1:
+            elif kind == Row.ACKNOWLEDGED:
                 durations.append(DurationBucket(Metric.TIME_TO_ACK, str(g), int(b), int(n), float(low), float(high)))
-            else:
-                refired[str(g)] = refired.get(str(g), 0) + int(e)
-                if b is not None and int(n):
-                    page_counts[str(g), int(b)] = page_counts.get((str(g), int(b)), 0) + int(n)
-        return AlertRows(
-            tuple(counts),
-            tuple(durations),
-            {g: n for g, n in refired.items() if n},
-            tuple(PageCount(g, i, n) for (g, i), n in page_counts.items()),
+            elif kind == Row.REFIRES:
+                refired[str(g)] = int(n)
+            elif paged is not None:
+                page_counts.extend(paged.counts(kind, str(g), int(b), int(n)))
+        counts, priorities = (
+            tuple(AlertCount(g, AckState(s), n, e, m) for (g, s), (n, e, m) in counted[kind].items())
+            for kind in (Row.COUNTS, Row.PRIORITIES)
+        )
+        if query.group_by is GroupBy.PRIORITY:
+            priorities = counts
+        return AlertRows(counts, tuple(durations), refired, tuple(page_counts), priorities)
+
+    @staticmethod
+    def _refired(query: ReportQuery) -> str:
+        """The window's re-fires per group, counted when they happened whenever their alert was first seen: the
+        entry's own group (copied from its alert when it was written); by channel, once per channel its alert
+        was notified on."""
+        refired = "t.kind = 'refired' AND t.at >= %s AND t.at < %s"
+        group, source, refires = f"t.{query.group_by.value}", "timeline t", "COUNT(*)"
+        if query.group_by is GroupBy.CHANNEL:
+            group, refires = "n.channel", "COUNT(DISTINCT t.id)"
+            source = f"timeline t JOIN outbox n ON n.alert_id = t.alert_id AND {NOTIFIED}"
+        return (
+            f"SELECT {Row.REFIRES.value}, {group}, NULL, NULL, {refires}, NULL, NULL, NULL, NULL FROM {source}"
+            f" WHERE {refired} GROUP BY 2"
         )
 
-    def _segments(self, query: ReportQuery) -> tuple[str, list[Any]]:
-        """The window's segments as rows (i, lo, hi, hour): ``hour`` is the UTC hour they lie in."""
-        rows, params = self._sql.rows_of(
-            ("i", "lo", "hi"),
-            ("int4", "float8", "float8"),
-            [(i, int(lo), int(hi)) for i, (lo, hi) in enumerate(query.segments)],
-        )
-        return f"SELECT i, lo, hi, {self._sql.whole('lo / 3600')} AS hour FROM ({rows}) s", params
+    def pages(self, query: ReportQuery) -> tuple[PageCount, ...]:
+        if not query.paging_channels or not query.segments:
+            return ()
+        paged = PageRead.of(self._sql, query)
+        cte, cte_params = paged.cte
+        with_cte = f"WITH {cte} " if cte else ""
+        rows = self._sql.run(self._conn, f"{with_cte}{' UNION ALL '.join(paged.selects)}", [*cte_params, *paged.params])
+        return tuple(count for r in rows for count in paged.counts(int(r[0]), str(r[1]), int(r[3]), int(r[4])))
 
-    def ranked(
-        self, query: ReportQuery, targets: Sequence[RankTarget], *, overall: bool = False
-    ) -> dict[RankTarget, float]:
-        """Through the duration indexes: only the alerts whose duration lies in a wanted bucket are read
-        (one index range per bucket), then numbered within their bucket: per group, and across groups for
-        the targets of all alerts."""
+    def ranked(self, query: ReportQuery, targets: Sequence[RankTarget]) -> dict[RankTarget, float]:
+        """Through the bucket indexes: only the window's alerts in a wanted bucket are read, then numbered
+        within their bucket: per group, and across groups for the targets of all alerts."""
         if not targets:
             return {}
-        group, source = self._grouping(query, overall)
-        bucket = self._sql.bucket
+        group, source = self._grouping(query)
+        distinct = ""
+        if query.group_by is GroupBy.CHANNEL:  # the few alerts read here: their notifications looked up by alert
+            group, source = "n.channel", f"alerts a JOIN outbox n ON n.alert_id = a.id AND {NOTIFIED}"
+            distinct = "DISTINCT "
         wanted, wanted_params = self._sql.rows_of(
             ("m", "g", "b", "r"),
             ("int4", "text", "int8", "int8"),
             [(t.metric.value, t.group, t.bucket, t.rank) for t in targets],
         )
         parts, params = [], []
-        for metric, raw, duration, present in (
-            (
-                Metric.TIME_TO_ACK,
-                "a.acked_at - a.first_seen",
-                TIME_TO_ACK,
-                f"a.acked_at IS NOT NULL AND {ACKNOWLEDGED}",
-            ),
-            (Metric.TIME_TO_RESOLVE, "a.resolved_at - a.first_seen", TIME_TO_RESOLVE, "a.resolved_at IS NOT NULL"),
-        ):
+        for metric, (bucket, duration) in DURATION_COLUMNS.items():
             buckets = sorted({t.bucket for t in targets if t.metric is metric})
             if not buckets:
                 continue
-            ranges = [bucket_bounds(b) for b in buckets]
             parts.append(
-                f"SELECT {metric.value} AS m, {group} AS g, {bucket(duration)} AS b, {duration} AS x FROM {source}"
-                f" WHERE {present} AND {FIRST_SEEN_IN_WINDOW}"
-                f" AND ({' OR '.join(f'({raw} >= %s AND {raw} < %s)' for _ in ranges)})"
+                f"SELECT {distinct}{metric.value} AS m, a.id, {group} AS g, {bucket} AS b, {duration} AS x"
+                f" FROM {source} WHERE {bucket} IN ({', '.join(['%s'] * len(buckets))}) AND {FIRST_SEEN_IN_WINDOW}"
             )
-            params += [query.since, query.until, *(bound for pair in ranges for bound in pair)]
+            params += [*buckets, query.since, query.until]
         rows = self._sql.run(
             self._conn,
             f"WITH t AS MATERIALIZED ({wanted}), d AS ({' UNION ALL '.join(parts)}),"
@@ -300,40 +339,13 @@ class SqlReportSnapshot:
             for m, g, b, r, x in rows
         }
 
-    def _paged(self, query: ReportQuery) -> tuple[str, list[Any]]:
-        marks = ", ".join(["%s"] * len(query.paging_channels))
-        return PAGED.format(channels=marks), [*query.paging_channels, query.since, query.until]
-
-    def pages(self, query: ReportQuery) -> tuple[PageCount, ...]:
-        """Pages per group and segment: an equality join on the UTC hour, then the segment's exact bounds."""
-        if not query.paging_channels or not query.segments:
-            return ()
-        condition, params = self._paged(query)
-        segments, segment_params = self._segments(query)
-        hour = self._sql.whole
-        if query.group_by is GroupBy.CHANNEL:
-            group, source = "o.channel", "outbox o"
-        else:
-            group, source = f"a.{query.group_by.value}", "outbox o JOIN alerts a ON a.id = o.alert_id"
-        rows = self._sql.run(
-            self._conn,
-            f"WITH seg AS MATERIALIZED ({segments}) "
-            f"SELECT {group}, seg.i, COUNT(*) FROM {source} "
-            f"JOIN seg ON seg.hour = {hour('o.delivered_at / 3600')}"
-            " AND o.delivered_at >= seg.lo AND o.delivered_at < seg.hi "
-            f"WHERE {condition} GROUP BY {group}, seg.i",
-            [*segment_params, *params],
-        )
-        return tuple(PageCount(str(g), int(i), int(n)) for g, i, n in rows)
-
     def noisiest(self, query: ReportQuery) -> tuple[NoisyAlert, ...]:
         if not query.paging_channels:
             return ()
-        condition, params = self._paged(query)
+        condition, params = paged_condition(query)
         rows = self._sql.run(
             self._conn,
-            "SELECT a.alertname, a.service, COUNT(*) FROM outbox o JOIN alerts a ON a.id = o.alert_id "
-            f"WHERE {condition} GROUP BY a.alertname, a.service",
+            f"SELECT o.alertname, o.service, COUNT(*) FROM outbox o WHERE {condition} GROUP BY 1, 2",
             params,
         )
         return tuple(NoisyAlert(str(name), str(service), int(n)) for name, service, n in rows)
@@ -344,8 +356,8 @@ class SqlReportSnapshot:
             self._conn,
             "WITH f AS (SELECT a.fingerprint, a.alertname, a.service, a.priority FROM alerts a"
             f"  WHERE {FIRST_SEEN_IN_WINDOW}"
-            " UNION ALL SELECT a.fingerprint, a.alertname, a.service, a.priority FROM timeline t"
-            "  JOIN alerts a ON a.id = t.alert_id WHERE t.kind = 'refired' AND t.at >= %s AND t.at < %s),"
+            " UNION ALL SELECT t.fingerprint, t.alertname, t.service, t.priority FROM timeline t"
+            "  WHERE t.kind = 'refired' AND t.at >= %s AND t.at < %s),"
             " c AS MATERIALIZED (SELECT fingerprint, MAX(alertname) AS alertname, MAX(service) AS service,"
             "  MAX(priority) AS priority, COUNT(*) AS cycles FROM f GROUP BY fingerprint)"
             " SELECT 1, fingerprint, alertname, service, priority, cycles, 0 FROM c WHERE cycles >= %s"

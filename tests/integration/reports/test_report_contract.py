@@ -17,7 +17,7 @@ from receiver.store.reports import GroupBy, Section
 from receiver.store.sql_history import SqlAlertHistory
 from receiver.store.sql_reports import SqlReports
 from tests import alert_quality as expected
-from tests.alert_quality import SINCE, UNTIL, Seeded, kst, observation
+from tests.alert_quality import SINCE, UNTIL, Seeded, kst, observation, seed
 
 WEEKDAYS = frozenset(range(1, 6))
 
@@ -154,6 +154,8 @@ def test_grouping_by_channel_counts_an_alert_under_every_channel_it_was_notified
         "email_digest": 0,
     }
     assert astuple(groups["sms"].alerts.time_to_ack) == (2, 180.0, 1320.0, 1320.0)
+    # A6's re-fire, once on each channel it was notified on (two PagerDuty and two Slack notifications)
+    assert {name: g.alerts.refired for name, g in groups.items() if g.alerts.refired} == {"pagerduty": 1, "slack": 1}
     assert counts(r.total) == expected.COUNTS["all"]  # the total counts each alert once
 
 
@@ -182,6 +184,19 @@ def test_the_same_history_in_utc_moves_the_friday_night_pages_into_working_hours
     friday = {d.day.isoformat(): astuple(d.pages) for d in r.days}["2026-03-06"]
     assert friday == (3, 0, 0)  # A4's pagerduty, sms and escalated sms (15:03:40)
     assert r.total.pages.total == 15
+
+
+def test_a_working_hours_bound_inside_an_hour_splits_that_hours_pages_at_the_bound(
+    reports: SqlReports, seeded: Seeded
+) -> None:
+    """From 10:01, A1's PagerDuty page at 10:00:05 is out of hours and its SMS page at 10:01:00 is in: one UTC
+    hour, two segments."""
+    request = ReportRequest(SINCE, UNTIL, GroupBy.PRIORITY, "Asia/Seoul", WorkingHours(10 * 60 + 1, 18 * 60), WEEKDAYS)
+    r = read_report(reports, request, RoutingPolicy(), EVERYTHING)
+    assert astuple(r.total.pages) == (5, 4, 6)
+    assert astuple(by_name(r)["critical"].pages) == (3, 2, 6)
+    assert astuple(by_name(r)["high"].pages) == expected.PAGES["high"]
+    assert astuple({d.day.isoformat(): d.pages for d in r.days}["2026-03-02"]) == (3, 2, 0)
 
 
 @pytest.mark.parametrize(
@@ -254,6 +269,26 @@ def test_migration_9_turns_re_fires_recorded_as_changes_into_refired_entries(
         "relabelled": ["received", "changed"],
         "relabelled, resolved, fired again": ["received", "changed", "resolved", "refired"],
     }
+
+
+def test_migration_13_gives_the_history_recorded_before_it_the_same_figures(
+    database: PostgresDatabase | SqliteDatabase,
+) -> None:
+    """The week recorded at schema 9: migration 13 computes the alerts' facts and copies the groups of the pages
+    and re-fires already written."""
+    history = SqlAlertHistory(database)
+    history.migrate(target=9)
+    seed(history)
+    history.migrate()
+    r = report(SqlReports(database))
+    assert counts(r.total) == expected.COUNTS["all"]
+    assert {g.name: counts(g) for g in r.groups} == {name: c for name, c in expected.COUNTS.items() if name != "all"}
+    assert astuple(r.total.alerts.time_to_ack) == expected.TIME_TO_ACK["all"]
+    assert astuple(r.total.alerts.time_to_resolve) == expected.TIME_TO_RESOLVE["all"]
+    assert {g.name: astuple(g.pages) for g in r.groups if g.pages.total} == {
+        name: split for name, split in expected.PAGES.items() if name != "all"
+    }
+    assert [(n.alertname, n.service, n.pages) for n in r.noisiest] == expected.NOISIEST
 
 
 @pytest.mark.parametrize("offset", [61.0, 3 * 3600.0 + 7.5, 2 * 86400.0 + 11.25])  # 1 s, 1 min and 10 min buckets
