@@ -105,6 +105,12 @@ RECEIVER_OPTIONS: tuple[Option[Any], ...] = (
     # gunicorn's control socket (gunicornc): per instance, never gunicorn's one shared default path.
     Option("RECEIVER_CONTROL_SOCKET", "receiver.control_socket", parse_control_socket, "auto"),
     Option("RECEIVER_ROUTING_FILE", "receiver.routing_file", parse_path, None),
+    # Incidents (docs/alerting.md, "Incidents"): the platform's parts and dependencies; unset, every alert
+    # pages on its own. The window relates alerts that arrive apart; an alert firing again within the
+    # cool-down after its incident resolved reopens it (and the resolve notification waits that long).
+    Option("RECEIVER_TOPOLOGY_FILE", "receiver.topology_file", parse_path, None),
+    Option("RECEIVER_INCIDENT_WINDOW", "receiver.incident_window", parse_duration, 300.0),
+    Option("RECEIVER_INCIDENT_COOLDOWN", "receiver.incident_cooldown", parse_duration, 300.0),
     # Delivery: "thread" runs an outbox worker thread in every gunicorn worker process.
     Option("RECEIVER_DELIVERY", "receiver.delivery", parse_choice("thread", "off"), "thread"),
     Option("RECEIVER_POLL_INTERVAL", "receiver.poll_interval", parse_duration, 1.0),
@@ -207,6 +213,9 @@ class ReceiverConfig:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     routing_file: Path | None = None
+    topology_file: Path | None = None
+    incident_window: float = 300.0
+    incident_cooldown: float = 300.0
     delivery: str = "thread"
     poll_interval: float = 1.0
     retry_base: float = 2.0
@@ -256,6 +265,9 @@ class ReceiverConfig:
             tls_cert=v["receiver.tls_cert"],
             tls_key=v["receiver.tls_key"],
             routing_file=v["receiver.routing_file"],
+            topology_file=v["receiver.topology_file"],
+            incident_window=v["receiver.incident_window"],
+            incident_cooldown=v["receiver.incident_cooldown"],
             delivery=v["receiver.delivery"],
             poll_interval=v["receiver.poll_interval"],
             retry_base=v["receiver.retry_base"],

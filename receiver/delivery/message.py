@@ -15,6 +15,7 @@ _VERB = {
     "resolve": "RESOLVED",
     "escalate": "ESCALATED (not acknowledged)",
     "acknowledge": "ACKNOWLEDGED",
+    "update": "UPDATE",
 }
 
 TEXT = Template("""$title
@@ -24,7 +25,7 @@ $description
 priority: $priority  service: $service  since: $since
 labels:
 $labels
-$link""")
+$link$incident""")
 
 HTML = Template("""<html><body>
 <h2>$title</h2>
@@ -32,7 +33,7 @@ HTML = Template("""<html><body>
 <p>$description</p>
 <p>priority: <b>$priority</b> &middot; service: $service &middot; since: $since</p>
 <table>$labels</table>
-<p>$link</p>
+<p>$link</p>$incident
 </body></html>""")
 
 
@@ -54,11 +55,46 @@ def truncate(value: str, limit: int) -> str:
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
-def title(n: Notification) -> str:
+def alert_name(n: Notification) -> str:
+    """``ServiceDown (transaction-service)``."""
     alert = n.alert
-    service = f" ({alert.service})" if alert.service else ""
-    text = f"[{alert.priority.upper()}] {_VERB.get(n.action, n.action)}: {alert.alertname}{service}"
+    return f"{alert.alertname} ({alert.service})" if alert.service else alert.alertname
+
+
+def title(n: Notification) -> str:
+    if n.action == "update" and n.incident is not None:
+        incident = n.incident
+        text = (
+            f"[{incident.priority.upper()}] UPDATE: incident {incident.id} ({incident.title}): {alert_name(n)} joined"
+        )
+    else:
+        text = f"[{n.alert.priority.upper()}] {_VERB.get(n.action, n.action)}: {alert_name(n)}"
     return truncate(one_line(text), TITLE_LIMIT)  # one line: no CR/LF from labels
+
+
+def incident_line(n: Notification) -> str:
+    """What the incident says in one line: ``incident 12, 3 alerts, probable cause ServiceDown (...)``."""
+    incident = n.incident
+    if incident is None:
+        return ""
+    role = "this alert" if incident.cause_alert_id == n.alert.id else incident.title
+    alerts = f"{incident.alerts} alert{'s' if incident.alerts != 1 else ''}"
+    return one_line(f"incident {incident.id}, {alerts}, probable cause {role}")
+
+
+def incident_document(n: Notification) -> dict[str, object]:
+    """The incident as machine integrations (webhook, file, PagerDuty's details) get it."""
+    incident = n.incident
+    assert incident is not None
+    return {
+        "id": incident.id,
+        "key": incident.key,
+        "title": incident.title,
+        "priority": incident.priority,
+        "status": incident.status,
+        "causeAlertId": incident.cause_alert_id,
+        "alerts": incident.alerts,
+    }
 
 
 def summary(n: Notification) -> str:
@@ -81,6 +117,7 @@ def text(n: Notification) -> str:
         since=since(n),
         labels="\n".join(f"  {k}={v}" for k, v in sorted(alert.labels.items())),
         link=alert.generator_url,
+        incident=f"\n{incident_line(n)}" if n.incident is not None else "",
     )
 
 
@@ -96,6 +133,7 @@ def html_body(n: Notification) -> str:
         since=e(since(n)),
         labels="".join(f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in sorted(alert.labels.items())),
         link=f'<a href="{e(alert.generator_url)}">source</a>' if alert.generator_url.startswith("http") else "",
+        incident=f"\n<p>{e(incident_line(n))}</p>" if n.incident is not None else "",
     )
 
 

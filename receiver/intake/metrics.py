@@ -32,3 +32,18 @@ class IntakeMetrics:
             "Watchdog alerts from Alertmanager (dead man's switch heartbeats; never routed)",
             registry=registry,
         )
+        self.incidents_opened = Counter(
+            "receiver_incidents_opened_total",
+            "Incidents opened: each pages once (RECEIVER_TOPOLOGY_FILE set)",
+            registry=registry,
+        )
+        self.incident_joins = Counter(
+            "receiver_incident_joins_total",
+            "Firing alerts that joined an incident already open (or reopened it): an update, not a page",
+            registry=registry,
+        )
+        self.alerts_unmatched = Counter(
+            "receiver_alerts_unmatched_total",
+            "Firing alerts whose labels match no part of the topology: each is an incident of its own",
+            registry=registry,
+        )

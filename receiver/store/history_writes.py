@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from monitoring.cloudevents import CloudEvent
@@ -20,7 +21,9 @@ from receiver.store.history import (
     Observation,
     RecordOutcome,
 )
-from receiver.store.sql_repository import ALERT_COLUMNS, SqlRepository, alert_from_row
+from receiver.store.incident_writes import IncidentWrites
+from receiver.store.incidents import Arrival, Departure
+from receiver.store.sql_repository import ALERT_COLUMNS, alert_from_row
 
 
 def _action(obs: Observation) -> str:
@@ -36,18 +39,34 @@ def _received(obs: Observation) -> str:
     return f"{obs.status}, priority {obs.priority}{flag}"
 
 
-class HistoryWrites(SqlRepository):
+def _paged_by_incident(obs: Observation) -> bool:
+    """With incidents on, a firing alert pages through its incident, not on its own."""
+    return obs.component is not None and obs.status == "firing"
+
+
+def _unpaged(obs: Observation) -> Observation:
+    return replace(obs, channels=(), ack_deadline=None) if _paged_by_incident(obs) else obs
+
+
+class HistoryWrites(IncidentWrites):
     # --- intake ---
 
     def record(self, observations: Sequence[Observation], now: float) -> RecordOutcome:
         unique = {(o.fingerprint, o.starts_at): o for o in observations}
         if not unique:
             return RecordOutcome(0, 0, 0)
+        correlating = self._correlator is not None and self._incident_schema
+        if not correlating:
+            unique = {key: replace(o, component=None) for key, o in unique.items()}
         with self._tx() as conn:
+            if correlating:  # related alerts decide their incident one transaction after the other
+                self._lock_components(conn, [o.component for o in unique.values() if o.component is not None])
             # New alerts (the common case) cost one statement; only the others are read back, locked.
-            inserted = self._insert(conn, list(unique.values()), now)
+            inserted = self._insert(conn, [_unpaged(o) for o in unique.values()], now)
             known = sorted({key[0] for key in unique if key not in inserted})
-            existing = self._existing(conn, ", ".join(["%s"] * len(known)), known) if known else {}
+            existing = self._existing(conn, ", ".join(["%s"] * len(known)), known, correlating) if known else {}
+            arrivals: list[tuple[Arrival, Observation]] = []
+            departures: list[Departure] = []
             jobs: list[tuple[int, NewJob]] = []
             timeline: list[tuple[int, float, str, str | None, str | None, str]] = []
             seen: list[tuple[float, int]] = []
@@ -58,7 +77,10 @@ class HistoryWrites(SqlRepository):
             trace = self._traceparent() if emit else None
             for key, obs in unique.items():
                 if key in inserted:
-                    new_jobs += len(obs.channels)
+                    if _paged_by_incident(obs):
+                        arrivals.append((self._arrival(inserted[key], obs), obs))
+                    else:
+                        new_jobs += len(obs.channels)
                     if emit and obs.status == "firing":
                         events.extend(alert_events.fired(inserted[key], obs, trace))
                     elif emit:
@@ -67,9 +89,9 @@ class HistoryWrites(SqlRepository):
                     if not self._postgres:  # PostgreSQL wrote them in the same statement as the alert
                         alert_id = inserted[key]
                         timeline.append((alert_id, now, "received", None, None, _received(obs)))
-                        fresh_jobs.extend((alert_id, _job(obs, c, _action(obs))) for c in obs.channels)
+                        fresh_jobs.extend((alert_id, _job(obs, c, _action(obs))) for c in _unpaged(obs).channels)
                     continue
-                alert_id, status, content_hash, last_seen = existing[key]
+                alert_id, status, content_hash, last_seen, incident_id = existing[key]
                 if status == "resolved" and obs.status == "firing" and now - last_seen < self._stale_firing_grace:
                     # Alertmanager gives a new firing a new startsAt: this is an old delivery (a lagging HA
                     # peer, a replay) arriving after the resolve. Shown in the timeline; nobody is paged.
@@ -87,10 +109,15 @@ class HistoryWrites(SqlRepository):
                         (resolved_at, now, alert_id),
                     )
                     timeline.append((alert_id, now, "resolved", None, None, "resolved by Alertmanager"))
-                    jobs.extend((alert_id, _job(obs, c, "resolve")) for c in obs.channels)
+                    if incident_id is not None and obs.component is not None:
+                        departures.append(Departure(alert_id, incident_id))  # its incident resolves, not it
+                    else:
+                        jobs.extend((alert_id, _job(obs, c, "resolve")) for c in obs.channels)
                     if emit:
                         events.append(alert_events.resolved(alert_id, obs, resolved_at, trace))
                 elif obs.status == "firing" and (status == "resolved" or content_hash != obs.content_hash):
+                    by_incident = _paged_by_incident(obs) and (status == "resolved" or incident_id is not None)
+                    deadline = None if by_incident else obs.ack_deadline
                     self._run(
                         conn,
                         "UPDATE alerts SET status = 'firing', resolved_at = NULL, labels = %s, annotations = %s, "
@@ -102,32 +129,64 @@ class HistoryWrites(SqlRepository):
                             json.dumps(obs.annotations),
                             obs.content_hash,
                             now,
-                            None if obs.ack_deadline is None else now + obs.ack_deadline,
+                            None if deadline is None else now + deadline,
                             alert_id,
                         ),
                     )
                     timeline.append((alert_id, now, "changed", None, None, "labels, annotations or status changed"))
-                    jobs.extend((alert_id, _job(obs, c, "trigger")) for c in obs.channels)
+                    if by_incident and status == "resolved":  # firing again: it joins (or reopens) an incident
+                        arrivals.append((self._arrival(alert_id, obs), obs))
+                    elif not by_incident:  # a change of an alert in an incident is in its timeline only
+                        jobs.extend((alert_id, _job(obs, c, "trigger")) for c in obs.channels)
                 else:
                     seen.append((now, alert_id))
             self._many(conn, "UPDATE alerts SET last_seen = %s WHERE id = %s", seen)
             self._timeline(conn, timeline)
+            opened = joined = 0
+            if arrivals or departures:
+                correlated = self._correlate(conn, arrivals, departures, now)
+                jobs += correlated.jobs
+                events += correlated.events
+                opened, joined = correlated.opened, correlated.joined
             self._jobs(conn, fresh_jobs + jobs, now)
             if self._events is not None:
                 self._events.add(conn, events, now)
-        return RecordOutcome(new=len(inserted), updated=len(unique) - len(inserted), jobs=new_jobs + len(jobs))
+        return RecordOutcome(
+            new=len(inserted),
+            updated=len(unique) - len(inserted),
+            jobs=new_jobs + len(jobs),
+            incidents_opened=opened,
+            incidents_joined=joined,
+            unmatched=sum(1 for a, _ in arrivals if a.part is None),
+        )
+
+    @staticmethod
+    def _arrival(alert_id: int, obs: Observation) -> Arrival:
+        assert obs.component is not None
+        return Arrival(alert_id, obs.fingerprint, obs.part, obs.component, obs.priority)
 
     def _existing(
-        self, conn: Any, marks: str, fingerprints: list[str]
-    ) -> dict[tuple[str, float], tuple[int, str, str, float]]:
-        """(fingerprint, startsAt) -> (id, status, content hash, last seen) of the known alerts, locked."""
+        self, conn: Any, marks: str, fingerprints: list[str], incidents: bool = False
+    ) -> dict[tuple[str, float], tuple[int, str, str, float, int | None]]:
+        """(fingerprint, startsAt) -> (id, status, content hash, last seen, incident) of the known
+        alerts, locked (the incident only when incidents are on)."""
+        incident = ", incident_id" if incidents else ""
         rows = self._run(
             conn,
-            "SELECT id, fingerprint, starts_at, status, content_hash, last_seen FROM alerts "  # noqa: S608 - only constant fragments and placeholders are interpolated
+            f"SELECT id, fingerprint, starts_at, status, content_hash, last_seen{incident} FROM alerts "  # noqa: S608 - only constant fragments and placeholders are interpolated
             f"WHERE fingerprint IN ({marks}){self._for_update}",
             fingerprints,
         ).fetchall()
-        return {(r[1], float(r[2])): (int(r[0]), r[3], r[4], float(r[5])) for r in rows}
+        return {
+            (r[1], float(r[2])): (
+                int(r[0]),
+                r[3],
+                r[4],
+                float(r[5]),
+                None if not incidents or r[6] is None else int(r[6]),
+            )
+            for r in rows
+        }
 
     _ALERT_INSERT = (
         "INSERT INTO alerts (fingerprint, starts_at, alertname, status, priority, priority_defaulted, service, "

@@ -7,6 +7,7 @@ from typing import Any
 
 from receiver.config.routing import DIGEST
 from receiver.store.history import (
+    IncidentNotice,
     Job,
     NewJob,
 )
@@ -19,6 +20,14 @@ class OutboxJobs(SqlRepository):
     # --- the outbox ---
 
     def claim(self, now: float, lease: float, limit: int, *, digest: bool = False) -> list[Job]:
+        # Per alert and channel (and per incident and channel), jobs go out in order: a resolve after its trigger.
+        same = (
+            "(e.alert_id = o.alert_id OR e.incident_id = o.incident_id)"
+            if self._incident_schema
+            else "e.alert_id = o.alert_id"
+        )
+        returning = ["id", "alert_id", "channel", "action", "attempts", "max_attempts", "fallback", "created_at"]
+        returning += ["traceparent"] * self._traced_jobs + ["incident_id"] * self._incident_schema
         with self._tx() as conn:
             claimed = self._run(
                 conn,
@@ -26,16 +35,16 @@ class OutboxJobs(SqlRepository):
                 " SELECT o.id FROM outbox o WHERE ((o.state = 'pending' AND o.next_attempt_at <= %s)"
                 "  OR (o.state = 'sending' AND o.lease_until <= %s))"
                 f"  AND o.channel {'=' if digest else '<>'} '{DIGEST}'"
-                f"  AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.alert_id = o.alert_id AND e.channel = o.channel"
+                f"  AND NOT EXISTS (SELECT 1 FROM outbox e WHERE {same} AND e.channel = o.channel"
                 f"   AND e.id < o.id AND e.state IN {ACTIVE_STATES})"
                 f" ORDER BY o.next_attempt_at, o.id LIMIT %s{self._skip_locked}"
-                ") RETURNING id, alert_id, channel, action, attempts, max_attempts, fallback, created_at"
-                f"{', traceparent' if self._traced_jobs else ''}",
+                f") RETURNING {', '.join(returning)}",
                 (now + lease, now, now, limit),
             ).fetchall()
             if not claimed:
                 return []
-            alert_ids = sorted({int(r[1]) for r in claimed})
+            rows = [dict(zip(returning, r, strict=True)) for r in claimed]
+            alert_ids = sorted({int(r["alert_id"]) for r in rows})
             marks = ", ".join(["%s"] * len(alert_ids))
             alerts = {
                 a.id: a
@@ -44,25 +53,44 @@ class OutboxJobs(SqlRepository):
                     self._run(conn, f"SELECT {ALERT_COLUMNS} FROM alerts WHERE id IN ({marks})", alert_ids),  # noqa: S608 - only constant fragments and placeholders are interpolated
                 )
             }
-            threads = self._threads(conn, sorted({int(r[1]) for r in claimed if r[2] in THREADED_CHANNELS}))
+            threads = self._threads(
+                conn, sorted({int(r["alert_id"]) for r in rows if r["channel"] in THREADED_CHANNELS})
+            )
+            notices = self._notices(
+                conn, sorted({int(r["incident_id"]) for r in rows if r.get("incident_id") is not None})
+            )
         return sorted(
             (
                 Job(
-                    id=int(r[0]),
-                    channel=r[2],
-                    action=r[3],
-                    attempts=int(r[4]),
-                    max_attempts=int(r[5]),
-                    fallback=bool(r[6]),
-                    created_at=float(r[7]),
-                    alert=alerts[int(r[1])],
-                    traceparent=r[8] if len(r) > 8 else None,
-                    thread=threads.get((int(r[1]), r[2])),
+                    id=int(r["id"]),
+                    channel=r["channel"],
+                    action=r["action"],
+                    attempts=int(r["attempts"]),
+                    max_attempts=int(r["max_attempts"]),
+                    fallback=bool(r["fallback"]),
+                    created_at=float(r["created_at"]),
+                    alert=alerts[int(r["alert_id"])],
+                    traceparent=r.get("traceparent"),
+                    thread=threads.get((int(r["alert_id"]), r["channel"])),
+                    incident=None if r.get("incident_id") is None else notices[int(r["incident_id"])],
                 )
-                for r in claimed
+                for r in rows
             ),
             key=lambda j: j.id,
         )
+
+    def _notices(self, conn: Any, incident_ids: list[int]) -> dict[int, IncidentNotice]:
+        if not incident_ids:
+            return {}
+        marks = ", ".join(["%s"] * len(incident_ids))
+        rows = self._run(
+            conn,
+            "SELECT id, page_key, title, priority, status, cause_alert_id, "  # noqa: S608 - only constant fragments and placeholders are interpolated
+            "(SELECT COUNT(*) FROM alerts WHERE alerts.incident_id = COALESCE(incidents.merged_into, incidents.id)) "
+            f"FROM incidents WHERE id IN ({marks})",
+            incident_ids,
+        ).fetchall()
+        return {int(r[0]): IncidentNotice(int(r[0]), r[1], r[2], r[3], r[4], int(r[5]), int(r[6])) for r in rows}
 
     def _threads(self, conn: Any, alert_ids: list[int]) -> dict[tuple[int, str], int]:
         """(alert, channel) -> the alert's first trigger job on that channel: where its conversation starts."""
@@ -85,6 +113,14 @@ class OutboxJobs(SqlRepository):
                 (now, job.id),
             )
             self._timeline(conn, [(job.alert.id, now, "notified", job.channel, None, self._describe(job))])
+            if job.incident is not None:
+                detail = f"{self._describe(job)} for {job.alert.alertname} (alert {job.alert.id})"
+                self._values(
+                    conn,
+                    "INSERT INTO incident_timeline (incident_id, at, kind, alert_id, channel, actor, detail)",
+                    ("int8", "float8", "text", "int8", "text", "text", "text"),
+                    [(job.incident.id, now, "notified", job.alert.id, job.channel, None, detail)],
+                )
 
     def retry_later(self, job: Job, at: float, error: str, now: float) -> None:
         with self._tx() as conn:

@@ -22,6 +22,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from receiver.config.routing import Priority, RoutingPolicy
 from receiver.config.settings import ReceiverConfig
 from receiver.delivery.deadmans_switch import DeadMansSwitch, is_watchdog
+from receiver.intake.correlation import IncidentRules
 from receiver.intake.metrics import IntakeMetrics
 from receiver.intake.observations import observe
 from receiver.intake.payload import PayloadInvalid, decode_payload
@@ -37,6 +38,7 @@ from receiver.store.history import (
     PendingJob,
     TimelineEntry,
 )
+from receiver.store.incidents import IncidentRecord, IncidentStore
 from receiver.web import access
 from receiver.web.json_errors import error_response
 from receiver.web.query_params import moment, page, rfc3339
@@ -59,6 +61,8 @@ class Wiring:
     deadmans_switch: DeadMansSwitch | None = None
     tracer: Tracer = field(default_factory=trace.NoOpTracer)
     audit_log: AuditLog | None = None
+    incident_rules: IncidentRules | None = None  # the topology's rules: incidents on
+    incidents: IncidentStore | None = None
 
 
 def _wiring() -> Wiring:
@@ -113,7 +117,14 @@ def alertmanager_webhook() -> Response:
     watchdogs = sum(1 for a in payload.alerts if is_watchdog(a.labels) and a.status == "firing")
     payload = msgspec.structs.replace(payload, alerts=[a for a in payload.alerts if not is_watchdog(a.labels)])
     with wiring.tracer.start_as_current_span("intake", attributes={"alerts": len(payload.alerts)}):
-        observations = observe(payload, wiring.policy, wiring.configured_channels, now, wiring.config.digest_interval)
+        observations = observe(
+            payload,
+            wiring.policy,
+            wiring.configured_channels,
+            now,
+            wiring.config.digest_interval,
+            wiring.incident_rules,
+        )
     try:
         # The jobs written here keep this span's traceparent: their delivery spans are its children.
         with wiring.tracer.start_as_current_span("history write", attributes={"db.operation.name": "record"}) as span:
@@ -131,6 +142,14 @@ def alertmanager_webhook() -> Response:
         wiring.metrics.alerts_received.labels(obs.status).inc()
         if obs.priority_defaulted:
             wiring.metrics.priority_defaulted.inc()
+    incidents = {}
+    if wiring.incident_rules is not None:
+        wiring.metrics.incidents_opened.inc(outcome.incidents_opened)
+        wiring.metrics.incident_joins.inc(outcome.incidents_joined)
+        wiring.metrics.alerts_unmatched.inc(outcome.unmatched)
+        incidents = {"incidents_opened": outcome.incidents_opened, "incident_joins": outcome.incidents_joined}
+        if outcome.unmatched:
+            incidents["unmatched"] = outcome.unmatched
     log.info(
         "webhook stored",
         group_key=payload.group_key,
@@ -140,6 +159,7 @@ def alertmanager_webhook() -> Response:
         jobs=outcome.jobs,
         watchdogs=watchdogs,
         duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        **incidents,
     )
     response = jsonify({"new": outcome.new, "updated": outcome.updated, "jobs": outcome.jobs})
     response.status_code = 200
@@ -148,11 +168,17 @@ def alertmanager_webhook() -> Response:
 
 def acknowledge_alert(wiring: Wiring, alert_id: int, who: str, comment: str) -> AlertRecord:
     """Record an acknowledgement (API and console alike); PagerDuty's incident is acknowledged too.
+    An alert that belongs to an incident acknowledges its incident (every alert of it, one PagerDuty
+    acknowledge): the page was the incident's.
 
     The audit entry (the authenticated key, the client address) is written in the same transaction;
     an acknowledgement that fails is audit-logged as failed."""
     pages = NewJob("pagerduty", "acknowledge", ACK_BUDGET) if "pagerduty" in wiring.configured_channels else None
     actor = AuditContext(access.current_key().id, request.remote_addr or "")
+    incident = None if wiring.incidents is None else wiring.incidents.incident_of(alert_id)
+    if incident is not None:
+        acknowledge_incident(wiring, incident, who, comment)
+        return _history(wiring).alert(alert_id)[0]
     try:
         return _history(wiring).acknowledge(
             alert_id, who.strip()[:200], comment[:2000], wiring.clock(), pages, audit_context=actor
@@ -163,6 +189,18 @@ def acknowledge_alert(wiring: Wiring, alert_id: int, who: str, comment: str) -> 
                 actor.actor, audit.ACKNOWLEDGE, f"alert:{alert_id}", actor.source, audit.FAILED, "no such alert"
             )
         raise
+
+
+def acknowledge_incident(wiring: Wiring, incident_id: int, who: str, comment: str) -> IncidentRecord:
+    """Acknowledge an incident and its alerts (API and console alike), audit-logged in the same
+    transaction; PagerDuty's incident is acknowledged once. IncidentNotFound for an unknown id."""
+    if wiring.incidents is None:
+        raise DatabaseUnavailable("no incident store")
+    pages = NewJob("pagerduty", "acknowledge", ACK_BUDGET) if "pagerduty" in wiring.configured_channels else None
+    actor = AuditContext(access.current_key().id, request.remote_addr or "")
+    return wiring.incidents.acknowledge_incident(
+        incident_id, who.strip()[:200], comment[:2000], wiring.clock(), pages, audit_context=actor
+    )
 
 
 @bp.post("/alerts/<int:alert_id>/ack")

@@ -20,6 +20,7 @@ from monitoring.settings import ConfigError
 from monitoring.tracing import Tracing, configure_tracing, context_from_traceparent
 from receiver.config.routing import RoutingPolicy
 from receiver.config.settings import ReceiverConfig
+from receiver.config.topology import Topology
 from receiver.delivery.channel_set import build_channels
 from receiver.delivery.deadmans_switch import DeadMansSwitch, DeadMansSwitchCollector
 from receiver.delivery.domain_events import OutboxBacklogCollector, ReceiverDomainEvents, build_domain_events
@@ -27,6 +28,7 @@ from receiver.delivery.metrics import DeliveryMetrics, OutboxCollector
 from receiver.delivery.notification import Channel
 from receiver.delivery.outbox import Backoff, DeliveryWorker
 from receiver.intake.admission import Admission, AdmissionGate, Overloaded, RefusalSummary
+from receiver.intake.correlation import IncidentRules
 from receiver.intake.metrics import IntakeMetrics
 from receiver.store.api_keys import SqlKeyStore
 from receiver.store.audit import SqlAuditLog
@@ -35,7 +37,7 @@ from receiver.store.event_outbox import SqlEventOutbox
 from receiver.store.history import AlertHistory
 from receiver.store.retention import RETAINED_WITH_ALERTS, AlertRetention, audit_purger
 from receiver.store.sql_history import SqlAlertHistory
-from receiver.web import access, admin_api, api, console, events_api, health
+from receiver.web import access, admin_api, api, console, events_api, health, incidents_api
 from receiver.web.json_errors import error_response
 
 log = structlog.get_logger("receiver")
@@ -81,13 +83,19 @@ def create_app(
         keys = SqlKeyStore(database, audit_log, clock)
     app.extensions["audit_log"] = audit_log
     app.extensions["keys"] = keys
+    rules = None  # incidents: on with a topology (a bad file stops the start, naming file and line)
+    if config.topology_file is not None:
+        topology = Topology.from_file(config.topology_file)
+        rules = IncidentRules(topology, config.incident_window, config.incident_cooldown)
     if history is None and isinstance(database, PostgresDatabase | SqliteDatabase):
         history = SqlAlertHistory(
             database,
             None if domain_events is None else domain_events.outbox,
             audit_log=audit_log,
             stale_firing_grace=config.stale_firing_grace,
+            correlator=rules,
         )
+    incidents = history if isinstance(history, SqlAlertHistory) else None
     migrated = history is None or _migrate(history)
     metrics = IntakeMetrics(registry)
     delivery_metrics = DeliveryMetrics(registry)
@@ -112,6 +120,8 @@ def create_app(
         switch,
         tracer=tracer,
         audit_log=audit_log,
+        incident_rules=rules,
+        incidents=incidents,
     )
     if history is not None:
         app.extensions["delivery"] = DeliveryWorker(
@@ -127,6 +137,7 @@ def create_app(
             lease=DELIVERY_BATCH * config.send_timeout + 5.0,
             deadmans_switch=switch,
             tracer=tracer,
+            incidents=incidents,
         )
     if isinstance(database, PostgresDatabase | SqliteDatabase):  # started by gunicorn's post_worker_init
         app.extensions["retention"] = AlertRetention(
@@ -155,6 +166,7 @@ def create_app(
     app.extensions["admin"] = admin_api.Admin(audit_log, keys, reload)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(incidents_api.bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(events_api.bp)
     app.register_blueprint(admin_api.bp)

@@ -1,7 +1,9 @@
 """PagerDuty Events API v2 through the ``pagerduty`` package.
 
-``dedup_key`` is derived from the alert's identity (fingerprint + startsAt), so a resolve
-closes the incident its trigger opened. The client's own retry loops are switched off:
+``dedup_key`` is the receiver incident's key when the notification speaks for one (its page,
+escalations by priority and by deadline, acknowledgement and resolve are one PagerDuty incident),
+else derived from the alert's identity (fingerprint + startsAt), so a resolve closes the incident
+its trigger opened. The client's own retry loops are switched off:
 the outbox owns retries, backoff and Retry-After.
 """
 
@@ -24,6 +26,10 @@ SEVERITY = {"critical": "critical", "high": "error", "medium": "warning", "low":
 
 def dedup_key(alert: AlertRecord) -> str:
     return f"{alert.fingerprint}-{alert.starts_at:.3f}"
+
+
+def notification_key(n: Notification) -> str:
+    return f"incident-{n.incident.key}" if n.incident is not None else dedup_key(n.alert)
 
 
 class _Rejected(Exception):
@@ -51,8 +57,7 @@ class PagerDutyChannel:
         self._client.timeout = max(1, round(timeout))
 
     def send(self, notification: Notification) -> None:
-        alert = notification.alert
-        key = dedup_key(alert)
+        key = notification_key(notification)
         try:
             if notification.action in ("resolve", "acknowledge"):
                 self._client.send_event(notification.action, dedup_key=key)
@@ -68,10 +73,13 @@ class PagerDutyChannel:
     @staticmethod
     def payload(n: Notification) -> dict[str, Any]:
         alert = n.alert
+        details: dict[str, Any] = {"labels": alert.labels, "annotations": alert.annotations, "action": n.action}
+        if n.incident is not None:
+            details["incident"] = message.incident_document(n)
         return {
             "summary": message.title(n)[:1024],
             "source": message.truncate(alert.service or alert.labels.get("instance", "alertmanager"), 255),
             "severity": SEVERITY.get(alert.priority, "error"),
             "component": alert.service or None,
-            "custom_details": {"labels": alert.labels, "annotations": alert.annotations, "action": n.action},
+            "custom_details": details,
         }

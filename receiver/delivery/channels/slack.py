@@ -11,7 +11,12 @@ from receiver.delivery.channels import check_status
 from receiver.delivery.notification import DeliveryFailed, Notification
 
 SECTION, FIELD, HEADER = message.SLACK_SECTION_LIMIT - 30, message.SLACK_FIELD_LIMIT - 20, message.SLACK_HEADER_LIMIT
-_EMOJI = {"trigger": ":rotating_light:", "resolve": ":white_check_mark:", "escalate": ":sos:"}
+_EMOJI = {
+    "trigger": ":rotating_light:",
+    "resolve": ":white_check_mark:",
+    "escalate": ":sos:",
+    "update": ":link:",
+}
 
 
 def blocks(n: Notification) -> dict[str, Any]:
@@ -22,6 +27,9 @@ def blocks(n: Notification) -> dict[str, Any]:
         {"type": "mrkdwn", "text": f"*Service*\n{e(alert.service or '-', FIELD)}"},
         {"type": "mrkdwn", "text": f"*Since*\n{e(message.since(n), FIELD)}"},
     ]
+    context = [{"type": "mrkdwn", "text": e(" ".join(f"{k}={v}" for k, v in sorted(alert.labels.items())), SECTION)}]
+    if n.incident is not None:  # a follow-up names the incident it belongs to
+        context.insert(0, {"type": "mrkdwn", "text": e(message.incident_line(n), SECTION)})
     return {
         "text": e(message.title(n)),
         "blocks": [
@@ -31,15 +39,7 @@ def blocks(n: Notification) -> dict[str, Any]:
                 "text": {"type": "mrkdwn", "text": f"{_EMOJI.get(n.action, '')} {e(message.summary(n), SECTION)}"},
             },
             {"type": "section", "fields": fields},
-            {
-                "type": "context",
-                "elements": [
-                    {
-                        "type": "mrkdwn",
-                        "text": e(" ".join(f"{k}={v}" for k, v in sorted(alert.labels.items())), SECTION),
-                    }
-                ],
-            },
+            {"type": "context", "elements": context},
         ],
     }
 

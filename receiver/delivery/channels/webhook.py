@@ -13,6 +13,7 @@ from receiver.delivery.notification import DeliveryFailed, Notification
 
 def document(n: Notification) -> dict[str, Any]:
     alert = n.alert
+    incident = {"incident": message.incident_document(n)} if n.incident is not None else {}
     return {
         "version": "1",
         "action": n.action,
@@ -30,6 +31,7 @@ def document(n: Notification) -> dict[str, Any]:
             "annotations": alert.annotations,
             "generatorURL": alert.generator_url,
         },
+        **incident,
     }
 
 
