@@ -78,8 +78,11 @@ def _exporter() -> int:
 def _receiver() -> int:
     from monitoring.tracing import exporters_from
     from receiver.config.settings import ReceiverConfig
+    from receiver.config.topology import Topology
 
-    ReceiverConfig.from_environ(os.environ)  # fail fast, before gunicorn forks workers
+    config = ReceiverConfig.from_environ(os.environ)  # fail fast, before gunicorn forks workers
+    if config.topology_file is not None:  # a bad topology names its file, line and problem
+        Topology.from_file(config.topology_file)
     exporters_from(os.environ)  # the OTEL_* tracing choice too
     os.execvp(  # noqa: S606 - replace this process with gunicorn, arguments are fixed
         sys.executable,

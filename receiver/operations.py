@@ -18,7 +18,7 @@ from receiver.store.api_keys import KeyNotFound, Role, SqlKeyStore
 from receiver.store.audit import BACKUP, RESEND, RESTORE, SUCCESS, VERIFY_REPAIR, SqlAuditLog
 from receiver.store.database import DatabaseUnavailable, PostgresDatabase, SqliteDatabase, open_database
 from receiver.store.repair import Repairs, Resent, resend
-from receiver.store.retention import RETAINED_WITH_ALERTS, AlertRetention, PurgeResult, audit_purger
+from receiver.store.retention import RETAINED_WITH_ALERTS, AlertRetention, PurgeResult, audit_purger, incident_purger
 from receiver.store.sql_history import SqlAlertHistory
 
 __all__ = [
@@ -73,7 +73,7 @@ def purge_from_environ(env: Mapping[str, str], clock: Callable[[], float] = time
             config.shared.retention.alerts_seconds,
             clock,
             extra=RETAINED_WITH_ALERTS,
-            purgers=(audit_purger(database),),
+            purgers=(incident_purger(database), audit_purger(database)),
         ).purge()
     finally:
         database.close()

@@ -35,7 +35,7 @@ from receiver.store.audit import SqlAuditLog
 from receiver.store.database import Database, DatabaseUnavailable, PostgresDatabase, SqliteDatabase, open_database
 from receiver.store.event_outbox import SqlEventOutbox
 from receiver.store.history import AlertHistory
-from receiver.store.retention import RETAINED_WITH_ALERTS, AlertRetention, audit_purger
+from receiver.store.retention import RETAINED_WITH_ALERTS, AlertRetention, audit_purger, incident_purger
 from receiver.store.sql_history import SqlAlertHistory
 from receiver.web import access, admin_api, api, console, events_api, health, incidents_api
 from receiver.web.json_errors import error_response
@@ -145,7 +145,7 @@ def create_app(
             config.shared.retention.alerts_seconds,
             clock,
             extra=RETAINED_WITH_ALERTS,
-            purgers=(audit_purger(database),),
+            purgers=(incident_purger(database), audit_purger(database)),
         )
 
     def reload() -> str:
