@@ -177,7 +177,7 @@ CASES: list[tuple[str, list[Given], list[Arrival], list[Departure], dict[str, An
             "priorities": {-1: "critical"},
         },
         {},
-    ),  # fmt: skip
+    ),
     (
         "alerts whose labels match no part are each their own incident",
         [Given(1, [(10, None, True, 20)], component="alert:fp10")],
@@ -236,7 +236,7 @@ CASES: list[tuple[str, list[Given], list[Arrival], list[Departure], dict[str, An
         [Departure(10, 1), Departure(11, 1), Departure(20, 2)],
         {"resolved": [1]},
         {},
-    ),  # fmt: skip
+    ),
     (
         "an alert resolving in an incident merged in this webhook resolves the incident it went to",
         [

@@ -52,12 +52,15 @@ def resolved(a: dict[str, Any]) -> dict[str, Any]:
 def post(r: Receiver, *alerts: dict[str, Any]) -> dict[str, Any]:
     response = r.client.post(URL, data=body(*alerts))
     assert response.status_code == 200, response.json
-    assert response.json is not None
-    return response.json
+    document = response.json
+    assert isinstance(document, dict)
+    return document
 
 
 def sent(r: Receiver, channel: str) -> list[tuple[str, str, int | None]]:
-    return [(n.alert.alertname, n.action, n.incident and n.incident.id) for n in r.channels[channel].sent]
+    return [
+        (n.alert.alertname, n.action, None if n.incident is None else n.incident.id) for n in r.channels[channel].sent
+    ]
 
 
 def incidents(r: Receiver, **query: str) -> list[dict[str, Any]]:

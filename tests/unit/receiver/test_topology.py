@@ -155,27 +155,32 @@ def test_the_shipped_topology_loads_and_maps_the_shipped_alerts_to_their_parts()
     topology = Topology.from_file(SHIPPED)
     index = PartIndex(topology)
     cases = {
-        "ServiceDown scrape": ({"alertname": "ServiceDown", "service": "transaction-service", "job": "platform"}),
-        "ServiceDown check": ({"alertname": "ServiceDown", "service": "transaction-service", "job": "exporter"}),
-        "kafka": ({"alertname": "ExporterKafkaDown", "service": "monitoring-exporter"}),
-        "group": ({"alertname": "ConsumerGroupStalled", "service": "kafka", "group": "e2e-portfolio-1", "status": "stall"}),
-        "other group": ({"alertname": "ConsumerGroupLagging", "service": "kafka", "group": "billing"}),
-        "topic": ({"alertname": "EventFailureSpike", "service": "monitoring-exporter", "topic": "e2e-x.asset.events"}),
-        "missing follow-up": (
-            {"alertname": "ConsistencyViolation", "service": "transaction-service", "source": "transaction-service",
-             "violation": "missing_followup"}
-        ),
-        "ordering": (
-            {"alertname": "ConsistencyViolation", "service": "transaction-service", "violation": "duplicate"}
-        ),
-        "receiver db": ({"alertname": "ReceiverDatabaseDown", "service": "monitoring-receiver"}),
-        "outbox": ({"alertname": "OutboxStuck", "service": "monitoring-receiver"}),
-        "pipeline": ({"alertname": "MonitoringPipelineBroken", "service": "monitoring-receiver"}),
-        "published": ({"alertname": "DomainEventsDelayed", "service": "monitoring-receiver", "stage": "published"}),
-        "stored": ({"alertname": "DomainEventsDelayed", "service": "monitoring-receiver", "stage": "stored"}),
-        "host": ({"alertname": "HostHighCpu", "service": "node"}),
-        "unknown": ({"alertname": "Mystery", "service": "payments"}),
-    }  # fmt: skip
+        "ServiceDown scrape": {"alertname": "ServiceDown", "service": "transaction-service", "job": "platform"},
+        "ServiceDown check": {"alertname": "ServiceDown", "service": "transaction-service", "job": "exporter"},
+        "kafka": {"alertname": "ExporterKafkaDown", "service": "monitoring-exporter"},
+        "group": {
+            "alertname": "ConsumerGroupStalled",
+            "service": "kafka",
+            "group": "e2e-portfolio-1",
+            "status": "stall",
+        },
+        "other group": {"alertname": "ConsumerGroupLagging", "service": "kafka", "group": "billing"},
+        "topic": {"alertname": "EventFailureSpike", "service": "monitoring-exporter", "topic": "e2e-x.asset.events"},
+        "missing follow-up": {
+            "alertname": "ConsistencyViolation",
+            "service": "transaction-service",
+            "source": "transaction-service",
+            "violation": "missing_followup",
+        },
+        "ordering": {"alertname": "ConsistencyViolation", "service": "transaction-service", "violation": "duplicate"},
+        "receiver db": {"alertname": "ReceiverDatabaseDown", "service": "monitoring-receiver"},
+        "outbox": {"alertname": "OutboxStuck", "service": "monitoring-receiver"},
+        "pipeline": {"alertname": "MonitoringPipelineBroken", "service": "monitoring-receiver"},
+        "published": {"alertname": "DomainEventsDelayed", "service": "monitoring-receiver", "stage": "published"},
+        "stored": {"alertname": "DomainEventsDelayed", "service": "monitoring-receiver", "stage": "stored"},
+        "host": {"alertname": "HostHighCpu", "service": "node"},
+        "unknown": {"alertname": "Mystery", "service": "payments"},
+    }
     expected = {
         "ServiceDown scrape": "transaction-service",
         "ServiceDown check": "transaction-service",
@@ -250,7 +255,7 @@ def test_an_alert_belongs_to_the_first_part_in_file_order_whose_selector_matches
 
 
 def test_the_index_agrees_with_a_linear_scan_over_thousands_of_parts() -> None:
-    rng = random.Random(7)
+    rng = random.Random(7)  # noqa: S311 - reproducible test data, not a secret
     parts = []
     for i in range(3000):
         selectors = [f'service="svc-{i}"']
