@@ -66,6 +66,13 @@ class UrlSecret(Secret):
         return f"{parts.scheme}://{parts.hostname}/***"
 
 
+def parse_seconds_or_zero(raw: object) -> float:
+    """A duration, or 0 (off)."""
+    if str(raw).strip() in ("0", "0s", "off"):
+        return 0.0
+    return parse_duration(raw)
+
+
 def parse_control_socket(raw: object) -> str:
     """``auto`` (one socket per instance, named for its port), ``off``, or an absolute path."""
     text = str(raw).strip()
@@ -111,6 +118,9 @@ RECEIVER_OPTIONS: tuple[Option[Any], ...] = (
     Option("RECEIVER_TOPOLOGY_FILE", "receiver.topology_file", parse_path, None),
     Option("RECEIVER_INCIDENT_WINDOW", "receiver.incident_window", parse_duration, 300.0),
     Option("RECEIVER_INCIDENT_COOLDOWN", "receiver.incident_cooldown", parse_duration, 300.0),
+    # A new incident's page waits this long, so that related alerts arriving at the same moment through other
+    # webhooks, workers or receivers merge into it first instead of paging on their own.
+    Option("RECEIVER_INCIDENT_HOLD", "receiver.incident_hold", parse_seconds_or_zero, 2.0),
     # Delivery: "thread" runs an outbox worker thread in every gunicorn worker process.
     Option("RECEIVER_DELIVERY", "receiver.delivery", parse_choice("thread", "off"), "thread"),
     Option("RECEIVER_POLL_INTERVAL", "receiver.poll_interval", parse_duration, 1.0),
@@ -216,6 +226,7 @@ class ReceiverConfig:
     topology_file: Path | None = None
     incident_window: float = 300.0
     incident_cooldown: float = 300.0
+    incident_hold: float = 2.0
     delivery: str = "thread"
     poll_interval: float = 1.0
     retry_base: float = 2.0
@@ -268,6 +279,7 @@ class ReceiverConfig:
             topology_file=v["receiver.topology_file"],
             incident_window=v["receiver.incident_window"],
             incident_cooldown=v["receiver.incident_cooldown"],
+            incident_hold=v["receiver.incident_hold"],
             delivery=v["receiver.delivery"],
             poll_interval=v["receiver.poll_interval"],
             retry_base=v["receiver.retry_base"],

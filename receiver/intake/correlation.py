@@ -131,16 +131,21 @@ class _Incident:
 class IncidentRules:
     """The correlation rules (the store's ``Correlator``) and the part of an alert (for intake)."""
 
-    def __init__(self, topology: Topology, window: float, cooldown: float) -> None:
+    def __init__(self, topology: Topology, window: float, cooldown: float, hold: float = 0.0) -> None:
         self.topology = topology
         self.window = window
         self._cooldown = cooldown
+        self._hold = hold
         self._index = PartIndex(topology)
         self._ancestors: dict[str, frozenset[str]] = {}
 
     @property
     def cooldown(self) -> float:
         return self._cooldown
+
+    @property
+    def hold(self) -> float:
+        return self._hold
 
     def place(self, labels: Mapping[str, str], fingerprint: str) -> tuple[str | None, str]:
         """(part, component) of an alert; an alert matching no part is a component of its own."""

@@ -364,6 +364,7 @@ class _Apply:
         self.arrivals = arrivals
         self.now = now
         self.cooldown = store._correlator.cooldown if store._correlator is not None else 0.0
+        self.hold = store._correlator.hold if store._correlator is not None else 0.0
         self.jobs: list[tuple[int, NewJob]] = []
         self.timeline: list[tuple[int, float, str, int | None, str | None, str | None, str]] = []
         self.alert_timeline: list[tuple[int, float, str, str | None, str | None, str]] = []
@@ -477,7 +478,8 @@ class _Apply:
             self.timeline.append((row.id, self.now, "opened", arrival.alert_id, None, None, detail))
             note = f"opened incident {row.id}"
             self.alert_timeline.append((arrival.alert_id, self.now, "incident", None, None, note))
-            self.jobs += [(arrival.alert_id, _job(obs, c, "trigger", row.id)) for c in obs.channels]
+            held = self.now + self.hold if self.hold > 0 else None  # a related alert may still merge it
+            self.jobs += [(arrival.alert_id, _job(obs, c, "trigger", row.id, held)) for c in obs.channels]
             if self.emit:
                 self.events.append(incident_events.opened(row.facts(), self.now, self.trace))
         return ids
@@ -552,6 +554,8 @@ class _Apply:
         for statement in (
             "UPDATE incidents SET merged_into = %s WHERE merged_into = %s",
             "UPDATE alerts SET incident_id = %s WHERE incident_id = %s",
+            # follow-ups not sent yet speak for the incident that remains
+            "UPDATE outbox SET incident_id = %s WHERE incident_id = %s AND action = 'update' AND state = 'pending'",
         ):
             self.store._run(self.conn, statement, (into.id, gone.id))
         self.store._run(self.conn, "UPDATE incidents SET merged_into = %s WHERE id = %s", (into.id, gone.id))
@@ -638,6 +642,7 @@ _RULE_TEXT = {
 }
 
 
-def _job(obs: Observation, channel: str, action: str, incident: int) -> NewJob:
-    not_before = obs.digest_at if channel == DIGEST else None
+def _job(obs: Observation, channel: str, action: str, incident: int, not_before: float | None = None) -> NewJob:
+    if channel == DIGEST:
+        not_before = max(obs.digest_at or 0.0, not_before or 0.0) or None
     return NewJob(channel, action, obs.retry_budget, not_before=not_before, incident=incident)

@@ -123,6 +123,11 @@ class Correlator(Protocol):
         """Seconds after an incident resolves during which a firing alert reopens it."""
         ...
 
+    @property
+    def hold(self) -> float:
+        """Seconds a new incident's page waits, for related alerts arriving at the same moment to merge."""
+        ...
+
     def plan(
         self,
         incidents: Sequence[IncidentState],

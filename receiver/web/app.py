@@ -86,7 +86,7 @@ def create_app(
     rules = None  # incidents: on with a topology (a bad file stops the start, naming file and line)
     if config.topology_file is not None:
         topology = Topology.from_file(config.topology_file)
-        rules = IncidentRules(topology, config.incident_window, config.incident_cooldown)
+        rules = IncidentRules(topology, config.incident_window, config.incident_cooldown, config.incident_hold)
     if history is None and isinstance(database, PostgresDatabase | SqliteDatabase):
         history = SqlAlertHistory(
             database,

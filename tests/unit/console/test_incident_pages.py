@@ -18,7 +18,7 @@ TOPOLOGY = str(Path(__file__).resolve().parents[3] / "topology" / "platform.yaml
 
 @pytest.fixture
 def r(tmp_path: Path) -> Receiver:
-    return build_receiver(tmp_path, {"RECEIVER_TOPOLOGY_FILE": TOPOLOGY})
+    return build_receiver(tmp_path, {"RECEIVER_TOPOLOGY_FILE": TOPOLOGY, "RECEIVER_INCIDENT_HOLD": "0"})
 
 
 def firing(name: str, priority: str, service: str, number: int, summary: str | None = None) -> dict[str, Any]:

@@ -28,7 +28,12 @@ COOLDOWN = 300
 def incidents_receiver(tmp_path: Path, **env: str) -> Receiver:
     return build_receiver(
         tmp_path,
-        {"RECEIVER_TOPOLOGY_FILE": TOPOLOGY, "RECEIVER_INCIDENT_COOLDOWN": f"{COOLDOWN}s", **env},
+        {
+            "RECEIVER_TOPOLOGY_FILE": TOPOLOGY,
+            "RECEIVER_INCIDENT_COOLDOWN": f"{COOLDOWN}s",
+            "RECEIVER_INCIDENT_HOLD": "0",
+            **env,
+        },
         channels=("pagerduty", "slack", "sms", "email", "webhook", "email_digest"),
     )
 
@@ -146,6 +151,24 @@ def test_an_incident_merged_before_its_page_went_out_does_not_page(r: Receiver) 
     assert [i["status"] for i in incidents(r)] == ["merged", "open"]
     assert sent(r, "pagerduty") == [("ServiceDown", "trigger", 1)]
     assert ("EventLagHigh", "update", 1) in sent(r, "slack")
+
+
+def test_siblings_arriving_just_before_their_dependency_page_once_thanks_to_the_hold(tmp_path: Path) -> None:
+    r = incidents_receiver(tmp_path, RECEIVER_INCIDENT_HOLD="2s")
+    post(r, firing("EventLagHigh", "critical", "asset-service", "lag-asset"))
+    post(r, firing("EventLagHigh", "critical", "transaction-service", "lag-transaction"))
+    r.worker.drain()
+    assert sent(r, "pagerduty") == []  # held: a related alert may still come
+    r.clock.advance(1)
+    post(r, firing("ExporterKafkaDown", "critical", "monitoring-exporter", "kafka-down"))
+    r.clock.advance(1)
+    r.worker.drain()
+    assert sent(r, "pagerduty") == [("EventLagHigh", "trigger", 1)]
+    assert sent(r, "sms") == [("EventLagHigh", "trigger", 1)]
+    assert [(i["status"], i["title"]) for i in incidents(r)] == [
+        ("merged", "EventLagHigh (transaction-service)"),
+        ("open", "ExporterKafkaDown (monitoring-exporter)"),
+    ]
 
 
 def test_a_higher_priority_alert_escalates_the_same_incident_on_its_channels(r: Receiver) -> None:
