@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from monitoring.cloudevents import CloudEvent
@@ -39,6 +39,14 @@ def _received(obs: Observation) -> str:
     return f"{obs.status}, priority {obs.priority}{flag}"
 
 
+@dataclass
+class _Superseded:
+    departures: list[Departure] = field(default_factory=list)
+    jobs: list[tuple[int, NewJob]] = field(default_factory=list)
+    timeline: list[tuple[int, float, str, str | None, str | None, str]] = field(default_factory=list)
+    resolved: list[tuple[int, Observation, float]] = field(default_factory=list)  # (alert, episode, when)
+
+
 def _paged_by_incident(obs: Observation) -> bool:
     """With incidents on, a firing alert pages through its incident, not on its own."""
     return obs.component is not None and obs.status == "firing"
@@ -63,8 +71,11 @@ class HistoryWrites(IncidentWrites):
                 self._lock_components(conn, [o.component for o in unique.values() if o.component is not None])
             # New alerts (the common case) cost one statement; only the others are read back, locked.
             inserted = self._insert(conn, [_unpaged(o) for o in unique.values()], now)
-            known = sorted({key[0] for key in unique if key not in inserted})
-            existing = self._existing(conn, ", ".join(["%s"] * len(known)), known, correlating) if known else {}
+            known = {key[0] for key in unique if key not in inserted}
+            if correlating:  # and the new firings' earlier episodes, which they may replace (_supersede)
+                known |= {key[0] for key, o in unique.items() if key in inserted and o.status == "firing"}
+            marks = ", ".join(["%s"] * len(known))
+            existing = self._existing(conn, marks, sorted(known), correlating) if known else {}
             arrivals: list[tuple[Arrival, Observation]] = []
             departures: list[Departure] = []
             jobs: list[tuple[int, NewJob]] = []
@@ -140,6 +151,13 @@ class HistoryWrites(IncidentWrites):
                         jobs.extend((alert_id, _job(obs, c, "trigger")) for c in obs.channels)
                 else:
                     seen.append((now, alert_id))
+            if correlating:
+                replaced = self._supersede(conn, unique, inserted, existing, now)
+                departures += replaced.departures
+                jobs += replaced.jobs
+                timeline += replaced.timeline
+                if emit:
+                    events += [alert_events.resolved(a, o, at, trace) for a, o, at in replaced.resolved]
             self._many(conn, "UPDATE alerts SET last_seen = %s WHERE id = %s", seen)
             self._timeline(conn, timeline)
             opened = joined = 0
@@ -159,6 +177,42 @@ class HistoryWrites(IncidentWrites):
             incidents_joined=joined,
             unmatched=sum(1 for a, _ in arrivals if a.part is None),
         )
+
+    def _supersede(
+        self,
+        conn: Any,
+        unique: dict[tuple[str, float], Observation],
+        inserted: dict[tuple[str, float], int],
+        existing: dict[tuple[str, float], tuple[int, str, str, float, int | None]],
+        now: float,
+    ) -> _Superseded:
+        """A new firing of an alert replaces its earlier episode still recorded firing.
+
+        Alertmanager keys an alert by its labels: when it fires again (a new startsAt) before the
+        resolve of the previous firing was sent, that resolve is never sent. Left firing, the old
+        episode would keep its incident open, and the incident would swallow every later fault on
+        that part without a page. It is resolved at the new firing's startsAt instead."""
+        out = _Superseded()
+        newest = {k[0]: k[1] for k, o in unique.items() if k in inserted and o.status == "firing"}
+        for (fingerprint, starts_at), (alert_id, status, _, _, incident_id) in existing.items():
+            if status != "firing" or starts_at >= newest.get(fingerprint, starts_at):
+                continue
+            obs = unique[(fingerprint, newest[fingerprint])]
+            self._run(
+                conn,
+                "UPDATE alerts SET status = 'resolved', resolved_at = %s, last_seen = %s, escalate_at = NULL "
+                "WHERE id = %s",
+                (obs.starts_at, now, alert_id),
+            )
+            detail = "resolved: the alert fired again (a new startsAt) before Alertmanager sent this one's resolve"
+            out.timeline.append((alert_id, now, "resolved", None, None, detail))
+            if incident_id is not None:
+                out.departures.append(Departure(alert_id, incident_id))
+            else:
+                out.jobs += [(alert_id, _job(obs, c, "resolve")) for c in obs.channels]
+            episode = replace(obs, starts_at=starts_at, status="resolved", ends_at=obs.starts_at)
+            out.resolved.append((alert_id, episode, obs.starts_at))
+        return out
 
     @staticmethod
     def _arrival(alert_id: int, obs: Observation) -> Arrival:

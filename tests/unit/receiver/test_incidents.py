@@ -277,6 +277,31 @@ def test_after_the_cool_down_the_same_alert_opens_a_new_incident_and_pages(r: Re
     ]
 
 
+def test_a_new_firing_replaces_an_episode_whose_resolve_alertmanager_never_sent(r: Receiver) -> None:
+    """Alertmanager keeps one alert per label set: a flap inside one group interval replaces the old
+    firing with the new one and never notifies the old one's resolve. Left firing, it would hold the
+    incident open and swallow the next fault on that part without a page."""
+    post(r, SCRAPE)
+    r.clock.advance(30)
+    post(r, {**SCRAPE, "startsAt": "2026-03-02T09:00:20Z"})  # the same alert, firing again
+    r.worker.drain()
+    alerts = {a["startsAt"]: a for a in r.client.get("/api/v1/alerts").json["alerts"]}  # type: ignore[index]
+    assert alerts["2026-03-02T08:59:00Z"]["status"] == "resolved"
+    assert alerts["2026-03-02T08:59:00Z"]["resolvedAt"] == "2026-03-02T09:00:20Z"
+    assert alerts["2026-03-02T09:00:20Z"]["status"] == "firing"
+    [incident] = incidents(r)
+    assert (incident["status"], incident["alertCount"]) == ("open", 2)
+    r.clock.advance(30)
+    post(r, {**resolved(SCRAPE), "startsAt": "2026-03-02T09:00:20Z"})
+    assert incidents(r)[0]["status"] == "resolved"
+    r.clock.advance(COOLDOWN + 1)
+    r.worker.drain()
+    post(r, firing("ConsistencyViolation", "high", "transaction-service", "next-fault"))
+    r.worker.drain()
+    assert [i["status"] for i in incidents(r)] == ["open", "resolved"]
+    assert sent(r, "pagerduty")[-1] == ("ConsistencyViolation", "trigger", 2)
+
+
 def test_an_alert_matching_no_part_is_its_own_incident_and_is_counted(r: Receiver) -> None:
     post(r, firing("Mystery", "high", "payments", "m1"), firing("Mystery", "high", "payments", "m2"))
     r.worker.drain()
