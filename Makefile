@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## create .venv with the project and its dev tools
 
-services: ## provision and start PostgreSQL, Kafka, FerretDB; install Prometheus/Alertmanager/node-exporter/kcat
+services: ## provision and start PostgreSQL, Kafka, FerretDB, VictoriaMetrics; install Prometheus/Alertmanager/node-exporter/kcat
 	scripts/services.sh up
 
 services-down: ## stop the services started by `make services`

@@ -5,11 +5,13 @@ asset-service closes its port on a timeline; the fault's moment is observed by p
 port (the first refused connection), the page's moment is the ServiceDown trigger at the
 PagerDuty sink for an alert whose startsAt follows the fault.
 
-Six outages per configuration, close together: after the first, each outage of the same
-service usually starts while Alertmanager still holds the previous outage's group (it lives
-until its resolve is flushed on a `group_interval` tick and the dispatcher's 30s sweep drops
-it). A new alert in a group that has already flushed waits for the group's next tick, not for
-`group_wait`: that is the case a flapping service hits, and the one these runs measure.
+Three interleaved rounds (bench/rounds.py) each run the three configurations below in turn,
+two outages apiece: six outages per configuration, whose percentiles are the figures. Within a
+pipeline the outages come close together: the second usually starts while Alertmanager still
+holds the first's group (it lives until its resolve is flushed on a `group_interval` tick and
+the dispatcher's 30s sweep drops it). A new alert in a group that has already flushed waits for
+the group's next tick, not for `group_wait`: that is the case a flapping service hits, and the
+one these runs measure.
 
 - **fast config**: the shipped Prometheus rules and Alertmanager routes with every duration
   divided by 60 (`ops.local.fast_config`), as the e2e tests use them. Goal: under 5s.
@@ -31,6 +33,7 @@ from __future__ import annotations
 import socket
 import tempfile
 import time
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 from statistics import median, quantiles
@@ -39,10 +42,11 @@ from typing import Any
 import yaml
 
 from bench.report import Result
+from bench.rounds import Figures, interleave
 from ops.local.fast_config import Speed, parse_seconds, scale_alertmanager, scale_prometheus, scale_rules
 from tests.e2e.pipeline.harness import REPO, Delivery, Pipeline, fast_config, wait_for
 
-RUNS = 6
+RUNS = 2  # outages per pipeline, in each of the interleaved rounds
 TITLE = "[CRITICAL] FIRING: ServiceDown (asset-service)"
 # docs/alerting.md, "From cause to page": a first outage's typical sum, and the worst case of an
 # outage that joins a group still open from the previous one (group_interval instead of group_wait).
@@ -97,13 +101,14 @@ def defaults_config(out: Path, webhook_url: str, credentials_file: str) -> tuple
     return scaled_prometheus(out, speed), scale_alertmanager(alertmanager, speed, webhook_url, credentials_file)
 
 
-def outage_starts(first: float, down: float, up: float, jitter: float) -> list[float]:
+def outage_starts(first: float, down: float, up: float, jitter: float, phases: range) -> list[float]:
     """When each outage begins (simulator seconds): every ``down + up + jitter``, each shifted by
-    a different fraction of ``jitter`` (golden-ratio steps), so the service stays up at least
-    ``up``. Outages a whole number of scrape intervals and group_intervals apart would meet
-    Prometheus and the Alertmanager group at the same phase every time and measure one point
-    of the distribution six times."""
-    return [first + i * (down + up + jitter) + (i * 0.618034 % 1.0) * jitter for i in range(RUNS)]
+    a different fraction of ``jitter`` (golden-ratio steps, numbered by ``phases`` so that later
+    rounds continue the sequence), so the service stays up at least ``up``. Outages a whole
+    number of scrape intervals and group_intervals apart would meet Prometheus and the
+    Alertmanager group at the same phase every time and measure one point of the distribution
+    again and again."""
+    return [first + n * (down + up + jitter) + (phase * 0.618034 % 1.0) * jitter for n, phase in enumerate(phases)]
 
 
 def outage_timeline(starts: list[float], down: float) -> str:
@@ -162,8 +167,10 @@ def measure(pipeline: Pipeline, starts: list[float], down: float) -> list[float]
     return latencies
 
 
-def run_pipeline(config_writer: Any, first: float, down: float, up: float, jitter: float) -> list[float]:
-    starts = outage_starts(first, down, up, jitter)
+def run_pipeline(
+    config_writer: Any, first: float, down: float, up: float, jitter: float, round_number: int
+) -> list[float]:
+    starts = outage_starts(first, down, up, jitter, range(round_number * RUNS, (round_number + 1) * RUNS))
     timeline = outage_timeline(starts, down)
     with (
         tempfile.TemporaryDirectory(prefix="alert-latency-") as workdir,
@@ -172,71 +179,87 @@ def run_pipeline(config_writer: Any, first: float, down: float, up: float, jitte
         return measure(pipeline, starts, down)
 
 
-def p95(values: list[float]) -> float:
+def p95(values: Sequence[float]) -> float:
     return quantiles(values, n=20, method="inclusive")[18]
 
 
 def run() -> list[Result]:
-    # Jitter: about a scrape interval or a group_interval, whichever is longer.
-    fast = run_pipeline(fast_config, first=25, down=6, up=6, jitter=1)
-    # Shipped ÷15: 1s scrape and evaluation, for 1s, critical group_wait 333ms and group_interval
-    # 667ms. Up for 8s: the next outage usually finds the previous group still open.
-    shipped = run_pipeline(shipped_config, first=25, down=8, up=8, jitter=4)
-    # Defaults ÷15: 4s scrape and evaluation, 2s group_wait, 20s group_interval. Down for 40s,
-    # longer than detection (≤12s) plus a group_interval, so every outage's page is sent.
-    defaults = run_pipeline(defaults_config, first=30, down=40, up=20, jitter=10)
-    print(f"alert latency, fast config (s): {[round(x, 2) for x in fast]}")
-    print(f"alert latency, shipped ÷{SCALE} (s): {[round(x, 2) for x in shipped]}")
-    print(f"alert latency, defaults ÷{SCALE} (s): {[round(x, 2) for x in defaults]}")
+    latencies: dict[str, list[list[float]]] = {"fast": [], "shipped": [], "defaults": []}
+
+    def measured(name: str, config_writer: Any, first: float, down: float, up: float, jitter: float) -> None:
+        rounds = latencies[name]
+        rounds.append(run_pipeline(config_writer, first, down, up, jitter, len(rounds)))
+
+    interleave(
+        [
+            # Jitter: about a scrape interval or a group_interval, whichever is longer.
+            lambda: measured("fast", fast_config, first=25, down=6, up=6, jitter=1),
+            # Shipped ÷15: 1s scrape and evaluation, for 1s, critical group_wait 333ms and group_interval
+            # 667ms. Up for 8s: the next outage usually finds the previous group still open.
+            lambda: measured("shipped", shipped_config, first=25, down=8, up=8, jitter=4),
+            # Defaults ÷15: 4s scrape and evaluation, 2s group_wait, 20s group_interval. Down for 40s,
+            # longer than detection (≤12s) plus a group_interval, so every outage's page is sent.
+            lambda: measured("defaults", defaults_config, first=30, down=40, up=20, jitter=10),
+        ]
+    )
+    for name, rounds in latencies.items():
+        print(f"alert latency, {name} (s): {[[round(x, 2) for x in r] for r in rounds]}")
     ms = 1000.0
     scaled = SCALE * ms
+
+    def p50_of(name: str, factor: float) -> Figures:
+        return Figures.pooled(latencies[name], median).scaled(factor)
+
+    def p95_of(name: str, factor: float) -> Figures:
+        return Figures.pooled(latencies[name], p95).scaled(factor)
+
     return [
         Result(
             "alert latency p50, fast config (÷60)",
-            median(fast) * ms,
+            p50_of("fast", ms),
             "ms",
             f"defaults ÷{SCALE} p50",
-            median(defaults) * ms,
+            p50_of("defaults", ms),
             "< 5,000 ms",
         ),
         Result(
             "alert latency p95, fast config (÷60)",
-            p95(fast) * ms,
+            p95_of("fast", ms),
             "ms",
             f"defaults ÷{SCALE} p95",
-            p95(defaults) * ms,
+            p95_of("defaults", ms),
             "< 5,000 ms",
         ),
         Result(
             f"alert latency p50, shipped (measured ÷{SCALE}, x{SCALE})",
-            median(shipped) * scaled,
+            p50_of("shipped", scaled),
             "ms",
             "shipped config, computed typical",
-            SHIPPED_TYPICAL_S * ms,
+            Figures.constant(SHIPPED_TYPICAL_S * ms),
             "< 60,000 ms",
         ),
         Result(
             f"alert latency p95, shipped (measured ÷{SCALE}, x{SCALE})",
-            p95(shipped) * scaled,
+            p95_of("shipped", scaled),
             "ms",
             "shipped config, computed worst case",
-            SHIPPED_WORST_S * ms,
+            Figures.constant(SHIPPED_WORST_S * ms),
             "< 60,000 ms",
         ),
         Result(
             f"alert latency p50, defaults (measured ÷{SCALE}, x{SCALE})",
-            median(defaults) * scaled,
+            p50_of("defaults", scaled),
             "ms",
             f"shipped (measured ÷{SCALE}, x{SCALE}) p50",
-            median(shipped) * scaled,
+            p50_of("shipped", scaled),
             "",
         ),
         Result(
             f"alert latency p95, defaults (measured ÷{SCALE}, x{SCALE})",
-            p95(defaults) * scaled,
+            p95_of("defaults", scaled),
             "ms",
             f"shipped (measured ÷{SCALE}, x{SCALE}) p95",
-            p95(shipped) * scaled,
+            p95_of("shipped", scaled),
             "",
         ),
     ]

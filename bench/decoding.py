@@ -1,4 +1,7 @@
-"""Event decoding: CloudEvents envelope + typed payload validation, against bare json.loads."""
+"""Event decoding: CloudEvents envelope + typed payload validation, against bare json.loads.
+
+Each of the three is run for about a second per round, in interleaved rounds.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +11,16 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from bench.report import Result
+from bench.rounds import Samples, interleave
 from monitoring.cloudevents import decode, decode_data, encode_binary, encode_structured
 from simulator.platform import PlatformModel
 
 
 def _rate(work: Callable[[], int], seconds: float = 1.0) -> float:
-    best = 0.0
-    for _ in range(3):  # best of three runs of ~seconds each
-        done, started = 0, time.perf_counter()
-        while time.perf_counter() - started < seconds:
-            done += work()
-        best = max(best, done / (time.perf_counter() - started))
-    return best
+    done, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        done += work()
+    return done / (time.perf_counter() - started)
 
 
 def run() -> list[Result]:
@@ -40,8 +41,15 @@ def run() -> list[Result]:
 
         return work
 
-    baseline = _rate(bare_json)
+    samples = Samples()
+    interleave(
+        [
+            lambda: samples.add("json", _rate(bare_json)),
+            lambda: samples.add("structured", _rate(typed(structured))),
+            lambda: samples.add("binary", _rate(typed(binary))),
+        ]
+    )
     return [
-        Result("decode structured (envelope + data)", _rate(typed(structured)), "events/s", "json.loads", baseline),
-        Result("decode binary (ce_ headers + data)", _rate(typed(binary)), "events/s", "json.loads", baseline),
+        Result("decode structured (envelope + data)", samples["structured"], "events/s", "json.loads", samples["json"]),
+        Result("decode binary (ce_ headers + data)", samples["binary"], "events/s", "json.loads", samples["json"]),
     ]

@@ -34,16 +34,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
-from statistics import median
 from typing import Any
 
 import yaml
 
 from bench.receiver import fresh_database, p, post, receiver
 from bench.report import RESULTS, Result
+from bench.rounds import Figures, interleave
 from receiver.config.routing import DEFAULT_PRIORITIES
 from receiver.config.settings import ReceiverConfig
 from receiver.store.database import PostgresDatabase
@@ -295,8 +297,8 @@ def demo_pages(workdir: Path) -> tuple[int, int]:
 
 # --- intake p99, topology on and off ---
 
-ROUNDS = 5
-ROUND_WEBHOOKS = 100
+ROUNDS = 4
+ROUND_WEBHOOKS = 150
 RATE = 50.0
 PARTS = 5000
 PLATFORM_SERVICES = ("asset-service", "portfolio-service", "transaction-service")
@@ -354,7 +356,8 @@ def paced(port: int, bodies: list[bytes]) -> list[float]:
     return latencies
 
 
-def intake(workdir: Path) -> dict[str, list[float]]:
+def intake(workdir: Path) -> dict[str, list[list[float]]]:
+    """Each setup's webhook latencies (seconds), round by round (bench/rounds.py interleaves them)."""
     generated = generated_topology(workdir / "generated.yaml", PARTS)
     big_services = [f"svc-{g}-{s}" for g in range(50) for s in range(0, PARTS // 50 - 10, 7)]
     setups: dict[str, tuple[dict[str, str], list[str]]] = {
@@ -362,7 +365,7 @@ def intake(workdir: Path) -> dict[str, list[float]]:
         "shipped topology": ({"RECEIVER_TOPOLOGY_FILE": str(TOPOLOGY)}, list(PLATFORM_SERVICES)),
         f"{PARTS:,} parts": ({"RECEIVER_TOPOLOGY_FILE": str(generated)}, big_services),
     }
-    latencies: dict[str, list[float]] = {name: [] for name in setups}
+    latencies: dict[str, list[list[float]]] = {name: [] for name in setups}
     with (
         fresh_database() as db_off,
         fresh_database() as db_shipped,
@@ -374,22 +377,23 @@ def intake(workdir: Path) -> dict[str, list[float]]:
             SqlAlertHistory(database).migrate()
             database.close()
         dead = f"http://127.0.0.1:{free_port()}"  # jobs are written; delivery is off
+        common = {"RECEIVER_DELIVERY": "off", "RECEIVER_WORKERS": "2", "RECEIVER_SLACK_WEBHOOK_URL": dead}
         with (
-            receiver(uris["off"], RECEIVER_DELIVERY="off", RECEIVER_WORKERS="2", RECEIVER_SLACK_WEBHOOK_URL=dead,
-                     **setups["off"][0]) as off,
-            receiver(uris["shipped topology"], RECEIVER_DELIVERY="off", RECEIVER_WORKERS="2",
-                     RECEIVER_SLACK_WEBHOOK_URL=dead, **setups["shipped topology"][0]) as shipped,
-            receiver(uris[f"{PARTS:,} parts"], RECEIVER_DELIVERY="off", RECEIVER_WORKERS="2",
-                     RECEIVER_SLACK_WEBHOOK_URL=dead, **setups[f"{PARTS:,} parts"][0]) as big,
-        ):  # fmt: skip
+            receiver(uris["off"], **common, **setups["off"][0]) as off,
+            receiver(uris["shipped topology"], **common, **setups["shipped topology"][0]) as shipped,
+            receiver(uris[f"{PARTS:,} parts"], **common, **setups[f"{PARTS:,} parts"][0]) as big,
+        ):
             ports = dict(zip(setups, (off, shipped, big), strict=True))
             for name, port in ports.items():  # warm every worker's pool
                 for k in range(10):
                     post(port, webhook(f"warm-{name}", k, setups[name][1]))
-            for r in range(ROUNDS):
-                for name, port in ports.items():
-                    bodies = [webhook(f"{name}-{r}", k, setups[name][1]) for k in range(ROUND_WEBHOOKS)]
-                    latencies[name] += paced(port, bodies)
+
+            def step(name: str) -> None:
+                tag = f"{name}-{len(latencies[name])}"
+                bodies = [webhook(tag, k, setups[name][1]) for k in range(ROUND_WEBHOOKS)]
+                latencies[name].append(paced(ports[name], bodies))
+
+            interleave([partial(step, name) for name in setups], ROUNDS)
     return latencies
 
 
@@ -403,43 +407,57 @@ def run(include_demo: bool = True) -> list[Result]:
         demo = demo_pages(workdir) if include_demo else None
         latencies = intake(workdir)
     write_details(tallies, demo, latencies)
-    with_incidents = sum(t.pages["incidents"] for t in tallies)
-    without = sum(t.pages["every alert"] for t in tallies)
     faults = sum(t.expected for t in tallies)
+
+    def once(value: float) -> Figures:  # one run through the pipeline: a count, not a timing
+        return Figures.once(value)
+
     results = [
         Result(
-            f"pages for {faults} faults through the pipeline, with incidents",
-            with_incidents,
+            f"pages for {len(tallies)} faults ({faults} causes) through the pipeline, with incidents",
+            once(sum(t.pages["incidents"] for t in tallies)),
             "pages",
             "every alert its own page, same run",
-            without,
-            f"{faults} (one per fault)",
+            once(sum(t.pages["every alert"] for t in tallies)),
+            f"{faults} (one per cause)",
         ),
         Result(
             "faults with no page, with incidents",
-            sum(1 for t in tallies if t.pages["incidents"] == 0),
+            once(sum(1 for t in tallies if t.pages["incidents"] == 0)),
             "faults",
             "every alert its own page",
-            sum(1 for t in tallies if t.pages["every alert"] == 0),
+            once(sum(1 for t in tallies if t.pages["every alert"] == 0)),
             "0",
         ),
     ]
     if demo is not None:
         results.append(
-            Result("make run demo outage: pages", demo[0], "pages", "its alerts (each a page before)", demo[1], "1")
-        )
-    off = p(latencies["off"], 99)
-    for name, values in latencies.items():
-        if name != "off":
-            results.append(
-                Result(f"receiver intake p99 at 50 webhooks/s, {name}", p(values, 99), "µs", "topology off", off, "")
+            Result(
+                "make run demo outage: pages",
+                once(demo[0]),
+                "pages",
+                "its alerts (each a page before)",
+                once(demo[1]),
+                "1",
             )
+        )
+    off = Figures.pooled(latencies["off"], p99)
+    for name, rounds in latencies.items():
+        if name != "off":
+            line = f"receiver intake p99 at {RATE:g} webhooks/s, {name}"
+            results.append(Result(line, Figures.pooled(rounds, p99), "µs", "topology off", off, ""))
     return results
 
 
-def write_details(tallies: list[Tally], demo: tuple[int, int] | None, latencies: dict[str, list[float]]) -> Path:
+def p99(latencies: Sequence[float]) -> float:
+    return p(list(latencies), 99)
+
+
+def write_details(tallies: list[Tally], demo: tuple[int, int] | None, latencies: dict[str, list[list[float]]]) -> Path:
+    """Every fault's pages, alerts and what they were, and the intake figures: bench/results/incidents.json."""
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / "incidents.json"
+    pooled = {name: [x for r in rounds for x in r] for name, rounds in latencies.items()}
     document = {
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "faults": [
@@ -448,20 +466,19 @@ def write_details(tallies: list[Tally], demo: tuple[int, int] | None, latencies:
                 "expected_pages": t.expected,
                 "pages_with_incidents": t.pages["incidents"],
                 "pages_every_alert": t.pages["every alert"],
+                "background_pages": t.background,
                 "alerts": t.alerts,
                 "alert_spread_seconds_fast": round(t.spread, 2),
-                "alert_spread_seconds_real_estimate": round(t.spread * SPEED, 1),
                 "alerts_seen": t.what,
                 "pages_seen": t.paged,
-                "background_pages": t.background,
             }
             for t in tallies
         ],
         "make_run_demo": None if demo is None else {"pages": demo[0], "alerts": demo[1]},
-        "intake_p50_us": {name: round(p(v, 50)) for name, v in latencies.items()},
-        "intake_p99_us": {name: round(p(v, 99)) for name, v in latencies.items()},
-        "intake_median_us": {name: round(median(v) * 1e6) for name, v in latencies.items()},
-        "intake_webhooks": {name: len(v) for name, v in latencies.items()},
+        "intake_p50_us": {name: round(p(v, 50)) for name, v in pooled.items()},
+        "intake_p99_us": {name: round(p(v, 99)) for name, v in pooled.items()},
+        "intake_p99_us_by_round": {name: [round(p(r, 99)) for r in rounds] for name, rounds in latencies.items()},
+        "intake_webhooks": {name: len(v) for name, v in pooled.items()},
     }
     path.write_text(json.dumps(document, indent=2) + "\n")
     return path

@@ -5,6 +5,8 @@
   encryption, no digests), in the same run.
 - purge: ``AlertRetention.purge`` in batches of 500 deleting 20,000 expired alerts with their
   rows, against one ``DELETE`` per table in a single transaction (the lock-holding way).
+
+Both in interleaved rounds; each purge round fills a fresh database first.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from psycopg import sql
 
 from bench.receiver import fresh_database
 from bench.report import Result
+from bench.rounds import Samples, interleave
 from ops.backup.archive import Stores, create_backup
 from receiver.store.database import PostgresDatabase
 from receiver.store.retention import AlertRetention
@@ -50,48 +53,58 @@ def plain_copy(uri: str, out: Path) -> None:
                     f.write(data)
 
 
+def purge(way: str) -> float:
+    """Seconds to purge ``ALERTS`` expired alerts with their rows, batched or in one transaction."""
+    with fresh_database() as uri:
+        fill(uri, NOW - 200 * DAY)
+        started = time.perf_counter()
+        if way == "batched":
+            db = PostgresDatabase(uri)
+            try:
+                assert AlertRetention(db, 90 * DAY, lambda: NOW).purge().alerts == ALERTS
+            finally:
+                db.close()
+        else:
+            with psycopg.connect(uri) as conn:
+                cutoff = NOW - 90 * DAY
+                old = "SELECT id FROM alerts WHERE first_seen < %s AND last_seen < %s"
+                conn.execute(f"DELETE FROM timeline WHERE alert_id IN ({old})", (cutoff, cutoff))  # noqa: S608
+                conn.execute(f"DELETE FROM outbox WHERE alert_id IN ({old})", (cutoff, cutoff))  # noqa: S608
+                conn.execute("DELETE FROM alerts WHERE first_seen < %s AND last_seen < %s", (cutoff, cutoff))
+        return time.perf_counter() - started
+
+
 def run() -> list[Result]:
-    results = []
+    samples = Samples()
     with fresh_database() as uri, tempfile.TemporaryDirectory() as tmp:
         fill(uri, NOW)
         key = bytes(32)
         plain_copy(uri, Path(tmp))  # warm the cache for both
-        started = time.perf_counter()
-        plain_copy(uri, Path(tmp))
-        baseline = time.perf_counter() - started
-        started = time.perf_counter()
-        create_backup(Path(tmp) / "backup.enc", key, Stores(postgres_uri=uri))
-        backup = time.perf_counter() - started
-        results.append(
-            Result(
-                f"backup of {ALERTS:,} alerts + rows (inverse time)", 1 / backup, "backups/s",
-                "plain COPY of the same tables", 1 / baseline, f"{backup:.2f}s vs {baseline:.2f}s",
-            )
-        )  # fmt: skip
-    timings = {}
-    for way in ("batched", "single"):
-        with fresh_database() as uri:
-            fill(uri, NOW - 200 * DAY)
+
+        def timed_copy() -> None:
             started = time.perf_counter()
-            if way == "batched":
-                db = PostgresDatabase(uri)
-                try:
-                    assert AlertRetention(db, 90 * DAY, lambda: NOW).purge().alerts == ALERTS
-                finally:
-                    db.close()
-            else:
-                with psycopg.connect(uri) as conn:
-                    cutoff = NOW - 90 * DAY
-                    old = "SELECT id FROM alerts WHERE first_seen < %s AND last_seen < %s"
-                    conn.execute(f"DELETE FROM timeline WHERE alert_id IN ({old})", (cutoff, cutoff))  # noqa: S608
-                    conn.execute(f"DELETE FROM outbox WHERE alert_id IN ({old})", (cutoff, cutoff))  # noqa: S608
-                    conn.execute("DELETE FROM alerts WHERE first_seen < %s AND last_seen < %s", (cutoff, cutoff))
-            timings[way] = time.perf_counter() - started
-    results.append(
-        Result(
-            f"purge of {ALERTS:,} expired alerts in batches of 500", ALERTS / timings["batched"], "alerts/s",
-            "one DELETE per table, one transaction", ALERTS / timings["single"],
-            "locks held per batch, not for the whole purge",
-        )
+            plain_copy(uri, Path(tmp))
+            samples.add("copy", time.perf_counter() - started)
+
+        def timed_backup() -> None:
+            started = time.perf_counter()
+            create_backup(Path(tmp) / "backup.enc", key, Stores(postgres_uri=uri))
+            samples.add("backup", time.perf_counter() - started)
+
+        interleave([timed_copy, timed_backup])
+    interleave(
+        [
+            lambda: samples.add("batched", ALERTS / purge("batched")),
+            lambda: samples.add("single", ALERTS / purge("single")),
+        ]
+    )
+    backup, baseline = samples["backup"], samples["copy"]
+    backup_line = Result(
+        f"backup of {ALERTS:,} alerts + rows (inverse time)", backup.inverse(), "backups/s",
+        "plain COPY of the same tables", baseline.inverse(), f"{backup.value:.2f}s vs {baseline.value:.2f}s",
     )  # fmt: skip
-    return results
+    purge_line = Result(
+        f"purge of {ALERTS:,} expired alerts in batches of 500", samples["batched"], "alerts/s",
+        "one DELETE per table, one transaction", samples["single"], "locks held per batch, not for the whole purge",
+    )  # fmt: skip
+    return [backup_line, purge_line]

@@ -8,6 +8,8 @@ Three measurements, each in the same run as its baseline:
 - p99 latency at a paced 50 webhooks/s with delivery on and healthy channel endpoints.
 - the same p99 while every channel endpoint fails (503) or stalls past the send timeout:
   it must stay within 1.2x of the healthy p99, which shows delivery is off the request path.
+
+The four in interleaved rounds (bench/rounds.py), each round with its own alert fingerprints.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import psycopg
 from psycopg import sql
 
 from bench.report import Result
+from bench.rounds import Figures, Samples, interleave
 from receiver.store.database import PostgresDatabase
 from receiver.store.sql_history import SqlAlertHistory
 from tests.services import free_port, postgres_uri
@@ -134,7 +137,7 @@ def post(port: int, body: bytes) -> float:
     return time.perf_counter() - started
 
 
-def throughput(port: int) -> tuple[float, list[float]]:
+def throughput(port: int, tag: str = "t") -> tuple[float, list[float]]:
     latencies: list[float] = []
     lock = threading.Lock()
     stop_at = time.monotonic() + THROUGHPUT_SECONDS
@@ -143,7 +146,7 @@ def throughput(port: int) -> tuple[float, list[float]]:
         seq = 0
         mine: list[float] = []
         while time.monotonic() < stop_at:
-            mine.append(post(port, payload(f"t{n}x", seq)))
+            mine.append(post(port, payload(f"{tag}{n}x", seq)))
             seq += 1
         with lock:
             latencies.extend(mine)
@@ -171,11 +174,11 @@ def paced(port: int, tag: str) -> list[float]:
     return latencies
 
 
-def copy_baseline(uri: str, alerts: int) -> float:
+def copy_baseline(uri: str, alerts: int, tag: str = "copy") -> float:
     """Alerts/s for COPY of the same rows (each alert plus its two outbox jobs) into the same tables."""
     now = time.time()
     rows = [
-        (f"copy{n:010x}", now, f"Bench{n % GROUP}", "firing", "medium", False, "portfolio",
+        (f"{tag}{n:010x}", now, f"Bench{n % GROUP}", "firing", "medium", False, "portfolio",
          json.dumps({"alertname": f"Bench{n % GROUP}", "priority": "medium", "service": "portfolio"}),
          json.dumps({"summary": "benchmark alert"}), "h", "http://prometheus:9090/graph", now, now, now + 86400)
         for n in range(alerts)
@@ -189,7 +192,7 @@ def copy_baseline(uri: str, alerts: int) -> float:
         with cur.copy(f"COPY alerts ({columns}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        cur.execute("SELECT id FROM alerts WHERE fingerprint LIKE 'copy%%' ORDER BY id")
+        cur.execute("SELECT id FROM alerts WHERE fingerprint LIKE %s ORDER BY id", (f"{tag}%",))
         ids = [r[0] for r in cur.fetchall()]
         with cur.copy(
             "COPY outbox (alert_id, channel, action, state, attempts, max_attempts, fallback, created_at, "
@@ -206,58 +209,71 @@ def p(latencies: list[float], q: int) -> float:
 
 
 def run() -> list[Result]:
-    results: list[Result] = []
+    samples = Samples()
     with fresh_database() as uri:
         database = PostgresDatabase(uri)
         SqlAlertHistory(database).migrate()
         database.close()
         # Channels "configured" to a closed port: intake writes their jobs; delivery is off here.
         dead = f"http://127.0.0.1:{free_port()}"
-        with receiver(uri, RECEIVER_DELIVERY="off", RECEIVER_SLACK_WEBHOOK_URL=dead, RECEIVER_SMTP_HOST="127.0.0.1",
-                      RECEIVER_EMAIL_FROM="a@example.com", RECEIVER_EMAIL_TO="b@example.com") as port:  # fmt: skip
-            post(port, payload("warm", 0))
-            rate, loaded = throughput(port)
-        copy_rate = copy_baseline(uri, int(rate * THROUGHPUT_SECONDS))
-        results.append(
-            Result("receiver webhook intake, 10-alert groups + outbox (gunicorn, PG)", rate, "alerts/s",
-                   "psycopg COPY of the same rows", copy_rate, ">= 5,000 alerts/s and >= 0.1x"),
-        )  # fmt: skip
-        results.append(
-            Result("receiver webhook p50 at full load", p(loaded, 50), "µs", "p99 at full load", p(loaded, 99))
-        )
+        intake_rates: list[float] = []
+
+        def intake() -> None:
+            tag = f"r{len(intake_rates)}t"
+            with receiver(uri, RECEIVER_DELIVERY="off", RECEIVER_SLACK_WEBHOOK_URL=dead, RECEIVER_SMTP_HOST="127.0.0.1",
+                          RECEIVER_EMAIL_FROM="a@example.com", RECEIVER_EMAIL_TO="b@example.com") as port:  # fmt: skip
+                post(port, payload(f"{tag}warm", 0))
+                rate, loaded = throughput(port, tag)
+            intake_rates.append(rate)
+            samples.add("intake", rate)
+            samples.add("p50 loaded", p(loaded, 50))
+            samples.add("p99 loaded", p(loaded, 99))
+
+        def copy() -> None:
+            alerts = int(intake_rates[-1] * THROUGHPUT_SECONDS)  # as many as the last intake (it runs first)
+            samples.add("copy", copy_baseline(uri, alerts, f"copy{samples.count('copy')}x"))
 
         healthy, broken = RecordingSink(), RecordingSink(status=503)
         stalled = RecordingSink(delay=3.0)
         for sink in (healthy, broken, stalled):
             sink.start()
+        channels = {
+            "RECEIVER_POLL_INTERVAL": "100ms",
+            "RECEIVER_SEND_TIMEOUT": "1s",
+            "RECEIVER_RETRY_BASE": "200ms",
+            **{"RECEIVER_SMS_ACCOUNT_SID": "AC1", "RECEIVER_SMS_AUTH_TOKEN": "t"},
+            **{"RECEIVER_SMS_FROM": "+1", "RECEIVER_SMS_TO": "+2"},
+        }
+        paced_rounds = {"good": 0, "bad": 0}
+
+        def paced_p99(kind: str, slack: str, sms: str) -> None:
+            tag = f"{kind}{paced_rounds[kind]}x"
+            paced_rounds[kind] += 1
+            with receiver(uri, RECEIVER_SLACK_WEBHOOK_URL=slack, RECEIVER_SMS_API_URL=sms, **channels) as port:
+                samples.add(kind, p(paced(port, tag), 99))
+
         try:
-            channels = {
-                "RECEIVER_POLL_INTERVAL": "100ms",
-                "RECEIVER_SEND_TIMEOUT": "1s",
-                "RECEIVER_RETRY_BASE": "200ms",
-                **{"RECEIVER_SMS_ACCOUNT_SID": "AC1", "RECEIVER_SMS_AUTH_TOKEN": "t"},
-                **{"RECEIVER_SMS_FROM": "+1", "RECEIVER_SMS_TO": "+2"},
-            }
-            with receiver(
-                uri, RECEIVER_SLACK_WEBHOOK_URL=healthy.url, RECEIVER_SMS_API_URL=healthy.url, **channels
-            ) as port:
-                good = paced(port, "good")
-            with receiver(
-                uri, RECEIVER_SLACK_WEBHOOK_URL=stalled.url, RECEIVER_SMS_API_URL=broken.url, **channels
-            ) as port:
-                bad = paced(port, "bad")
+            interleave(
+                [
+                    intake,
+                    copy,
+                    lambda: paced_p99("good", healthy.url, healthy.url),
+                    lambda: paced_p99("bad", stalled.url, broken.url),
+                ]
+            )
         finally:
             for sink in (healthy, broken, stalled):
                 sink.stop()
-        results.append(
-            Result("receiver webhook p99 at 50 webhooks/s, healthy channels", p(good, 99), "µs", "goal 50 ms",
-                   50_000, "ratio < 1"),
-        )  # fmt: skip
-        results.append(
-            Result("receiver webhook p99 at 50 webhooks/s, channels failing/stalling", p(bad, 99), "µs",
-                   "p99 with healthy channels", p(good, 99), "<= 1.2x"),
-        )  # fmt: skip
-    return results
+    return [
+        Result("receiver webhook intake, 10-alert groups + outbox (gunicorn, PG)", samples["intake"], "alerts/s",
+               "psycopg COPY of the same rows", samples["copy"], ">= 5,000 alerts/s and >= 0.1x"),
+        Result("receiver webhook p50 at full load", samples["p50 loaded"], "µs", "p99 at full load",
+               samples["p99 loaded"]),
+        Result("receiver webhook p99 at 50 webhooks/s, healthy channels", samples["good"], "µs", "goal 50 ms",
+               Figures.constant(50_000), "ratio < 1"),
+        Result("receiver webhook p99 at 50 webhooks/s, channels failing/stalling", samples["bad"], "µs",
+               "p99 with healthy channels", samples["good"], "<= 1.2x"),
+    ]  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@
   cost about one round trip, nothing more.
 - The exporter's basic auth on /metrics with a remembered password against the first (bcrypt) check,
   which is what every scrape would pay without the cache.
+
+Each pair in interleaved rounds.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import bcrypt
 
 from bench.receiver import fresh_database
 from bench.report import Result
+from bench.rounds import Samples, interleave
 from exporter.web_config import BasicAuth
 from receiver.store.api_keys import Role, SqlKeyStore
 from receiver.store.audit import SqlAuditLog
@@ -48,30 +51,41 @@ def run() -> list[Result]:
                 with database.connect() as conn:
                     conn.execute("SELECT 1").fetchone()
 
-            baseline = rate(select_one)
-            verified = rate(lambda: keys.verify(token))
+            samples = Samples()
+            interleave(
+                [
+                    lambda: samples.add("select", rate(select_one)),
+                    lambda: samples.add("verify", rate(lambda: keys.verify(token))),
+                ]
+            )
         finally:
             database.close()
     hashed = bcrypt.hashpw(b"scrape", bcrypt.gensalt(rounds=10))
     header = "Basic " + base64.b64encode(b"prometheus:scrape").decode()
-    uncached = rate(lambda: BasicAuth({"prometheus": hashed}).allows(header), seconds=1.0, limit=20)
     auth = BasicAuth({"prometheus": hashed})
-    cached = rate(lambda: auth.allows(header))
+    interleave(
+        [
+            lambda: samples.add(
+                "uncached", rate(lambda: BasicAuth({"prometheus": hashed}).allows(header), seconds=1.0, limit=20)
+            ),
+            lambda: samples.add("cached", rate(lambda: auth.allows(header))),
+        ]
+    )
     return [
         Result(
             "api key checks (PostgreSQL)",
-            verified,
+            samples["verify"],
             "checks/s",
             "SELECT 1 round trips",
-            baseline,
+            samples["select"],
             "about one round trip (ratio near 1)",
         ),
         Result(
             "exporter basic auth, remembered password",
-            cached,
+            samples["cached"],
             "checks/s",
             "bcrypt check (cost 10) every scrape",
-            uncached,
+            samples["uncached"],
             "far above 1: scrapes do not pay bcrypt",
         ),
     ]

@@ -1,4 +1,4 @@
-"""Simulator throughput: event generation in memory, and Kafka load against raw produce."""
+"""Simulator throughput: event generation in memory, and Kafka load against raw produce, in interleaved rounds."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from bench.report import Result
+from bench.rounds import Samples, interleave
 from monitoring.cloudevents import encode_binary, encode_structured
 from simulator.generator import EventGenerator, OutRecord, topics_for
 from simulator.kafka_load import run_kafka_load
@@ -63,13 +64,24 @@ def run() -> list[Result]:
     topics = [f"bench.{uuid.uuid4().hex[:12]}" for _ in range(2)]
     for future in admin.create_topics([NewTopic(t, num_partitions=3, replication_factor=1) for t in topics]).values():
         future.result(30)
+    samples = Samples()
     try:
         model = PlatformModel(seed=2).events(KAFKA_RECORDS, datetime(2026, 1, 1, tzinfo=UTC))
         encode = (encode_structured, encode_binary)
         records = [OutRecord(topics[0], b"k", *encode[i % 2](e)) for i, e in enumerate(model)][:KAFKA_RECORDS]
-        raw = _raw_produce_rate(brokers, topics[0], records)
-        load = run_kafka_load(
-            KafkaRecordSink(brokers, GroundTruth()), topics[1], rate=None, count=KAFKA_RECORDS, duration=60
+
+        def load() -> None:
+            sink = KafkaRecordSink(brokers, GroundTruth())
+            result = run_kafka_load(sink, topics[1], rate=None, count=KAFKA_RECORDS, duration=60)
+            samples.add("load", result.rate)
+
+        interleave(
+            [
+                lambda: samples.add("generator", _generator_rate()),
+                lambda: samples.add("model", _model_rate()),
+                lambda: samples.add("raw", _raw_produce_rate(brokers, topics[0], records)),
+                load,
+            ]
         )
     finally:
         for future in admin.delete_topics(topics).values():
@@ -77,12 +89,12 @@ def run() -> list[Result]:
     return [
         Result(
             "simulator generate (records, all types)",
-            _generator_rate(),
+            samples["generator"],
             "records/s",
             "PlatformModel + encode",
-            _model_rate(),
+            samples["model"],
         ),
         # The load tool generates and encodes each event as it goes and waits for delivery reports;
         # the baseline only hands pre-encoded records (same sizes and headers) to a producer.
-        Result("load kafka --rate max", load.rate, "records/s", "raw Producer, pre-encoded", raw),
+        Result("load kafka --rate max", samples["load"], "records/s", "raw Producer, pre-encoded", samples["raw"]),
     ]

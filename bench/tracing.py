@@ -1,7 +1,7 @@
 """What tracing costs the exporter's hot path, on the real local broker.
 
 The exporter path of bench/exporter.py (consume, decode, validate, dedup, metrics, commit)
-with tracing off against the same path with a real SDK provider: a ``BatchSpanProcessor``
+with tracing off against the same path with a real SDK provider, in interleaved rounds: a ``BatchSpanProcessor``
 whose exporter encodes every batch to OTLP protobuf, as the OTLP/HTTP exporter does, and then
 drops it (the network and the collector are not this process's cost). Two topics:
 
@@ -25,8 +25,10 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from bench.exporter import EVENTS, _exporter_loop, _fill
+from bench.exporter import _exporter_loop
+from bench.kafka_fill import delete_topics, fill
 from bench.report import Result
+from bench.rounds import Samples, interleave
 from exporter.config import ExporterConfig
 from exporter.span_budget import SpanBudget
 from monitoring.cloudevents import encode_binary, encode_structured
@@ -36,6 +38,7 @@ from simulator.traceparents import SAMPLE_RATIO
 from tests.services import kafka_brokers
 
 DEFAULT_TRACE_RATE = ExporterConfig.trace_rate  # EXPORTER_TRACE_RATE's default
+EVENTS = 300_000
 
 
 class EncodingExporter(SpanExporter):
@@ -83,47 +86,51 @@ def run() -> list[Result]:
     simulated, sampled = (f"bench.tracing.{uuid.uuid4().hex[:10]}" for _ in range(2))
     for topic in (simulated, sampled):
         admin.create_topics([NewTopic(topic, 3, 1)])[topic].result(30)
+    samples = Samples()
+    spans: dict[str, int] = {}
+
+    def traced(name: str, topic: str, count: int, budget: SpanBudget | None) -> None:
+        rate, spans[name] = _traced_rate(brokers, topic, count, budget)
+        samples.add(name, rate)
+
     try:
-        _fill(brokers, simulated, EVENTS)
+        fill(brokers, simulated, EVENTS)
         _fill_all_sampled(brokers, sampled, EVENTS)
-        # Interleaved, best of two: the machine is shared and noisy.
-        off, on, every, unlimited = [], [], [], []
-        spans_on = spans_every = spans_unlimited = 0
-        for _ in range(2):
-            off.append(_exporter_loop(brokers, simulated, EVENTS, None)[0])
-            rate, spans_on = _traced_rate(brokers, simulated, EVENTS, SpanBudget(DEFAULT_TRACE_RATE))
-            on.append(rate)
-            rate, spans_every = _traced_rate(brokers, sampled, EVENTS, SpanBudget(DEFAULT_TRACE_RATE))
-            every.append(rate)
-            # no budget: one span per event is slow, so a tenth of the events
-            rate, spans_unlimited = _traced_rate(brokers, sampled, EVENTS // 10, None)
-            unlimited.append(rate)
+        interleave(
+            [
+                lambda: samples.add("off", _exporter_loop(brokers, simulated, EVENTS, None)[0]),
+                lambda: traced("on", simulated, EVENTS, SpanBudget(DEFAULT_TRACE_RATE)),
+                lambda: traced("every", sampled, EVENTS, SpanBudget(DEFAULT_TRACE_RATE)),
+                # no budget: one span per event is slow, so a tenth of the events
+                lambda: traced("unlimited", sampled, EVENTS // 10, None),
+            ]
+        )
     finally:
-        admin.delete_topics([simulated, sampled, f"{simulated}.dlq", f"{sampled}.dlq"])
+        delete_topics(brokers, [simulated, sampled, f"{simulated}.dlq", f"{sampled}.dlq"])
     budget = f"budget {DEFAULT_TRACE_RATE} spans/s"
     return [
         Result(
-            f"exporter, tracing on, {SAMPLE_RATIO:.0%} of flows sampled, {budget} ({spans_on:,} spans)",
-            max(on),
+            f"exporter, tracing on, {SAMPLE_RATIO:.0%} of flows sampled, {budget} ({spans['on']:,} spans)",
+            samples["on"],
             "events/s",
             "the same, tracing off",
-            max(off),
+            samples["off"],
             ">= 0.9x and >= 50,000 events/s",
         ),
         Result(
-            f"exporter, tracing on, every event sampled, {budget} ({spans_every:,} spans)",
-            max(every),
+            f"exporter, tracing on, every event sampled, {budget} ({spans['every']:,} spans)",
+            samples["every"],
             "events/s",
             "simulated traffic, tracing off",
-            max(off),
+            samples["off"],
             ">= 0.9x and >= 50,000 events/s",
         ),
         Result(
-            f"exporter, tracing on, every event sampled, no budget ({spans_unlimited:,} spans)",
-            max(unlimited),
+            f"exporter, tracing on, every event sampled, no budget ({spans['unlimited']:,} spans)",
+            samples["unlimited"],
             "events/s",
             "simulated traffic, tracing off",
-            max(off),
+            samples["off"],
             "why the budget: for information",
         ),
     ]

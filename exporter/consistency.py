@@ -16,20 +16,31 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import msgspec
 import structlog
 
 from exporter.cardinality import BoundedLabel
 from exporter.dedup import SeenIds
+from exporter.envelope import Envelope, read_envelope
 from exporter.metrics import ConsistencyMetrics
 from exporter.processor import SERVICES
 from exporter.records import ConsumedRecord
-from monitoring.cloudevents import CloudEvent, EventDecodeError, decode
 from monitoring.config_files import read_yaml
 from monitoring.settings import parse_duration
 
 log = structlog.get_logger(__name__)
+
+
+class TypedEvent(Protocol):
+    """What a pattern looks at: an ``Envelope`` or a whole ``CloudEvent``."""
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def source(self) -> str: ...
 
 
 class EventPattern(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -38,7 +49,7 @@ class EventPattern(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     type: str | tuple[str, ...]
     source: str | None = None
 
-    def matches(self, event: CloudEvent) -> bool:
+    def matches(self, event: TypedEvent) -> bool:
         types = (self.type,) if isinstance(self.type, str) else self.type
         return event.type in types and (self.source is None or event.source == self.source)
 
@@ -97,7 +108,7 @@ class SequenceChecker:
         self._capacity = capacity
         self._last: OrderedDict[tuple[str, str], tuple[int, str]] = OrderedDict()
 
-    def check(self, event: CloudEvent) -> str | None:
+    def check(self, event: Envelope) -> str | None:
         """The violation kind for ``event``, or None when it is the expected next version."""
         if event.aggregateid is None or event.aggregateversion is None:
             return None
@@ -150,10 +161,11 @@ class FollowupTracker:
         self._pending = {rule.name: _Pending() for rule in self._rules}
         self._within = {rule.name: rule.within_seconds for rule in self._rules}
         self._sync = {rule.name: metrics.sync_delay.labels(rule.name) for rule in self._rules}
+        self._overflow = {rule.name: metrics.overflow.labels(rule.name) for rule in self._rules}
         for rule in self._rules:
             metrics.pending.labels(rule.name).set(0)
 
-    def observe(self, event: CloudEvent) -> None:
+    def observe(self, event: Envelope) -> None:
         correlation = event.correlationid
         if correlation is None:
             return
@@ -178,7 +190,7 @@ class FollowupTracker:
         table.move_to_end(correlation)
         if len(table) > self._capacity:
             table.popitem(last=False)
-            self._metrics.overflow.labels(rule).inc()
+            self._overflow[rule].inc()
 
     def expire(self) -> None:
         """Count every cause whose follow-up did not arrive in time; forget stale early follow-ups."""
@@ -223,9 +235,8 @@ class ConsistencyProcessor:
         self._followups = FollowupTracker(rules, metrics, capacity, clock, self._source_label)
 
     def process(self, record: ConsumedRecord) -> None:
-        try:
-            event = decode(record.value, record.headers)
-        except EventDecodeError:
+        event = read_envelope(record.value, record.headers)
+        if event is None:
             return
         if not self._seen.add(event.id):
             return

@@ -24,6 +24,7 @@ from exporter.consumer_groups import ConsumerGroupMonitor
 from exporter.dead_letters import KafkaDeadLetters
 from exporter.dedup import SeenIds
 from exporter.domain_events import DomainEvents
+from exporter.garbage_collection import tune_for_batches
 from exporter.health_checks import HealthChecker, load_checks
 from exporter.http import HttpServer, create_app
 from exporter.kafka_status import KafkaStatus
@@ -47,6 +48,24 @@ from monitoring.tracing import Tracing, configure_tracing
 
 log = structlog.get_logger(__name__)
 SERVICE_NAME = "monitoring-exporter"  # the tracing resource's service.name unless OTEL_SERVICE_NAME says otherwise
+METADATA_REFRESH_MS = 10_000  # librdkafka's default is 5 minutes
+
+# What each of the two consumers (events, consistency checks) fetches ahead. Under a backlog the
+# prefetch is what grows: librdkafka's defaults (100,000 queued messages per partition, 64 MiB
+# queued, 50 MB fetches of compressed batches, each batch kept whole while one of its records is
+# queued) took the process past 300 MiB RSS. Queued records are what a consumer has not yet handed
+# to Python: 4 MiB (about 10,000 platform events) is a fifth of a second at 50,000 events/s, and a
+# partition is fetched again as soon as its queue falls under the thresholds.
+CONSUMER_PREFETCH: dict[str, Any] = {
+    "queued.max.messages.kbytes": 4096,
+    "queued.min.messages": 2000,  # per partition
+    "fetch.max.bytes": 1024 * 1024,  # librdkafka requires at least message.max.bytes (1,000,000)
+    # Above those thresholds librdkafka postpones the partition's next fetch by this long, 1 s by
+    # default: with small queues a consumer then drained its queue in a fraction of that second
+    # and waited out the rest, which held the whole process at 16,000 events/s (docs/metrics.md,
+    # "Profile of the whole process").
+    "fetch.queue.backoff.ms": 20,
+}
 
 
 class Component(Protocol):
@@ -127,13 +146,9 @@ def build(
         consumer_config: dict[str, Any] = {
             **tls,
             "session.timeout.ms": int(config.session_timeout_seconds * 1000),
-            # librdkafka prefetches up to 64 MiB per consumer by default; 16 MiB keeps batches full.
-            "queued.max.messages.kbytes": 16384,
-            # Under a backlog the prefetch is what grows: librdkafka's defaults (100,000 queued messages,
-            # 50 MB fetches of compressed batches, each kept whole while one of its records is queued)
-            # took the process past 300 MiB RSS; these keep it near 170 MiB (tests/e2e/reliability).
-            "queued.min.messages": 10_000,
-            "fetch.max.bytes": 4 * 1024 * 1024,
+            **CONSUMER_PREFETCH,
+            # A topic created after start (and a partition added) is found at the next metadata refresh.
+            "topic.metadata.refresh.interval.ms": METADATA_REFRESH_MS,
         }
         registry.register(kafka)
         dead_letters = KafkaDeadLetters({"bootstrap.servers": brokers, "error_cb": kafka.on_error, **tls}, events)
@@ -330,6 +345,7 @@ def run(config: ExporterConfig, model: EventModel | None = None) -> int:
         collector(registry=registry)
     tracing = configure_tracing(os.environ, SERVICE_NAME)
     exporter = build(config, registry, tracing=tracing, model=model)
+    tune_for_batches(config.shared.collection.batch_size)
     stopping = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

@@ -128,8 +128,8 @@ class EventProcessor:
         except EventDecodeError as exc:
             self.reject(record, exc.reason.value, exc.detail)
             return None
-        now = self._wall_clock() if self._wall_clock is not None else None
-        if now is not None and not -MAX_AGE_SECONDS <= event.time.timestamp() - now <= MAX_FUTURE_SECONDS:
+        age = self._wall_clock() - event.time.timestamp() if self._wall_clock is not None else None
+        if age is not None and not -MAX_FUTURE_SECONDS <= age <= MAX_AGE_SECONDS:
             self.reject(record, "time_out_of_range", f"time {event.time.isoformat()} is too far from now")
             return None
         if self._seen is not None and not self._seen.add(event.id):
@@ -148,8 +148,8 @@ class EventProcessor:
                 self._process_traced(self._tracer, parent, record, event, payload, series, started)
                 return event
         consumed, lag, processing, handler = series
-        if now is not None:
-            lag.observe(max(now - event.time.timestamp(), 0.0))
+        if age is not None:
+            lag.observe(max(age, 0.0))
         if handler is not None:
             handler(payload)
         processing.observe(self._clock() - started)

@@ -1,4 +1,5 @@
-"""Alerts: active alerts by priority, history with MTTA and MTTR, SLA breaches, notification failures.
+"""Alerts: active alerts by priority, history with MTTA and MTTR, SLA breaches, notification failures,
+and the receiver's own intake and domain events (what its meta alerts' dashboard links show).
 
 History panels read the receiver's alert history in PostgreSQL (receiver/store/migrations.py).
 Times there are epoch seconds. MTTA is ``acked_at - starts_at`` and MTTR
@@ -17,7 +18,7 @@ from grafana.datasources import Sql
 from grafana.panels import PanelBuilder, build, graph, grid, prom, runbook, single, traces
 
 UID = "alerts"
-VERSION = 1
+VERSION = 2
 FIRING = 'ALERTS{alertstate="firing", alertname!="Watchdog", service=~"$service"}'
 IN_RANGE = "$__unixEpochFilter(starts_at) AND alertname <> 'Watchdog' AND service ~ '^(${service:regex})$'"
 
@@ -175,15 +176,43 @@ def dashboard() -> Dashboard:
             links=[runbook("notificationsdeadlettered", "NotificationsDeadLettered")],
         ),
     ]
+    pipeline: list[PanelBuilder] = [
+        graph(
+            "Webhooks refused by reason",
+            "Alertmanager webhooks the receiver refused, per reason (overload: every intake slot busy, 503).",
+            [prom("sum by (reason) (rate(receiver_webhooks_rejected_total[$__rate_interval]))", "{{reason}}")],
+            "ops",
+            links=[runbook("receiveroverloaded", "ReceiverOverloaded")],
+            width=8,
+        ),
+        graph(
+            "Domain events waiting",
+            "Age of the oldest domain event in the receiver's outbox not yet published to Kafka or stored.",
+            [prom("max by (stage) (receiver_domain_events_oldest_pending_age_seconds)", "{{stage}}")],
+            "s",
+            links=[runbook("domaineventsdelayed", "DomainEventsDelayed")],
+            width=8,
+        ),
+        graph(
+            "Domain events dropped",
+            "Domain events the exporter's full spool dropped (Kafka or the event store unreachable too long).",
+            [prom("sum(increase(monitoring_domain_events_dropped_total[$__rate_interval]))", "dropped")],
+            "none",
+            links=[runbook("domaineventsdropped", "DomainEventsDropped")],
+            width=8,
+        ),
+    ]
     return build(
         UID,
         "Alerts",
-        "Active alerts by priority, alert history with MTTA and MTTR, SLA breaches and notification failures.",
+        "Active alerts by priority, alert history with MTTA and MTTR, SLA breaches, notification failures, "
+        "and the receiver's intake and domain events.",
         VERSION,
         [
             ("Active alerts", active),
             ("History, MTTA and MTTR", history),
             ("SLA breaches", sla),
             ("Notification failures", notifications),
+            ("Receiver intake and domain events", pipeline),
         ],
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
-from grafana import alerts, business_insights, event_monitoring, system_status
+from grafana import alert_quality, alerts, business_insights, event_monitoring, system_status
 
 DASHBOARD_DIR = Path(__file__).resolve().parent / "dashboards"
 DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
@@ -17,6 +17,7 @@ DASHBOARDS: dict[str, Callable[[], Dashboard]] = {
     "event-monitoring.json": event_monitoring.dashboard,
     "business-insights.json": business_insights.dashboard,
     "alerts.json": alerts.dashboard,
+    "alert-quality.json": alert_quality.dashboard,
 }
 
 

@@ -1,8 +1,8 @@
-"""Panel and dashboard constructors shared by the four dashboards.
+"""Panel and dashboard constructors shared by the dashboards.
 
 Every dashboard gets the same variables: ``environment`` (which Prometheus: one per
 environment), ``service`` (the ``service`` target/health-check label) and ``runbook_base``
-(where docs/alerting.md is served, for the runbook links).
+(the alert receiver's public URL: it serves the runbooks at ``<base>/runbooks/<alert>``).
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ PanelBuilder: TypeAlias = timeseries.Panel | stat.Panel | table.Panel
 Target: TypeAlias = prometheus.Dataquery | Sql
 
 TAG = "investment-platform"
-RUNBOOK = "${runbook_base}/docs/alerting.md"
-DEFAULT_RUNBOOK_BASE = "https://github.com/investment-platform/monitoring/blob/main"
+RUNBOOK = "${runbook_base}/runbooks"
+DEFAULT_RUNBOOK_BASE = "http://127.0.0.1:8080"  # the receiver's default address, as in prometheus/prometheus.yml
 
 
 def prom(expr: str, legend: str = "", *, exemplar: bool = False, instant: bool = False) -> prometheus.Dataquery:
@@ -60,7 +60,7 @@ def _targets(panel: PanelBuilder, targets: Sequence[Target]) -> PanelBuilder:
 
 
 def runbook(anchor: str, title: str) -> dashboard.DashboardLink:
-    return dashboard.DashboardLink(f"Runbook: {title}").url(f"{RUNBOOK}#{anchor}").target_blank(True)
+    return dashboard.DashboardLink(f"Runbook: {title}").url(f"{RUNBOOK}/{anchor}").target_blank(True)
 
 
 def traces(service: str) -> dashboard.DashboardLink:
@@ -201,7 +201,9 @@ def variables() -> list[cogbuilder.Builder[model.VariableModel]]:
     runbook_base = (
         dashboard.TextBoxVariable("runbook_base")
         .label("Runbook base URL")
-        .description("Where the repository's docs are served; runbook links go to <base>/docs/alerting.md#<alert>")
+        .description(
+            "The alert receiver's public URL (RECEIVER_EXTERNAL_URL); runbook links go to <base>/runbooks/<alert>"
+        )
         .default_value(DEFAULT_RUNBOOK_BASE)
         .hide(model.VariableHide.HIDE_VARIABLE)
     )
@@ -214,8 +216,11 @@ def build(
     description: str,
     version: int,
     sections: Sequence[tuple[str, Sequence[PanelBuilder]]],
+    *,
+    extra_variables: Sequence[cogbuilder.Builder[model.VariableModel]] = (),
 ) -> model.Dashboard:
-    """A dashboard of rows; panel ids are assigned in order, so the JSON is stable."""
+    """A dashboard of rows; panel ids are assigned in order, so the JSON is stable. ``extra_variables``
+    come after the shared ones."""
     board = (
         dashboard.Dashboard(title)
         .uid(uid)
@@ -227,7 +232,7 @@ def build(
         .time("now-6h", "now")
         .refresh("30s")
         .timezone("browser")
-        .variables(variables())
+        .variables([*variables(), *extra_variables])
         .link(
             dashboard.DashboardLink("Dashboards")
             .type(model.DashboardLinkType.DASHBOARDS)

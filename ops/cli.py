@@ -10,11 +10,12 @@ from collections.abc import Sequence
 from monitoring.catalogue import SCHEMA_DIR, generated_schemas
 from monitoring.logs import configure_logging
 from monitoring.settings import ConfigError, Settings
-from ops import keys, simulate
+from ops import keys, report, simulate
 from ops.backup import commands as backup
 from ops.local import stack as local_stack
 from ops.local.supervision import StackFailed
 from ops.recovery import commands as recovery
+from ops.rules import cli as rules
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,6 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     sub.add_parser("purge", help="delete alert history past RETENTION_ALERTS now (the receiver also does it hourly)")
     keys.add_arguments(sub)
+    rules.register(sub)
+    report.add_arguments(sub)
     args = parser.parse_args(argv)
     try:
         match args.command:
@@ -55,6 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _purge()
             case "keys":
                 return keys.run(args, os.environ, sys.stdout)
+            case "rules":
+                return rules.run(args, os.environ, sys.stdout)
+            case "report":
+                return report.run(args, os.environ, sys.stdout)
             case command if command in simulate.COMMANDS:
                 return simulate.run(args)
             case command if command in recovery.COMMANDS:
@@ -76,14 +83,17 @@ def _exporter() -> int:
 
 
 def _receiver() -> int:
+    import structlog
+
     from monitoring.tracing import exporters_from
     from receiver.config.settings import ReceiverConfig
-    from receiver.config.topology import Topology
+    from receiver.operations import preflight
 
     config = ReceiverConfig.from_environ(os.environ)  # fail fast, before gunicorn forks workers
-    if config.topology_file is not None:  # a bad topology names its file, line and problem
-        Topology.from_file(config.topology_file)
     exporters_from(os.environ)  # the OTEL_* tracing choice too
+    configure_logging(config.shared.log_format, config.shared.log_level)
+    for warning in preflight(config):  # once per start, not once per worker
+        structlog.get_logger("receiver").warning(warning)
     os.execvp(  # noqa: S606 - replace this process with gunicorn, arguments are fixed
         sys.executable,
         [

@@ -12,29 +12,44 @@ import getpass
 import time
 from collections.abc import Callable, Mapping
 
+from receiver.config.routing import RoutingPolicy
 from receiver.config.settings import ReceiverConfig
+from receiver.config.topology import Topology
 from receiver.delivery.deadmans_switch import is_watchdog
+from receiver.delivery.templates import MessageTemplates
+from receiver.reports.document import report_document
+from receiver.reports.figures import EVERYTHING, Report, read_report
+from receiver.reports.parameters import PARAMETERS as REPORT_PARAMETERS
+from receiver.reports.parameters import ParameterInvalid, parse_request
+from receiver.reports.percentiles import Spread
 from receiver.store.api_keys import KeyNotFound, Role, SqlKeyStore
 from receiver.store.audit import BACKUP, RESEND, RESTORE, SUCCESS, VERIFY_REPAIR, SqlAuditLog
 from receiver.store.database import DatabaseUnavailable, PostgresDatabase, SqliteDatabase, open_database
 from receiver.store.repair import Repairs, Resent, resend
+from receiver.store.reports import GroupBy
 from receiver.store.retention import RETAINED_WITH_ALERTS, AlertRetention, PurgeResult, audit_purger, incident_purger
 from receiver.store.sql_history import SqlAlertHistory
+from receiver.store.sql_reports import SqlReports
 
 __all__ = [
     "BACKUP",
+    "REPORT_PARAMETERS",
     "RESEND",
     "RESTORE",
     "SUCCESS",
     "VERIFY_REPAIR",
     "Database",
     "DatabaseUnavailable",
+    "GroupBy",
     "KeyNotFound",
+    "ParameterInvalid",
     "PostgresDatabase",
     "PurgeResult",
     "Repairs",
+    "Report",
     "Resent",
     "Role",
+    "Spread",
     "SqlAuditLog",
     "SqlKeyStore",
     "SqliteDatabase",
@@ -42,8 +57,11 @@ __all__ = [
     "migrate",
     "open_database",
     "open_key_store",
+    "preflight",
     "purge_from_environ",
     "record_from_cli",
+    "report_document",
+    "report_from_environ",
     "resend",
 ]
 
@@ -53,6 +71,25 @@ Database = PostgresDatabase | SqliteDatabase
 def migrate(database: Database, target: int | None = None) -> int:
     """Bring the receiver's schema to ``target`` (the newest when None); return the version."""
     return SqlAlertHistory(database).migrate(target)
+
+
+def preflight(config: ReceiverConfig) -> list[str]:
+    """What `monitoring receiver` checks once, before gunicorn starts its workers: the message
+    templates of RECEIVER_TEMPLATE_DIR and the topology of RECEIVER_TOPOLOGY_FILE (``ConfigError``
+    names a bad one's file and line), and what the notifications will lack, as warnings to log."""
+    MessageTemplates(config.notifications.template_dir)
+    if config.topology_file is not None:
+        Topology.from_file(config.topology_file)
+    notifications = config.notifications
+    warnings = []
+    if notifications.external_url is None:
+        warnings.append(
+            "RECEIVER_EXTERNAL_URL is not set: notifications carry no console or acknowledge links "
+            "(and no runbook link where a rule gives a path instead of a URL)"
+        )
+    elif notifications.ack_secret is None:
+        warnings.append("RECEIVER_ACK_SECRET is not set: notifications carry no one-click acknowledge links")
+    return warnings
 
 
 def open_key_store(env: Mapping[str, str]) -> tuple[SqlKeyStore, Database]:
@@ -85,5 +122,20 @@ def record_from_cli(env: Mapping[str, str], action: str, target: str, detail: st
     database = open_database(ReceiverConfig.from_environ(env))
     try:
         SqlAuditLog(database, time.time).record(f"cli:{getpass.getuser()}", action, target, "cli", SUCCESS, detail)
+    finally:
+        database.close()
+
+
+def report_from_environ(
+    env: Mapping[str, str], args: Mapping[str, str], clock: Callable[[], float] = time.time
+) -> Report:
+    """``monitoring report``: every figure of the alert-quality report over the receiver's database, for
+    the report parameters in ``args`` (``ParameterInvalid`` names a bad one). Reads only: no migration."""
+    config = ReceiverConfig.from_environ(env)
+    request = parse_request(args, config.reports, clock())
+    policy = RoutingPolicy.from_file(config.routing_file) if config.routing_file else RoutingPolicy()
+    database = open_database(config)
+    try:
+        return read_report(SqlReports(database), request, policy, EVERYTHING)
     finally:
         database.close()

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from tests import services
+
+ROOT = Path(__file__).resolve().parents[1]
+# Built by scripts/services/victoriametrics.sh (`make services`) from the Go module.
+VICTORIAMETRICS = Path(os.environ.get("MONITORING_CACHE", ROOT / ".cache")) / "bin" / "victoria-metrics-v1.151.0"
 
 
 class ProcessFailed(Exception):
@@ -71,6 +78,28 @@ def start_prometheus(binary: str, config: str, workdir: Path, port: int, *extra:
         workdir,
     )
     server.wait_ready(f"http://127.0.0.1:{port}/-/ready")
+    return server
+
+
+def start_victoriametrics(workdir: Path, port: int, *extra: str) -> ServerProcess:
+    """Single-node VictoriaMetrics on 127.0.0.1:``port`` with a private data directory and the shipped
+    ingestion relabeling (victoriametrics/relabel.yml: the HA pair's ``replica`` label dropped)."""
+    if not VICTORIAMETRICS.exists():
+        raise services.ServiceMissing(f"{VICTORIAMETRICS} missing: run `make services` (builds it from the Go module)")
+    server = ServerProcess(
+        f"victoriametrics-{port}",
+        [
+            str(VICTORIAMETRICS),
+            f"-httpListenAddr=127.0.0.1:{port}",
+            f"-storageDataPath={workdir / 'victoriametrics'}",
+            f"-relabelConfig={ROOT / 'victoriametrics' / 'relabel.yml'}",
+            "-memory.allowedPercent=5",
+            "-loggerLevel=WARN",
+            *extra,
+        ],
+        workdir,
+    )
+    server.wait_ready(f"http://127.0.0.1:{port}/health")
     return server
 
 

@@ -131,7 +131,8 @@ def health_checks_document(ports: Ports) -> dict[str, Any]:
 
 
 def prometheus_document(document: dict[str, Any], ports: Ports, targets_dir: Path) -> dict[str, Any]:
-    """Point every scrape job, the platform's file SD and the Alertmanager address at this run's ports."""
+    """Point every scrape job, the platform's file SD and the Alertmanager address at this run's ports,
+    and the rules' runbook links (the ``runbook_base`` external label) at this run's receiver."""
     static = {
         "prometheus": ports.prometheus,
         "exporter": ports.exporter,
@@ -150,7 +151,9 @@ def prometheus_document(document: dict[str, Any], ports: Ports, targets_dir: Pat
         jobs.append(job)
     alerting = dict(document["alerting"])
     alerting["alertmanagers"] = [{"static_configs": [{"targets": [f"127.0.0.1:{ports.alertmanager}"]}]}]
-    return {**document, "scrape_configs": jobs, "alerting": alerting}
+    labels = {**document["global"].get("external_labels", {}), "runbook_base": f"http://127.0.0.1:{ports.receiver}"}
+    return {**document, "global": {**document["global"], "external_labels": labels}, "scrape_configs": jobs,
+            "alerting": alerting}  # fmt: skip
 
 
 def write_demo_config(layout: Layout, ports: Ports, token: str) -> tuple[Path, Path]:
@@ -190,6 +193,8 @@ def prometheus_argv(binary: str, config: Path, data: Path, port: int, settings: 
         f"--storage.tsdb.path={data}",
         f"--storage.tsdb.retention.time={int(settings.retention.metrics_seconds)}s",
         f"--web.listen-address=127.0.0.1:{port}",
+        # the alerts' graph links (generatorURL) point here; by default they would name the host, not loopback
+        f"--web.external-url=http://127.0.0.1:{port}",
         "--rules.alert.resend-delay=1s",
         "--log.level=warn",
     ]

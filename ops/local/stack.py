@@ -87,7 +87,11 @@ class NotificationTail:
             try:
                 document = json.loads(line)
                 print(f"notification: {document['title']} (alert {document['alert']['id']})", file=self._out)
-            except (ValueError, KeyError, TypeError):
+                links = document.get("links") or {}
+                for name in ("acknowledge", "runbook", "console"):
+                    if links.get(name):
+                        print(f"  {name:12} {links[name]}", file=self._out)
+            except (ValueError, KeyError, TypeError, AttributeError):
                 print(f"notification (unreadable line): {line[:200]!r}", file=self._out)
         if lines:
             self._out.flush()
@@ -188,6 +192,10 @@ def _start(
     token = env.get("RECEIVER_WEBHOOK_TOKEN") or secrets.token_urlsafe(24)
     prometheus_config, alertmanager_config = write_demo_config(layout, ports, token)
 
+    # Signs this run's acknowledge links (unless the user brought a key).
+    ack_secret = (
+        {} if env.get("RECEIVER_ACK_SECRET_FILE") else _defaults(env, RECEIVER_ACK_SECRET=secrets.token_urlsafe(48))
+    )
     receiver_env = _child_env(
         env,
         **_defaults(
@@ -196,7 +204,10 @@ def _start(
             RECEIVER_ROUTING_FILE=str(layout.routing),
             RECEIVER_POLL_INTERVAL="500ms",
             **incident_settings(DEMO_SPEED, ReceiverConfig.from_environ(env)),
+            # notifications link to this run's console, acknowledge page and runbooks
+            RECEIVER_EXTERNAL_URL=f"http://127.0.0.1:{ports.receiver}",
         ),
+        **ack_secret,
         RECEIVER_WEBHOOK_TOKEN=token,
         RECEIVER_FILE_CHANNEL_PATH=str(layout.notifications),
         PROMETHEUS_MULTIPROC_DIR=str(layout.root / "receiver-metrics"),

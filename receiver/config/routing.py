@@ -3,6 +3,7 @@
 Policy file (``RECEIVER_ROUTING_FILE``), every key optional::
 
     fallback: email
+    paging_channels: [pagerduty, sms]   # channels that interrupt a person: what the reports count as pages
     priorities:
       critical: {channels: [pagerduty, slack, sms], escalation: [sms, slack], ack_deadline: 5m, retry_budget: 10}
     routes:                      # first match wins, checked before the priority defaults
@@ -31,6 +32,9 @@ class Priority(StrEnum):
 
 DIGEST = "email_digest"  # e-mail, batched: one message per digest interval
 CHANNELS = ("pagerduty", "slack", "sms", "email", "webhook", DIGEST, "file", "console")
+# Channels that interrupt a person (a phone rings or buzzes): a notification on one of them is a page.
+# Chat, e-mail and the local channels are read when someone looks; the digest is batched by design.
+PAGING_CHANNELS = ("pagerduty", "sms")
 
 
 def priority_from_labels(labels: Mapping[str, str]) -> tuple[Priority, bool]:
@@ -73,6 +77,7 @@ class RoutingPolicy:
     priorities: dict[Priority, PriorityPolicy] = field(default_factory=lambda: dict(DEFAULT_PRIORITIES))
     routes: tuple[Route, ...] = ()
     fallback: str = "email"
+    paging_channels: tuple[str, ...] = PAGING_CHANNELS
 
     def channels_for(self, labels: Mapping[str, str], priority: Priority) -> tuple[str, ...]:
         for route in self.routes:
@@ -96,11 +101,12 @@ class RoutingPolicy:
     def from_mapping(cls, document: object) -> RoutingPolicy:
         """Raises ``PolicyInvalid`` (a ``ValueError``) naming where the problem is."""
         root = _mapping(document, (), "expected a mapping with fallback, priorities, routes")
-        unknown = set(root) - {"fallback", "priorities", "routes"}
+        unknown = set(root) - {"fallback", "paging_channels", "priorities", "routes"}
         if unknown:
             first = sorted(map(str, unknown))[0]
             raise PolicyInvalid(
-                (first,), f"unknown keys {sorted(map(str, unknown))}; expected fallback, priorities, routes"
+                (first,),
+                f"unknown keys {sorted(map(str, unknown))}; expected fallback, paging_channels, priorities, routes",
             )
         priorities = dict(DEFAULT_PRIORITIES)
         section = _mapping(root.get("priorities") or {}, ("priorities",), "expected a mapping of priority: policy")
@@ -148,7 +154,12 @@ class RoutingPolicy:
         fallback = root.get("fallback", "email")
         if not isinstance(fallback, str) or fallback not in CHANNELS:
             raise PolicyInvalid(("fallback",), f"fallback: expected one of {', '.join(CHANNELS)}")
-        return cls(priorities=priorities, routes=tuple(routes), fallback=fallback)
+        paging = _channels(root.get("paging_channels", list(PAGING_CHANNELS)), ("paging_channels",))
+        if DIGEST in paging:
+            raise PolicyInvalid(
+                ("paging_channels",), f"paging_channels: {DIGEST} batches notifications; it cannot page"
+            )
+        return cls(priorities=priorities, routes=tuple(routes), fallback=fallback, paging_channels=paging)
 
 
 class PolicyInvalid(ValueError):

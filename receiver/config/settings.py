@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from monitoring.settings import (
     OPTIONS,
@@ -30,6 +32,66 @@ def parse_text(raw: object) -> str:
     if not isinstance(raw, str | int) or isinstance(raw, bool) or not str(raw).strip():
         raise ValueError("expected a non-empty string")
     return str(raw).strip()
+
+
+def parse_time_zone(raw: object) -> str:
+    """An IANA time zone name (``Asia/Seoul``) that this machine's zoneinfo (or the tzdata package) knows."""
+    expected = "expected an IANA time zone such as Asia/Seoul or UTC"
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValueError(expected)
+    name = raw.strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r}; {expected}") from None
+    return name
+
+
+@dataclass(frozen=True)
+class WorkingHours:
+    """A working day's hours in local time, ``[start, end)`` in minutes after midnight."""
+
+    start: int = 9 * 60
+    end: int = 18 * 60
+
+    def __str__(self) -> str:
+        return f"{self.start // 60:02d}:{self.start % 60:02d}-{self.end // 60:02d}:{self.end % 60:02d}"
+
+
+_CLOCK = re.compile(r"([01]\d|2[0-3]):([0-5]\d)|(24):(00)")
+
+
+def parse_working_hours(raw: object) -> WorkingHours:
+    """``09:00-18:00``: start included, end excluded, the same day (no overnight shifts)."""
+    expected = "expected working hours as HH:MM-HH:MM, e.g. 09:00-18:00"
+    if not isinstance(raw, str):
+        raise ValueError(expected)
+    start_text, dash, end_text = raw.strip().partition("-")
+    start, end = _CLOCK.fullmatch(start_text.strip()), _CLOCK.fullmatch(end_text.strip())
+    if not dash or start is None or end is None:
+        raise ValueError(expected)
+    minutes = [int(m.group(1) or m.group(3)) * 60 + int(m.group(2) or m.group(4)) for m in (start, end)]
+    if minutes[0] >= minutes[1]:
+        raise ValueError(f"{expected}; the start must come before the end")
+    return WorkingHours(minutes[0], minutes[1])
+
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # ISO weekday 1..7
+
+
+def parse_working_days(raw: object) -> frozenset[int]:
+    """``mon-fri``, ``sun-thu`` or ``sun,mon,tue`` -> ISO weekdays (Monday 1 .. Sunday 7)."""
+    expected = "expected weekdays such as mon-fri or mon,tue,wed,thu,fri"
+    items = raw if isinstance(raw, list) else str(raw).split(",")
+    days: set[int] = set()
+    for item in (str(i).strip().lower() for i in items):
+        first, dash, last = item.partition("-")
+        if first not in WEEKDAYS or (dash and last not in WEEKDAYS):
+            raise ValueError(expected)
+        low, high = WEEKDAYS.index(first) + 1, WEEKDAYS.index(last if dash else first) + 1
+        # a range may run over the week's end: sun-thu is Sunday to Thursday
+        days.update(range(low, high + 1) if low <= high else (*range(low, 8), *range(1, high + 1)))
+    return frozenset(days)
 
 
 def parse_secret(raw: object) -> Secret:
@@ -88,6 +150,26 @@ def parse_https(raw: object) -> str:
 
 def _http_url(raw: object) -> Secret:
     return UrlSecret(parse_uri("http", "https")(raw).reveal())
+
+
+def parse_base_url(raw: object) -> str:
+    """A public base URL (http or https, a host, an optional path prefix; no query or fragment),
+    without its trailing slash: links are built as ``<base>/console/...``."""
+    url = parse_uri("http", "https")(raw).reveal()
+    parts = urlsplit(url)
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError("expected a base URL without credentials, query or fragment")
+    return url.rstrip("/")
+
+
+ACK_SECRET_MIN = 32  # characters: the acknowledge links' signing key
+
+
+def parse_signing_key(raw: object) -> Secret:
+    key = parse_secret(raw)
+    if len(key.reveal()) < ACK_SECRET_MIN:
+        raise ValueError(f"expected at least {ACK_SECRET_MIN} characters (e.g. `openssl rand -base64 48`)")
+    return key
 
 
 RECEIVER_OPTIONS: tuple[Option[Any], ...] = (
@@ -163,9 +245,21 @@ RECEIVER_OPTIONS: tuple[Option[Any], ...] = (
     # private ranges too unless allowed; explicit host names, addresses and CIDR ranges are allowed.
     Option("RECEIVER_EGRESS_ALLOW", "receiver.egress_allow", parse_allow_list, ()),
     Option("RECEIVER_EGRESS_ALLOW_PRIVATE", "receiver.egress_allow_private", parse_bool, False),
+    # What notifications link to (docs/receiver.md, "Notifications"): the receiver's public URL (console and
+    # acknowledge links, runbooks), Grafana's (dashboard links), the acknowledge links' signing key and
+    # lifetime, and a folder of message templates that override the packaged ones.
+    Option("RECEIVER_EXTERNAL_URL", "receiver.external_url", parse_base_url, None),
+    Option("RECEIVER_GRAFANA_URL", "receiver.grafana_url", parse_base_url, None),
+    Option("RECEIVER_ACK_SECRET", "receiver.ack_secret", parse_signing_key, None, True),
+    Option("RECEIVER_ACK_LINK_TTL", "receiver.ack_link_ttl", parse_duration, 86400.0),
+    Option("RECEIVER_TEMPLATE_DIR", "receiver.template_dir", parse_path, None),
     # Local channels (`make run`, machines without paid services): a JSON-lines file, standard output.
     Option("RECEIVER_FILE_CHANNEL_PATH", "receiver.file_channel_path", parse_path, None),
     Option("RECEIVER_CONSOLE_CHANNEL", "receiver.console_channel", parse_bool, False),
+    # Alert-quality reports (receiver/reports/): out-of-hours pages are judged in this zone and these hours.
+    Option("RECEIVER_REPORT_TIMEZONE", "receiver.report_timezone", parse_time_zone, "Asia/Seoul"),
+    Option("RECEIVER_REPORT_WORKING_HOURS", "receiver.report_working_hours", parse_working_hours, WorkingHours()),
+    Option("RECEIVER_REPORT_WORKING_DAYS", "receiver.report_working_days", parse_working_days, frozenset(range(1, 6))),
 )
 
 
@@ -207,6 +301,32 @@ class ChannelConfig:
 
 
 @dataclass(frozen=True)
+class NotificationConfig:
+    """What a notification links to and how it is worded.
+
+    ``external_url``: where people reach this receiver (console, acknowledge links, runbooks);
+    without it those links are left out. ``grafana_url``: Grafana's base for the rules'
+    ``dashboard_url`` paths; without it dashboard links are left out. ``ack_secret`` signs the
+    acknowledge links (none without it), which expire after ``ack_link_ttl`` seconds.
+    ``template_dir`` holds message templates that replace the packaged ones of the same name."""
+
+    external_url: str | None = None
+    grafana_url: str | None = None
+    ack_secret: Secret | None = None
+    ack_link_ttl: float = 86400.0
+    template_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """Where and when the on-call team works: pages outside these hours count as out of hours."""
+
+    time_zone: str = "Asia/Seoul"
+    working_hours: WorkingHours = field(default_factory=WorkingHours)
+    working_days: frozenset[int] = frozenset(range(1, 6))  # ISO weekdays, Monday 1 .. Sunday 7
+
+
+@dataclass(frozen=True)
 class ReceiverConfig:
     shared: Settings
     host: str = "127.0.0.1"
@@ -239,6 +359,8 @@ class ReceiverConfig:
     domain_events: bool = True
     event_store_path: Path = Path(".cache/events.sqlite3")
     channels: ChannelConfig = field(default_factory=ChannelConfig)
+    notifications: NotificationConfig = field(default_factory=NotificationConfig)
+    reports: ReportSettings = field(default_factory=ReportSettings)
 
     @classmethod
     def from_environ(cls, env: Mapping[str, str]) -> ReceiverConfig:
@@ -254,6 +376,9 @@ class ReceiverConfig:
         ):
             if tls_file is not None and not tls_file.is_file():
                 raise ConfigError(f"{name}={tls_file}: no such file")
+        template_dir = v["receiver.template_dir"]
+        if template_dir is not None and not template_dir.is_dir():
+            raise ConfigError(f"RECEIVER_TEMPLATE_DIR={template_dir}: no such directory")
         if v["receiver.threads"] <= 2 * v["receiver.max_inflight"]:
             raise ConfigError(
                 f"RECEIVER_THREADS={v['receiver.threads']} must exceed twice RECEIVER_MAX_INFLIGHT="
@@ -292,6 +417,18 @@ class ReceiverConfig:
             domain_events=v["receiver.domain_events"],
             event_store_path=v["receiver.event_store_path"],
             channels=_channels(v),
+            notifications=NotificationConfig(
+                external_url=v["receiver.external_url"],
+                grafana_url=v["receiver.grafana_url"],
+                ack_secret=v["receiver.ack_secret"],
+                ack_link_ttl=v["receiver.ack_link_ttl"],
+                template_dir=template_dir,
+            ),
+            reports=ReportSettings(
+                time_zone=v["receiver.report_timezone"],
+                working_hours=v["receiver.report_working_hours"],
+                working_days=v["receiver.report_working_days"],
+            ),
         )
 
     @property

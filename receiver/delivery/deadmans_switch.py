@@ -118,7 +118,7 @@ class DeadMansSwitch:
                     "Alertmanager or the path between them and the receiver is down, so other alerts "
                     "may not be reaching anyone."
                 ),
-                "runbook_url": "docs/alerting.md#monitoringpipelinebroken",
+                "runbook_url": "/runbooks/monitoringpipelinebroken",  # on RECEIVER_EXTERNAL_URL
             },
             generator_url="",
             ends_at=None,

@@ -1,41 +1,30 @@
-"""Message templates. Alert text is escaped for HTML and Slack; destinations never come from alerts."""
+"""What a notification says, as data: the facts every channel carries and their links.
+
+``facts`` turns a notification into a ``Message`` (title, summary, description, value, priority,
+service, instance, since, how long it lasted, which deadline was missed, labels, links); the
+message templates (``receiver.delivery.templates``) word it and each channel lays it out within
+its own limits. Alert text is escaped for HTML and Slack; destinations never come from alerts.
+"""
 
 from __future__ import annotations
 
 import html
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from string import Template
 
+from receiver.delivery.links import Link
 from receiver.delivery.notification import Notification
 
-_VERB = {
+VERBS = {
     "trigger": "FIRING",
     "resolve": "RESOLVED",
     "escalate": "ESCALATED (not acknowledged)",
     "acknowledge": "ACKNOWLEDGED",
-    "update": "UPDATE",
+    "update": "UPDATE",  # an alert joined an incident: a follow-up, not a page
 }
-
-TEXT = Template("""$title
-
-$summary
-$description
-priority: $priority  service: $service  since: $since
-labels:
-$labels
-$link$incident""")
-
-HTML = Template("""<html><body>
-<h2>$title</h2>
-<p>$summary</p>
-<p>$description</p>
-<p>priority: <b>$priority</b> &middot; service: $service &middot; since: $since</p>
-<table>$labels</table>
-<p>$link</p>$incident
-</body></html>""")
-
 
 TITLE_LIMIT = 250  # characters: a subject line, a page's summary, a console line
 SLACK_SECTION_LIMIT = 3000  # Block Kit: a section's text
@@ -55,31 +44,111 @@ def truncate(value: str, limit: int) -> str:
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
-def alert_name(n: Notification) -> str:
-    """``ServiceDown (transaction-service)``."""
+def duration_text(seconds: float) -> str:
+    """``3d 4h``, ``2h 5m``, ``4m 10s``, ``12s``: the two largest units."""
+    whole = max(0, int(seconds))
+    parts: list[str] = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if whole >= size or (unit == "s" and not parts):
+            parts.append(f"{whole // size}{unit}")
+            whole %= size
+    return " ".join(parts[:2])
+
+
+def utc_text(value: float) -> str:
+    return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@dataclass(frozen=True)
+class Message:
+    """Everything a notification says. Text fields are the alert's own (untrusted) text: each
+    output format escapes it. ``lasted`` is set on resolves, ``missed_deadline`` on escalations."""
+
+    alert_id: int
+    action: str  # trigger | resolve | escalate | acknowledge | update
+    verb: str
+    title: str  # one line, at most TITLE_LIMIT characters
+    alertname: str
+    status: str
+    priority: str
+    service: str
+    instance: str
+    summary: str
+    description: str
+    value: str
+    since: str
+    lasted: str
+    missed_deadline: str
+    escalations: int
+    fallback: bool
+    labels: tuple[tuple[str, str], ...]
+    links: tuple[Link, ...]
+    # The incident it speaks for (docs/alerting.md, "Incidents"); None and empty when the alert pages alone.
+    incident_id: int | None = None
+    incident_title: str = ""  # its probable cause: "ServiceDown (transaction-service)"
+    incident_priority: str = ""
+    incident_alerts: int = 0
+    incident_line: str = ""  # "incident 12, 3 alerts, probable cause ServiceDown (transaction-service)"
+
+    def link(self, name: str) -> Link | None:
+        """The clickable link called ``name`` (acknowledge, runbook, dashboard, graph, console), if any."""
+        return next((k for k in self.links if k.name == name and k.clickable), None)
+
+    def context(self) -> dict[str, object]:
+        """The variables the message templates see."""
+        clickable = {k.name: k.url for k in self.links if k.clickable}
+        return {
+            "title": self.title,
+            "action": self.action,
+            "verb": self.verb,
+            "alert_id": self.alert_id,
+            "alertname": self.alertname,
+            "status": self.status,
+            "priority": self.priority,
+            "service": self.service,
+            "instance": self.instance,
+            "summary": self.summary,
+            "description": self.description,
+            "value": self.value,
+            "since": self.since,
+            "lasted": self.lasted,
+            "missed_deadline": self.missed_deadline,
+            "escalations": self.escalations,
+            "fallback": self.fallback,
+            "labels": list(self.labels),
+            "links": list(self.links),
+            "incident_id": self.incident_id,
+            "incident_title": self.incident_title,
+            "incident_priority": self.incident_priority,
+            "incident_alerts": self.incident_alerts,
+            "incident_line": self.incident_line,
+            **{
+                f"{name}_url": clickable.get(name)
+                for name in ("acknowledge", "runbook", "dashboard", "graph", "console")
+            },
+        }
+
+
+def default_title(n: Notification) -> str:
     alert = n.alert
-    return f"{alert.alertname} ({alert.service})" if alert.service else alert.alertname
-
-
-def title(n: Notification) -> str:
+    service = f" ({alert.service})" if alert.service else ""
     if n.action == "update" and n.incident is not None:
         incident = n.incident
-        text = (
-            f"[{incident.priority.upper()}] UPDATE: incident {incident.id} ({incident.title}): {alert_name(n)} joined"
+        return (
+            f"[{incident.priority.upper()}] UPDATE: incident {incident.id} ({incident.title}): "
+            f"{alert.alertname}{service} joined"
         )
-    else:
-        text = f"[{n.alert.priority.upper()}] {_VERB.get(n.action, n.action)}: {alert_name(n)}"
-    return truncate(one_line(text), TITLE_LIMIT)  # one line: no CR/LF from labels
+    return f"[{alert.priority.upper()}] {VERBS.get(n.action, n.action)}: {alert.alertname}{service}"
 
 
 def incident_line(n: Notification) -> str:
-    """What the incident says in one line: ``incident 12, 3 alerts, probable cause ServiceDown (...)``."""
+    """The incident in one line: ``incident 12, 3 alerts, probable cause ServiceDown (...)``."""
     incident = n.incident
     if incident is None:
         return ""
-    role = "this alert" if incident.cause_alert_id == n.alert.id else incident.title
+    cause = "this alert" if incident.cause_alert_id == n.alert.id else incident.title
     alerts = f"{incident.alerts} alert{'s' if incident.alerts != 1 else ''}"
-    return one_line(f"incident {incident.id}, {alerts}, probable cause {role}")
+    return one_line(f"incident {incident.id}, {alerts}, probable cause {cause}")
 
 
 def incident_document(n: Notification) -> dict[str, object]:
@@ -97,43 +166,43 @@ def incident_document(n: Notification) -> dict[str, object]:
     }
 
 
-def summary(n: Notification) -> str:
-    annotations = n.alert.annotations
-    return annotations.get("summary") or annotations.get("description") or n.alert.alertname
+def title_line(text: str) -> str:
+    """A rendered title as one line (no CR/LF from labels) within TITLE_LIMIT."""
+    return truncate(one_line(text), TITLE_LIMIT)
 
 
-def since(n: Notification) -> str:
-    return datetime.fromtimestamp(n.alert.starts_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def text(n: Notification) -> str:
+def facts(n: Notification, links: Sequence[Link] = ()) -> Message:
+    """The notification's facts, titled with the default title (templates may reword it)."""
     alert = n.alert
-    return TEXT.substitute(
-        title=title(n),
-        summary=summary(n),
-        description=alert.annotations.get("description", ""),
+    annotations = alert.annotations
+    summary = annotations.get("summary") or annotations.get("description") or alert.alertname
+    description = annotations.get("description", "") if annotations.get("summary") else ""
+    end = alert.resolved_at if alert.resolved_at is not None else alert.last_seen
+    return Message(
+        alert_id=alert.id,
+        action=n.action,
+        verb=VERBS.get(n.action, n.action),
+        title=title_line(default_title(n)),
+        alertname=alert.alertname,
+        status=alert.status,
         priority=alert.priority,
-        service=alert.service or "-",
-        since=since(n),
-        labels="\n".join(f"  {k}={v}" for k, v in sorted(alert.labels.items())),
-        link=alert.generator_url,
-        incident=f"\n{incident_line(n)}" if n.incident is not None else "",
-    )
-
-
-def html_body(n: Notification) -> str:
-    alert = n.alert
-    e = html.escape
-    return HTML.substitute(
-        title=e(title(n)),
-        summary=e(summary(n)),
-        description=e(alert.annotations.get("description", "")),
-        priority=e(alert.priority),
-        service=e(alert.service or "-"),
-        since=e(since(n)),
-        labels="".join(f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in sorted(alert.labels.items())),
-        link=f'<a href="{e(alert.generator_url)}">source</a>' if alert.generator_url.startswith("http") else "",
-        incident=f"\n<p>{e(incident_line(n))}</p>" if n.incident is not None else "",
+        service=alert.service,
+        instance=alert.labels.get("instance", ""),
+        summary=summary,
+        description=description,
+        value=annotations.get("value", ""),
+        since=utc_text(alert.starts_at),
+        lasted=duration_text(end - alert.starts_at) if n.action == "resolve" else "",
+        missed_deadline=duration_text(n.ack_deadline) if n.action == "escalate" and n.ack_deadline else "",
+        escalations=alert.escalations,
+        fallback=n.fallback,
+        labels=tuple(sorted(alert.labels.items())),
+        links=tuple(links),
+        incident_id=None if n.incident is None else n.incident.id,
+        incident_title="" if n.incident is None else n.incident.title,
+        incident_priority="" if n.incident is None else n.incident.priority,
+        incident_alerts=0 if n.incident is None else n.incident.alerts,
+        incident_line=incident_line(n),
     )
 
 
@@ -142,17 +211,28 @@ def slack_escape(value: str, limit: int = SLACK_SECTION_LIMIT) -> str:
     ``<!channel>``; a bare @channel, @here or @everyone gets a zero-width space after the ``@`` so
     it is not a mention either. Cut to ``limit`` characters without splitting an entity."""
     escaped = _MENTION.sub("@\u200b", html.escape(value, quote=False))
-    if len(escaped) <= limit:
-        return escaped
-    return _PARTIAL_ENTITY.sub("", escaped[: limit - 1]) + "…"
+    return slack_truncate(escaped, limit)
+
+
+def slack_truncate(mrkdwn: str, limit: int) -> str:
+    """Cut mrkdwn to ``limit`` characters without splitting an entity or a ``<url|text>`` link."""
+    if len(mrkdwn) <= limit:
+        return mrkdwn
+    cut = _PARTIAL_ENTITY.sub("", mrkdwn[: limit - 1])
+    if cut.rfind("<") > cut.rfind(">"):
+        cut = cut[: cut.rfind("<")]
+    return cut + "…"
 
 
 SMS_LIMIT = 300  # characters; Twilio accepts up to 1600, three segments is plenty for a page
 
 
-def short(n: Notification, limit: int = SMS_LIMIT) -> str:
-    """One line for SMS."""
-    return truncate(one_line(f"{title(n)}: {summary(n)}"), limit)
+def sms_line(text: str, console_url: str | None, limit: int = SMS_LIMIT) -> str:
+    """One line within ``limit``: the rendered text, cut to leave room for the console link."""
+    tail = f" {console_url}" if console_url else ""
+    if len(tail) > limit // 2:  # an absurdly long console URL: the words matter more
+        tail = ""
+    return truncate(one_line(text), limit - len(tail)) + tail
 
 
 DIGEST_HTML = Template("""<html><body>
@@ -161,13 +241,20 @@ DIGEST_HTML = Template("""<html><body>
 </body></html>""")
 
 
-def digest_text(notifications: Sequence[Notification]) -> str:
-    lines = [f"{len(notifications)} notifications", ""]
-    lines += [f"- {title(n)}: {' '.join(summary(n).split())} (since {since(n)})" for n in notifications]
+def digest_text(messages: Sequence[Message]) -> str:
+    lines = [f"{len(messages)} notifications", ""]
+    for m in messages:
+        links = "".join(f" {k.label}: {k.url}" for k in m.links if k.clickable and k.name != "acknowledge")
+        lines.append(f"- {m.title}: {one_line(m.summary)} (since {m.since}){links}")
     return "\n".join(lines) + "\n"
 
 
-def digest_html(notifications: Sequence[Notification]) -> str:
+def digest_html(messages: Sequence[Message]) -> str:
     e = html.escape
-    items = "".join(f"<li><b>{e(title(n))}</b>: {e(summary(n))} (since {e(since(n))})</li>" for n in notifications)
-    return DIGEST_HTML.substitute(count=len(notifications), items=items)
+    items = "".join(
+        f"<li><b>{e(m.title)}</b>: {e(m.summary)} (since {e(m.since)})"
+        + "".join(f' <a href="{e(k.url)}">{e(k.label)}</a>' for k in m.links if k.clickable and k.name != "acknowledge")
+        + "</li>"
+        for m in messages
+    )
+    return DIGEST_HTML.substitute(count=len(messages), items=items)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from receiver.delivery.templates import FORMATS
 from receiver.store.database import DatabaseUnavailable
 from receiver.store.history import AlertHistory
 
@@ -34,6 +35,14 @@ class DeliveryMetrics:
         self.worker_errors = Counter(
             "receiver_worker_errors_total", "Unexpected errors in the delivery loop", registry=registry
         )
+        self.template_errors = Counter(
+            "receiver_template_errors_total",
+            "Operator message templates that failed at send time (the packaged template was used), by file",
+            ["template"],
+            registry=registry,
+        )
+        for template in FORMATS:  # each template's series exists (at 0) before the first failure
+            self.template_errors.labels(template)
 
 
 class OutboxCollector:

@@ -146,7 +146,7 @@ class DeliveryWorker:
         if channel is None:
             return self._fail(job, DeliveryFailed(f"{job.channel}: channel not configured", retryable=False))
         try:
-            channel.send(Notification(job.alert, job.action, job.fallback, job.id, job.thread, job.incident))
+            channel.send(self._notification(job))
         except DeliveryFailed as failure:
             self._metrics.notifications_failed.labels(job.channel).inc()
             return self._fail(job, failure)
@@ -177,9 +177,7 @@ class DeliveryWorker:
             attributes={"notification.channel": DIGEST, "notification.jobs": len(jobs)},
         ) as span:
             try:
-                channel.send_digest(
-                    [Notification(j.alert, j.action, j.fallback, j.id, j.thread, j.incident) for j in jobs]
-                )
+                channel.send_digest([self._notification(j) for j in jobs])
             except DeliveryFailed as failure:
                 span.set_status(StatusCode.ERROR, failure.reason)
                 for job in jobs:
@@ -192,6 +190,18 @@ class DeliveryWorker:
             self._history.delivered(job, now)
         self._metrics.notifications_sent.labels(DIGEST).inc(len(jobs))
         log.info("digest sent", notifications=len(jobs))
+
+    def _notification(self, job: Job) -> Notification:
+        """What the channel is told; an escalation names the deadline that was missed."""
+        deadline = None
+        if job.action == "escalate":
+            try:
+                deadline = self._policy.policy(Priority(job.alert.priority)).ack_deadline
+            except ValueError:  # a priority stored by an older policy: the message says "the deadline"
+                deadline = None
+        return Notification(
+            job.alert, job.action, job.fallback, job.id, job.thread, ack_deadline=deadline, incident=job.incident
+        )
 
     def _fail(self, job: Job, failure: DeliveryFailed) -> str:
         """Schedule a retry or dead-letter the job; return which (the outcome of the attempt)."""

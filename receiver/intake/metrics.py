@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter
 
+REJECTION_REASONS = ("unauthorized", "too_large", "invalid", "storage", "overload")
+
 
 class IntakeMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -22,6 +24,8 @@ class IntakeMetrics:
             ["reason"],
             registry=registry,
         )
+        for reason in REJECTION_REASONS:  # each reason's series exists (at 0) before the first refusal
+            self.webhooks_rejected.labels(reason)
         self.priority_defaulted = Counter(
             "receiver_alerts_priority_defaulted_total",
             "Alerts with a missing or unknown priority label, treated as high",

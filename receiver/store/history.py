@@ -16,6 +16,10 @@ class AlertNotFound(Exception):
     """No alert has the requested id."""
 
 
+class AckLinkUsed(Exception):
+    """A one-click acknowledge link was used already: it acknowledges once."""
+
+
 @dataclass(frozen=True)
 class Observation:
     """One alert as seen in one webhook, with the routing decided for it."""
@@ -82,10 +86,20 @@ class AlertRecord:
 
 
 @dataclass(frozen=True)
+class AckLinkUse:
+    """When a one-click acknowledge link was used, for which alert, and by whom."""
+
+    token_id: str
+    alert_id: int
+    used_at: float
+    used_by: str
+
+
+@dataclass(frozen=True)
 class TimelineEntry:
     at: float
-    # received | changed | notified | delivery_failed | dead_letter | acknowledged | escalated | resolved
-    # | stale_firing | resend
+    # received | changed | refired | notified | delivery_failed | dead_letter | acknowledged | escalated
+    # | resolved | stale_firing | resend
     kind: str
     channel: str | None
     actor: str | None
@@ -221,10 +235,17 @@ class AlertHistory(SwitchStore, Protocol):
         pages: NewJob | None = None,
         *,
         audit_context: AuditContext | None = None,
+        link: str | None = None,
     ) -> AlertRecord:
         """Record who acknowledged and stop escalation. On the first acknowledgement of a firing
         alert that ``pages.channel`` was paged for, queue ``pages`` (PagerDuty acknowledge).
-        With ``audit_context``, the audit entry is written in the same transaction."""
+        With ``audit_context``, the audit entry is written in the same transaction. ``link``: the id
+        of the one-click link used, marked used in the same transaction (``AckLinkUsed`` when it
+        was used before: nothing changes then)."""
+        ...
+
+    def ack_link_use(self, token_id: str) -> AckLinkUse | None:
+        """When the one-click acknowledge link ``token_id`` was used, or None while it is unused."""
         ...
 
     def due_escalations(self, now: float, limit: int) -> list[DueEscalation]: ...

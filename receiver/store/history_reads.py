@@ -8,6 +8,7 @@ from typing import Any
 
 from receiver.config.routing import DIGEST
 from receiver.store.history import (
+    AckLinkUse,
     AlertFilter,
     AlertNotFound,
     AlertRecord,
@@ -79,6 +80,15 @@ class HistoryReads(SqlRepository):
                 (alert_id,),
             ).fetchall()
         return alert_from_row(row), [TimelineEntry(float(e[0]), e[1], e[2], e[3], e[4]) for e in entries]
+
+    def ack_link_use(self, token_id: str) -> AckLinkUse | None:
+        with self._tx() as conn:
+            row = self._run(
+                conn,
+                "SELECT token_id, alert_id, used_at, used_by FROM ack_links_used WHERE token_id = %s",
+                (token_id,),
+            ).fetchone()
+        return None if row is None else AckLinkUse(str(row[0]), int(row[1]), float(row[2]), str(row[3]))
 
     def outbox_stats(self, now: float) -> OutboxStats:
         with self._tx() as conn:

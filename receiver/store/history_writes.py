@@ -25,6 +25,9 @@ from receiver.store.incident_writes import IncidentWrites
 from receiver.store.incidents import Arrival, Departure
 from receiver.store.sql_repository import ALERT_COLUMNS, alert_from_row
 
+CHANGED, CHANGED_DETAIL = "changed", "labels or annotations changed"
+REFIRED, REFIRED_DETAIL = "refired", "fired again after resolving"
+
 
 def _action(obs: Observation) -> str:
     return "trigger" if obs.status == "firing" else "resolve"
@@ -144,7 +147,9 @@ class HistoryWrites(IncidentWrites):
                             alert_id,
                         ),
                     )
-                    timeline.append((alert_id, now, "changed", None, None, "labels, annotations or status changed"))
+                    # A re-fire (the same alert firing again after it resolved) is its own entry: reports count them.
+                    kind, detail = (REFIRED, REFIRED_DETAIL) if status == "resolved" else (CHANGED, CHANGED_DETAIL)
+                    timeline.append((alert_id, now, kind, None, None, detail))
                     if by_incident and status == "resolved":  # firing again: it joins (or reopens) an incident
                         arrivals.append((self._arrival(alert_id, obs), obs))
                     elif not by_incident:  # a change of an alert in an incident is in its timeline only
@@ -326,8 +331,11 @@ class HistoryWrites(IncidentWrites):
         pages: NewJob | None = None,
         *,
         audit_context: AuditContext | None = None,
+        link: str | None = None,
     ) -> AlertRecord:
         with self._tx() as conn:
+            if link is not None:  # a one-click link acknowledges once: a second use changes nothing
+                self._use_ack_link(conn, link, alert_id, now, who)
             row = self._run(
                 conn,
                 "UPDATE alerts SET acked_at = COALESCE(acked_at, %s), acked_by = COALESCE(acked_by, %s), "  # noqa: S608 - constant columns

@@ -21,7 +21,7 @@ from monitoring.cloudevents import CloudEvent
 from receiver.config.routing import DIGEST
 from receiver.store import audit, incident_events
 from receiver.store.audit import AuditContext
-from receiver.store.history import NewJob, Observation
+from receiver.store.history import AckLinkUsed, NewJob, Observation
 from receiver.store.incident_events import IncidentFacts
 from receiver.store.incidents import (
     MERGED,
@@ -253,11 +253,16 @@ class IncidentWrites(SqlRepository):
         pages: NewJob | None = None,
         *,
         audit_context: AuditContext | None = None,
+        link: str | None = None,
+        link_alert: int | None = None,
     ) -> IncidentRecord:
         """Record who acknowledged, stop its escalation, acknowledge its alerts. On the first
         acknowledgement of an open incident that paged ``pages.channel`` (PagerDuty), queue ``pages``
-        once for it and once for each incident merged into it that paged there too."""
+        once for it and once for each incident merged into it that paged there too. ``link``: an
+        alert's one-click link, used up in the same transaction."""
         with self._tx() as conn:
+            if link is not None and link_alert is not None:
+                self._use_ack_link(conn, link, link_alert, now, who)
             row = self._incident_locked(conn, incident_id)
             if row.status == MERGED:  # acknowledging a merged incident acknowledges where it went
                 merged_into = self._run(conn, "SELECT merged_into FROM incidents WHERE id = %s", (incident_id,))
@@ -333,6 +338,17 @@ class IncidentWrites(SqlRepository):
         return True
 
     # --- plumbing ---
+
+    def _use_ack_link(self, conn: Any, link: str, alert_id: int, now: float, who: str) -> None:
+        """A one-click link acknowledges once: ``AckLinkUsed`` on a second use (nothing changes then)."""
+        used = self._run(
+            conn,
+            "INSERT INTO ack_links_used (token_id, alert_id, used_at, used_by) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (token_id) DO NOTHING",
+            (link, alert_id, now, who),
+        )
+        if used.rowcount != 1:
+            raise AckLinkUsed(link)
 
     def _incident_timeline(
         self, conn: Any, rows: Sequence[tuple[int, float, str, int | None, str | None, str | None, str]]

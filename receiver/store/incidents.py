@@ -223,7 +223,11 @@ class IncidentStore(Protocol):
         pages: NewJob | None = None,
         *,
         audit_context: AuditContext | None = None,
+        link: str | None = None,
+        link_alert: int | None = None,
     ) -> IncidentRecord:
         """Acknowledge the incident and its alerts, stop its escalation; on the first acknowledgement
-        of an open incident that paged ``pages.channel``, queue ``pages`` (PagerDuty acknowledge)."""
+        of an open incident that paged ``pages.channel``, queue ``pages`` (PagerDuty acknowledge).
+        ``link``: the one-click link of alert ``link_alert``, marked used in the same transaction
+        (``AckLinkUsed`` when it was used before: nothing changes then)."""
         ...

@@ -79,6 +79,23 @@ $$"""
 
 TRACEPARENT_SCHEMA = 5  # from this version on, outbox jobs store the traceparent they were queued in
 INCIDENT_SCHEMA = 11  # from this version on, alerts and jobs may belong to an incident
+ACK_LINKS_SCHEMA = 7  # from this version on, one-click acknowledge links are single-use
+
+# Before version 9 a re-fire (the same alert firing again after it resolved) was a "changed" entry like a
+# label change: it is the one whose alert was resolved just before (a "resolved" entry, or the alert
+# arrived resolved: its "received" entry says so).
+_REFIRES_BACKFILL = """UPDATE timeline SET kind = 'refired', detail = 'fired again after resolving'
+WHERE id IN (
+    SELECT id FROM (
+        SELECT id, kind,
+               LAG(kind) OVER (PARTITION BY alert_id ORDER BY id) AS before,
+               LAG(substr(detail, 1, 9)) OVER (PARTITION BY alert_id ORDER BY id) AS said
+        FROM timeline
+        WHERE kind IN ('received', 'changed', 'resolved')
+          AND alert_id IN (SELECT alert_id FROM timeline WHERE kind = 'changed')
+    ) entries
+    WHERE kind = 'changed' AND (before = 'resolved' OR (before = 'received' AND said = 'resolved,'))
+)"""
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -236,6 +253,34 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log "
             "WHEN OLD.at >= COALESCE((SELECT MIN(before) FROM audit_purge_window), -1e308) "
             "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: DELETE refused'); END",
+        ),
+    ),
+    Migration(
+        ACK_LINKS_SCHEMA,
+        "one-click acknowledge links: the id of each link used, so that a link acknowledges once",
+        (
+            # No foreign key to alerts: the retention purges this table by its own time column.
+            """CREATE TABLE ack_links_used (
+                token_id TEXT PRIMARY KEY,
+                alert_id BIGINT NOT NULL,
+                used_at DOUBLE PRECISION NOT NULL,
+                used_by TEXT NOT NULL
+            )""",
+            "CREATE INDEX ack_links_used_at ON ack_links_used (used_at)",
+        ),
+    ),
+    Migration(
+        9,
+        "alert-quality reports: pages by channel and delivery time, durations by length, re-fires as their own entries",
+        (
+            # Pages: delivered notifications by channel, then delivery time.
+            "CREATE INDEX outbox_notified ON outbox (channel, delivered_at, alert_id) "
+            "WHERE state = 'delivered' AND action IN ('trigger', 'escalate')",
+            # The durations at a percentile's rank: alerts by time to acknowledge and to resolve.
+            "CREATE INDEX alerts_time_to_ack ON alerts ((acked_at - first_seen)) WHERE acked_at IS NOT NULL",
+            "CREATE INDEX alerts_time_to_resolve ON alerts ((resolved_at - first_seen)) WHERE resolved_at IS NOT NULL",
+            "CREATE INDEX timeline_refired ON timeline (at, alert_id) WHERE kind = 'refired'",
+            _REFIRES_BACKFILL,
         ),
     ),
     Migration(

@@ -51,7 +51,9 @@ class TimedTable:
 
 # Tables beyond the alert history that follow the alerts retention and can be deleted from directly.
 # (The audit log refuses plain DELETEs: it is purged through ``audit_purger``.)
-RETAINED_WITH_ALERTS: tuple[TimedTable, ...] = ()
+# Used acknowledge links expire long before that (RECEIVER_ACK_LINK_TTL); keeping them as long as
+# alerts is simple and always long enough.
+RETAINED_WITH_ALERTS: tuple[TimedTable, ...] = (TimedTable("ack_links_used", "used_at", key="token_id"),)
 Purger = tuple[str, Callable[[float], int]]  # (table, delete rows older than the cutoff -> count)
 
 

@@ -48,6 +48,12 @@ ROUTES: dict[str, Requirement] = {
     "console.login": PUBLIC,
     "console.login_submit": PUBLIC,
     "console.logout": PUBLIC,
+    # The one-click acknowledge page: its signed, single-use token authorizes acknowledging its alert.
+    "ack_links.page": PUBLIC,
+    "ack_links.acknowledge": PUBLIC,
+    # Runbooks are documentation, linked from every notification.
+    "runbooks.index": PUBLIC,
+    "runbooks.page": PUBLIC,
     "api.alertmanager_webhook": WEBHOOK,
     "api.list_alerts": Role.VIEWER,
     "api.get_alert": Role.VIEWER,
@@ -56,6 +62,12 @@ ROUTES: dict[str, Requirement] = {
     "incidents.get_incident": Role.VIEWER,
     "incidents.acknowledge": Role.OPERATOR,
     "events.list_events": Role.VIEWER,
+    "reports.summary": Role.VIEWER,
+    "reports.hours": Role.VIEWER,
+    "reports.noisiest": Role.VIEWER,
+    "reports.flapping": Role.VIEWER,
+    "reports.full": Role.VIEWER,
+    "console.reports": Role.VIEWER,
     "console.active": Role.VIEWER,
     "console.history": Role.VIEWER,
     "console.alert": Role.VIEWER,
@@ -103,6 +115,13 @@ def _presented_key() -> str | None:
     if request.blueprint == "console":
         return request.cookies.get(CONSOLE_KEY_COOKIE) or None
     return None
+
+
+def signed_in_key(keys: SqlKeyStore | None) -> ApiKey | None:
+    """The valid key a public route's caller presents (bearer header or the console's cookie), if any."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    token = value.strip() if scheme.lower() == "bearer" and value.strip() else request.cookies.get(CONSOLE_KEY_COOKIE)
+    return None if not token or keys is None else keys.verify(token)
 
 
 def current_key() -> ApiKey:

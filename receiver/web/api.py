@@ -30,6 +30,7 @@ from receiver.store import audit
 from receiver.store.audit import AuditContext, AuditLog
 from receiver.store.database import DatabaseUnavailable
 from receiver.store.history import (
+    AckLinkUsed,
     AlertFilter,
     AlertHistory,
     AlertNotFound,
@@ -166,40 +167,68 @@ def alertmanager_webhook() -> Response:
     return response
 
 
-def acknowledge_alert(wiring: Wiring, alert_id: int, who: str, comment: str) -> AlertRecord:
-    """Record an acknowledgement (API and console alike); PagerDuty's incident is acknowledged too.
-    An alert that belongs to an incident acknowledges its incident (every alert of it, one PagerDuty
-    acknowledge): the page was the incident's.
+def acknowledge_alert(
+    wiring: Wiring,
+    alert_id: int,
+    who: str,
+    comment: str,
+    *,
+    actor: AuditContext | None = None,
+    link: str | None = None,
+) -> AlertRecord:
+    """Record an acknowledgement (API, console and one-click links alike); PagerDuty's incident is
+    acknowledged too. An alert that belongs to an incident acknowledges its incident (every alert of
+    it, one PagerDuty acknowledge): the page was the incident's.
 
-    The audit entry (the authenticated key, the client address) is written in the same transaction;
-    an acknowledgement that fails is audit-logged as failed."""
+    The audit entry (``actor``: by default the authenticated key and the client address) is written
+    in the same transaction; an acknowledgement that fails is audit-logged as failed. ``link``: the
+    one-click link's id, used up in the same transaction (``AckLinkUsed`` on a second use)."""
     pages = NewJob("pagerduty", "acknowledge", ACK_BUDGET) if "pagerduty" in wiring.configured_channels else None
-    actor = AuditContext(access.current_key().id, request.remote_addr or "")
+    actor = actor or AuditContext(access.current_key().id, request.remote_addr or "")
     incident = None if wiring.incidents is None else wiring.incidents.incident_of(alert_id)
-    if incident is not None:
-        acknowledge_incident(wiring, incident, who, comment)
-        return _history(wiring).alert(alert_id)[0]
     try:
+        if incident is not None:
+            acknowledge_incident(wiring, incident, who, comment, actor=actor, link=link, link_alert=alert_id)
+            return _history(wiring).alert(alert_id)[0]
         return _history(wiring).acknowledge(
-            alert_id, who.strip()[:200], comment[:2000], wiring.clock(), pages, audit_context=actor
+            alert_id, who.strip()[:200], comment[:2000], wiring.clock(), pages, audit_context=actor, link=link
         )
-    except (AlertNotFound, DatabaseUnavailable) as exc:
+    except (AlertNotFound, AckLinkUsed, DatabaseUnavailable) as exc:
         if wiring.audit_log is not None and not isinstance(exc, DatabaseUnavailable):
+            reason = "no such alert" if isinstance(exc, AlertNotFound) else "the acknowledge link was used before"
             wiring.audit_log.record(
-                actor.actor, audit.ACKNOWLEDGE, f"alert:{alert_id}", actor.source, audit.FAILED, "no such alert"
+                actor.actor, audit.ACKNOWLEDGE, f"alert:{alert_id}", actor.source, audit.FAILED, reason
             )
         raise
 
 
-def acknowledge_incident(wiring: Wiring, incident_id: int, who: str, comment: str) -> IncidentRecord:
-    """Acknowledge an incident and its alerts (API and console alike), audit-logged in the same
-    transaction; PagerDuty's incident is acknowledged once. IncidentNotFound for an unknown id."""
+def acknowledge_incident(
+    wiring: Wiring,
+    incident_id: int,
+    who: str,
+    comment: str,
+    *,
+    actor: AuditContext | None = None,
+    link: str | None = None,
+    link_alert: int | None = None,
+) -> IncidentRecord:
+    """Acknowledge an incident and its alerts (API, console and an alert's one-click link alike),
+    audit-logged in the same transaction; PagerDuty's incident is acknowledged once. ``link``: the
+    one-click link (of the alert ``link_alert``), used up in that transaction. IncidentNotFound for
+    an unknown id."""
     if wiring.incidents is None:
         raise DatabaseUnavailable("no incident store")
     pages = NewJob("pagerduty", "acknowledge", ACK_BUDGET) if "pagerduty" in wiring.configured_channels else None
-    actor = AuditContext(access.current_key().id, request.remote_addr or "")
+    actor = actor or AuditContext(access.current_key().id, request.remote_addr or "")
     return wiring.incidents.acknowledge_incident(
-        incident_id, who.strip()[:200], comment[:2000], wiring.clock(), pages, audit_context=actor
+        incident_id,
+        who.strip()[:200],
+        comment[:2000],
+        wiring.clock(),
+        pages,
+        audit_context=actor,
+        link=link,
+        link_alert=link_alert,
     )
 
 

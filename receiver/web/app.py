@@ -22,6 +22,7 @@ from receiver.config.routing import RoutingPolicy
 from receiver.config.settings import ReceiverConfig
 from receiver.config.topology import Topology
 from receiver.delivery.channel_set import build_channels
+from receiver.delivery.composer import build_composer
 from receiver.delivery.deadmans_switch import DeadMansSwitch, DeadMansSwitchCollector
 from receiver.delivery.domain_events import OutboxBacklogCollector, ReceiverDomainEvents, build_domain_events
 from receiver.delivery.metrics import DeliveryMetrics, OutboxCollector
@@ -37,7 +38,19 @@ from receiver.store.event_outbox import SqlEventOutbox
 from receiver.store.history import AlertHistory
 from receiver.store.retention import RETAINED_WITH_ALERTS, AlertRetention, audit_purger, incident_purger
 from receiver.store.sql_history import SqlAlertHistory
-from receiver.web import access, admin_api, api, console, events_api, health, incidents_api
+from receiver.store.sql_reports import SqlReports
+from receiver.web import (
+    access,
+    ack_links,
+    admin_api,
+    api,
+    console,
+    events_api,
+    health,
+    incidents_api,
+    reports_api,
+    runbooks,
+)
 from receiver.web.json_errors import error_response
 
 log = structlog.get_logger("receiver")
@@ -100,7 +113,15 @@ def create_app(
     metrics = IntakeMetrics(registry)
     delivery_metrics = DeliveryMetrics(registry)
     policy = RoutingPolicy.from_file(config.routing_file) if config.routing_file else RoutingPolicy()
-    channels = dict(channels) if channels is not None else build_channels(config.channels, config.send_timeout)
+    composer = build_composer(
+        config.notifications, clock, lambda template: delivery_metrics.template_errors.labels(template).inc()
+    )
+    app.extensions["ack_links"] = composer.ack_links  # None without RECEIVER_ACK_SECRET
+    app.extensions["ack_link_metrics"] = ack_links.AckLinkMetrics(registry)
+    app.extensions["runbooks"] = runbooks.load()
+    if channels is None:
+        channels = build_channels(config.channels, config.send_timeout, composer)
+    channels = dict(channels)
     switch = None
     if config.deadmans_switch and history is not None:
         switch = DeadMansSwitch(
@@ -164,12 +185,17 @@ def create_app(
         return str(config.routing_file)
 
     app.extensions["admin"] = admin_api.Admin(audit_log, keys, reload)
+    sql_reports = SqlReports(database) if isinstance(database, PostgresDatabase | SqliteDatabase) else None
+    app.extensions["reports"] = reports_api.Reports(sql_reports, config.reports, registry)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(incidents_api.bp)
     app.register_blueprint(console.bp)
+    app.register_blueprint(ack_links.bp)
+    app.register_blueprint(runbooks.bp)
     app.register_blueprint(events_api.bp)
     app.register_blueprint(admin_api.bp)
+    app.register_blueprint(reports_api.bp)
     if tracing.enabled:
         server_spans(app, tracer)
 

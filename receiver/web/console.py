@@ -6,6 +6,7 @@
 - ``/console/incidents``: open incidents and those resolved in the last day, probable cause first
 - ``/console/incidents/<id>``: one incident: its probable cause, the alerts on the same part, its
   symptoms, its timeline, and an acknowledge form (acknowledging it acknowledges its alerts)
+- ``/console/reports``: alert quality over a window (receiver/reports/), with server-drawn SVG charts
 
 Templates are Jinja2 with autoescaping (every label and annotation is alert-controlled text).
 The acknowledge form is protected by a double-submit token: a random value in an HttpOnly,
@@ -25,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import structlog
 from flask import Blueprint, Response, current_app, make_response, redirect, render_template, request, url_for
@@ -32,10 +34,16 @@ from werkzeug.exceptions import BadRequest
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from receiver.config.routing import Priority
+from receiver.config.settings import WEEKDAYS
+from receiver.delivery.message import duration_text
+from receiver.reports.figures import EVERYTHING
+from receiver.reports.parameters import ParameterInvalid
 from receiver.store.api_keys import SqlKeyStore
 from receiver.store.database import DatabaseUnavailable
 from receiver.store.history import AlertFilter, AlertHistory, AlertNotFound, AlertRecord
 from receiver.store.incidents import OPEN, RESOLVED, IncidentFilter, IncidentNotFound, IncidentStore
+from receiver.store.reports import GroupBy
+from receiver.web import report_charts, reports_api
 from receiver.web.access import CONSOLE_KEY_COOKIE
 from receiver.web.api import Wiring, acknowledge_alert, acknowledge_incident
 
@@ -84,17 +92,6 @@ def deadline_of(alert: AlertRecord, ack_deadline: float | None, now: float) -> D
     if now < at:
         return Deadline(at, "due", at - now)
     return Deadline(at, "overdue", now - at)
-
-
-def duration_text(seconds: float) -> str:
-    """``3d 4h``, ``2h 5m``, ``4m 10s``, ``12s``: the two largest units."""
-    whole = max(0, int(seconds))
-    parts: list[str] = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if whole >= size or (unit == "s" and not parts):
-            parts.append(f"{whole // size}{unit}")
-            whole %= size
-    return " ".join(parts[:2])
 
 
 def time_text(value: float | None) -> str:
@@ -358,3 +355,33 @@ def acknowledge_incident_form(incident_id: int) -> WerkzeugResponse:
     incident = acknowledge_incident(wiring, incident_id, _who(), request.form.get("comment", ""))
     log.info("incident acknowledged", incident_id=incident.id, who=incident.acked_by, via="console")
     return redirect(url_for("console.incident", incident_id=incident.id, acked=1), code=303)
+
+
+REPORT_WINDOWS = (("24h", "last 24 hours"), ("7d", "last 7 days"), ("30d", "last 30 days"), ("90d", "last 90 days"))
+
+
+@bp.app_template_filter("local")
+def _local_filter(value: float, zone: str) -> str:
+    return datetime.fromtimestamp(value, ZoneInfo(zone)).strftime("%a %Y-%m-%d %H:%M")
+
+
+@bp.get("/reports")
+def reports() -> Response:
+    """Alert quality over a window: the API's parameters, as a form; every figure and chart on one page."""
+    wiring = _wiring()
+    service = reports_api.reports()
+    args = request.args.to_dict()
+    try:
+        asked = service.request(args, wiring.clock())
+    except ParameterInvalid as exc:
+        raise BadRequest(str(exc)) from None
+    report = service.read(wiring, asked, EVERYTHING)
+    return _page(
+        "console/reports.html",
+        report=report,
+        charts=report_charts.charts(report),
+        windows=REPORT_WINDOWS,
+        groups=[g.value for g in GroupBy],
+        form={"since": args.get("since") or "7d", "until": args.get("until") or ""},
+        working_days=", ".join(WEEKDAYS[d - 1] for d in sorted(asked.working_days)),
+    )

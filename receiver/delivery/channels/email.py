@@ -1,4 +1,5 @@
-"""E-mail over SMTP with STARTTLS and authentication, as a text part plus an HTML part."""
+"""E-mail over SMTP with STARTTLS and authentication, as a text part (``email.txt.j2``) plus an
+HTML part (``email.html.j2``, every value HTML-escaped), both with the links."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 
 from receiver.config.settings import SmtpConfig
-from receiver.delivery import message
+from receiver.delivery.composer import Composer
+from receiver.delivery.message import Message
 from receiver.delivery.notification import DeliveryFailed, Notification
+from receiver.delivery.templates import EMAIL_HTML, EMAIL_TEXT
 
 
 def domain_of(sender: str) -> str:
@@ -29,13 +32,20 @@ def message_id(n: Notification, job: int | None, domain: str) -> str:
     return f"<alert-{n.alert.id}.{job}.{n.alert.fingerprint}@{domain}>"
 
 
-def compose(n: Notification, sender: str, recipients: tuple[str, ...], now: float | None = None) -> EmailMessage:
-    """The message with RFC 5322's Date and a Message-ID; a resolve, escalation or repeated trigger
-    replies to the alert's first trigger (In-Reply-To, References), so a mail client shows one
-    conversation per alert."""
+def compose(
+    n: Notification,
+    m: Message,
+    composer: Composer,
+    sender: str,
+    recipients: tuple[str, ...],
+    now: float | None = None,
+) -> EmailMessage:
+    """The message (``m`` worded by the templates) with RFC 5322's Date and a Message-ID; a resolve,
+    escalation or repeated trigger replies to the alert's first trigger (In-Reply-To, References),
+    so a mail client shows one conversation per alert."""
     mail = EmailMessage()  # the default policy refuses CR/LF in header values
     domain = domain_of(sender)
-    mail["Subject"] = message.title(n)
+    mail["Subject"] = m.title  # one line (message.title_line)
     mail["From"] = sender
     mail["To"] = ", ".join(recipients)
     mail["Date"] = format_datetime(datetime.fromtimestamp(time.time() if now is None else now, UTC))
@@ -44,17 +54,20 @@ def compose(n: Notification, sender: str, recipients: tuple[str, ...], now: floa
         first = message_id(n, n.thread, domain)
         mail["In-Reply-To"] = first
         mail["References"] = first
-    mail.set_content(message.text(n))
-    mail.add_alternative(message.html_body(n), subtype="html")
+    mail.set_content(composer.render(EMAIL_TEXT, m))
+    mail.add_alternative(composer.render(EMAIL_HTML, m), subtype="html")
     return mail
 
 
 class EmailChannel:
     name = "email"
 
-    def __init__(self, config: SmtpConfig, timeout: float, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, config: SmtpConfig, timeout: float, composer: Composer, clock: Callable[[], float] = time.time
+    ) -> None:
         self._config = config
         self._timeout = timeout
+        self._composer = composer
         self.clock = clock
         self._tls = ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
 
@@ -66,8 +79,14 @@ class EmailChannel:
     def recipients(self) -> tuple[str, ...]:
         return self._config.recipients
 
+    @property
+    def composer(self) -> Composer:
+        return self._composer
+
     def send(self, notification: Notification) -> None:
-        self.deliver(compose(notification, self._config.sender, self._config.recipients, self.clock()))
+        m = self._composer.message(notification)
+        config = self._config
+        self.deliver(compose(notification, m, self._composer, config.sender, config.recipients, self.clock()))
 
     def deliver(self, mail: EmailMessage) -> None:
         config = self._config

@@ -10,20 +10,21 @@ from email.utils import format_datetime, make_msgid
 
 from receiver.delivery import message
 from receiver.delivery.channels.email import EmailChannel, domain_of
+from receiver.delivery.message import Message
 from receiver.delivery.notification import Notification
 
 
 def compose_digest(
-    notifications: Sequence[Notification], sender: str, recipients: tuple[str, ...], now: float | None = None
+    messages: Sequence[Message], sender: str, recipients: tuple[str, ...], now: float | None = None
 ) -> EmailMessage:
     mail = EmailMessage()
-    mail["Subject"] = f"Alert digest: {len(notifications)} notification{'s' if len(notifications) != 1 else ''}"
+    mail["Subject"] = f"Alert digest: {len(messages)} notification{'s' if len(messages) != 1 else ''}"
     mail["From"] = sender
     mail["To"] = ", ".join(recipients)
     mail["Date"] = format_datetime(datetime.fromtimestamp(time.time() if now is None else now, UTC))
     mail["Message-ID"] = make_msgid("digest", domain_of(sender))
-    mail.set_content(message.digest_text(notifications))
-    mail.add_alternative(message.digest_html(notifications), subtype="html")
+    mail.set_content(message.digest_text(messages))
+    mail.add_alternative(message.digest_html(messages), subtype="html")
     return mail
 
 
@@ -38,4 +39,5 @@ class EmailDigestChannel:
 
     def send_digest(self, notifications: Sequence[Notification]) -> None:
         email = self._email
-        email.deliver(compose_digest(notifications, email.sender, email.recipients, email.clock()))
+        messages = [email.composer.message(n) for n in notifications]
+        email.deliver(compose_digest(messages, email.sender, email.recipients, email.clock()))

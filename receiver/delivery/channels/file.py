@@ -1,8 +1,9 @@
 """Local channels for machines without paid services: a JSON-lines file and the console.
 
-``file`` appends one JSON document per notification (the generic webhook's document plus the
-send time) to a file; several gunicorn workers may share it, each line goes out in a single
-``O_APPEND`` write. ``console`` prints the notification's one-line title to standard output.
+``file`` appends one JSON document per notification (the generic webhook's document, links
+included, plus the send time) to a file; several gunicorn workers may share it, each line goes out
+in a single ``O_APPEND`` write. ``console`` prints the notification's one-line title and its
+console link to standard output.
 ``make run`` routes every priority to the file channel and prints what arrives there.
 """
 
@@ -15,20 +16,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from receiver.delivery import message
 from receiver.delivery.channels.webhook import document
+from receiver.delivery.composer import Composer
+from receiver.delivery.links import CONSOLE
 from receiver.delivery.notification import DeliveryFailed, Notification
 
 
 class FileChannel:
     name = "file"
 
-    def __init__(self, path: Path, clock: Callable[[], float]) -> None:
+    def __init__(self, path: Path, clock: Callable[[], float], composer: Composer) -> None:
         self._path = path
         self._clock = clock
+        self._composer = composer
 
     def send(self, notification: Notification) -> None:
-        line = json.dumps({"at": self._clock(), **document(notification)}, sort_keys=True) + "\n"
+        body = document(notification, self._composer.message(notification))
+        line = json.dumps({"at": self._clock(), **body}, sort_keys=True) + "\n"
         try:
             self._path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
@@ -43,13 +47,19 @@ class FileChannel:
 class ConsoleChannel:
     name = "console"
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, composer: Composer, stream: TextIO | None = None) -> None:
+        self._composer = composer
         self._stream = stream
 
     def send(self, notification: Notification) -> None:
-        alert = notification.alert
+        m = self._composer.message(notification)
+        console = m.link(CONSOLE)
         stream = self._stream or sys.stdout
         try:
-            print(f"NOTIFICATION {message.title(notification)} (alert {alert.id})", file=stream, flush=True)
+            print(
+                f"NOTIFICATION {m.title} (alert {m.alert_id}){f' {console.url}' if console else ''}",
+                file=stream,
+                flush=True,
+            )
         except OSError as exc:  # a closed or broken stdout
             raise DeliveryFailed(f"console: {exc.strerror or type(exc).__name__}", retryable=True) from exc

@@ -17,9 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions
@@ -28,10 +25,9 @@ from selenium.webdriver.support.wait import WebDriverWait
 from receiver.store.api_keys import Role
 from tests import services
 from tests.credentials import provision_key
+from tests.e2e.browser import ARTIFACTS, headless_chromium
 from tests.processes import ServerProcess
 
-REPO = Path(__file__).resolve().parents[3]
-ARTIFACTS = REPO / ".cache" / "artifacts"
 TOKEN = "console-test-token"
 
 
@@ -76,16 +72,8 @@ def receiver_url(postgres_uri: str, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def browser() -> Iterator[WebDriver]:
-    options = Options()
-    options.binary_location = services.binary("chromium", "chromium")
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1000"):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(services.binary("chromedriver", "chromium-driver")), options=options)
-    driver.set_page_load_timeout(30)
-    try:
+    with headless_chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def webhook(alertname: str, summary: str) -> dict[str, Any]:

@@ -56,6 +56,7 @@ def fast_configs(workdir: Path, receiver: ReceiverProcess, am_port: int) -> tupl
         }
     ]
     prometheus["alerting"]["alertmanagers"] = [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]
+    del prometheus["remote_write"]  # the shipped long-term store (:8428) is not this test's
     return yaml.safe_dump(prometheus, sort_keys=False), alertmanager_path.read_text()
 
 

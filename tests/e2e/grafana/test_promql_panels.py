@@ -6,8 +6,12 @@ simulator scenario whose faults feed the failure, dead-letter, duplicate and con
 panels, a fake-services timeline with 5xx and a service that goes down (health transitions,
 ServiceDown firing), and a Slack sink that answers 500 (notification failures).
 
+The pipeline's Prometheus remote-writes into a VictoriaMetrics (the long-term store, as
+prometheus/prometheus.yml ships it), and every query must return data from both: Grafana's
+datasource may point at either.
+
 Grafana's variables and macros are replaced the way Grafana would with these choices:
-``$service`` by its All value ``.*``, ``${environment}`` is the Prometheus the query is sent
+``$service`` by its All value ``.*``, ``${environment}`` is the store the query is sent
 to, ``$__rate_interval`` by ``10s`` (the e2e Prometheus scrapes every second) and
 ``$__range`` by ``10m``. Each query is an instant query; it passes once it has returned at
 least one series during the run.
@@ -28,7 +32,7 @@ import pytest
 from grafana.catalogue import DASHBOARD_DIR, DASHBOARDS
 from tests import services
 from tests.e2e.pipeline.harness import Pipeline, get_json
-from tests.processes import ServerProcess
+from tests.processes import ServerProcess, start_victoriametrics
 
 SUBSTITUTIONS = {"$__rate_interval": "10s", "$__range": "10m", "$service": ".*"}
 TIMEOUT = 150.0
@@ -67,6 +71,11 @@ class WithNodeExporter(Pipeline):
     """The pipeline with a node-exporter scraped as the shipped `node` job."""
 
     node_port: int = 0
+    store_port: int = 0  # the VictoriaMetrics Prometheus remote-writes to
+
+    @property
+    def store_url(self) -> str:
+        return f"http://127.0.0.1:{self.store_port}"
 
     def rewrite_addresses(self, prometheus: dict[str, Any], config_dir: Path) -> dict[str, Any]:
         rewritten = super().rewrite_addresses(prometheus, config_dir)
@@ -79,7 +88,7 @@ class WithNodeExporter(Pipeline):
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WithNodeExporter]:
     workdir = tmp_path_factory.mktemp("grafana-panels")
     port = services.free_port()
     node = ServerProcess(
@@ -90,15 +99,23 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
         ],
         workdir,
     )
+    store_port = services.free_port()
+    store = start_victoriametrics(workdir, store_port, "-dedup.minScrapeInterval=1s")
     try:
         node.wait_ready(f"http://127.0.0.1:{port}/metrics")
         with WithNodeExporter.running(
-            workdir, FAKE_SERVICES, simulator_scenario=SIMULATOR_SCENARIO, node_port=port
+            workdir,
+            FAKE_SERVICES,
+            simulator_scenario=SIMULATOR_SCENARIO,
+            node_port=port,
+            store_port=store_port,
+            remote_write_url=f"http://127.0.0.1:{store_port}/api/v1/write",
         ) as running:
             running.sinks["slack"].status = 500  # every Slack attempt fails: notification failures
             yield running
     finally:
         node.stop()
+        store.stop()
 
 
 def promql_queries() -> dict[str, str]:
@@ -116,27 +133,33 @@ def promql_queries() -> dict[str, str]:
     return out
 
 
-def series(pipeline: Pipeline, expr: str) -> list[dict[str, Any]]:
+def series(base_url: str, expr: str) -> list[dict[str, Any]]:
     query = urllib.parse.urlencode({"query": expr})
-    document = get_json(f"{pipeline.prometheus_url}/api/v1/query?{query}")
+    document = get_json(f"{base_url}/api/v1/query?{query}")
     assert document["status"] == "success", document
     return list(document["data"]["result"])
 
 
-def test_every_promql_panel_query_returns_data_from_the_fed_prometheus(pipeline: Pipeline) -> None:
+@pytest.mark.parametrize("store", ["prometheus", "victoriametrics"])
+def test_every_promql_panel_query_returns_data_from_the_fed_store(pipeline: WithNodeExporter, store: str) -> None:
+    base_url = pipeline.prometheus_url if store == "prometheus" else pipeline.store_url
     queries = promql_queries()
     assert len(queries) > 60
     waiting = dict(queries)
     deadline = time.monotonic() + TIMEOUT
     while waiting and time.monotonic() < deadline:
         for key, expr in list(waiting.items()):
-            if series(pipeline, expr):
+            if series(base_url, expr):
                 del waiting[key]
         time.sleep(1)
     assert not waiting, "no data for:\n" + "\n".join(f"{k}: {v}" for k, v in waiting.items()) + pipeline.diagnostics()
 
 
-def test_the_service_variable_lists_the_platform_and_monitoring_services(pipeline: Pipeline) -> None:
+@pytest.mark.parametrize("store", ["prometheus", "victoriametrics"])
+def test_the_service_variable_lists_the_platform_and_monitoring_services(
+    pipeline: WithNodeExporter, store: str
+) -> None:
+    base_url = pipeline.prometheus_url if store == "prometheus" else pipeline.store_url
     query = urllib.parse.urlencode({"match[]": "up"})
-    values = set(get_json(f"{pipeline.prometheus_url}/api/v1/label/service/values?{query}")["data"])
+    values = set(get_json(f"{base_url}/api/v1/label/service/values?{query}")["data"])
     assert {"asset-service", "portfolio-service", "transaction-service", "monitoring-exporter"} <= values

@@ -1,8 +1,9 @@
 """`monitoring run` (what `make run` starts): the whole pipeline on free ports with the demo fault.
 
 Within two minutes the demo outage of transaction-service produces one page on the file channel
-(printed by `monitoring run`) for its two alerts, one incident in the receiver's API and the alerts
-on the alert console; Ctrl-C (SIGINT) or SIGTERM then stops every process it started.
+(printed by `monitoring run`, with its links) for its two alerts, one incident in the receiver's API
+and the alerts on the alert console; every link of every notification answers 200; Ctrl-C (SIGINT)
+or SIGTERM then stops every process it started.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests import services
+from tests import notification_links, services
 
 FIRST_NOTIFICATION_BUDGET = 120.0  # the issue's promise, from the command's start
 STARTED = "notifications follow"
@@ -181,6 +182,16 @@ def test_the_demo_fault_notifies_within_two_minutes_and_ctrl_c_stops_every_proce
         [update] = [n for n in outage if n["action"] == "update"]
         assert update["incident"]["id"] == pages[0]["incident"]["id"]
         assert update["alert"]["id"] != pages[0]["alert"]["id"]
+        text = (run.run_dir / "notifications.jsonl").read_text()
+        # Every link of every notification answers: acknowledge page, runbook, Prometheus graph, console.
+        statuses = notification_links.follow_all(notification_links.file_lines(text))
+        assert {url: status for url, status in statuses.items() if status != 200} == {}
+        receiver = run.url("receiver", "")
+        for prefix in ("/console/ack/", "/runbooks/servicedown", "/console/alerts/"):
+            assert any(u.startswith(f"{receiver}{prefix}") for u in statuses), (prefix, statuses)
+        assert any(u.startswith(run.url("prometheus", "/graph?")) for u in statuses), statuses
+        run.wait_line("  acknowledge  http://127.0.0.1:", 5)  # printed under the notification
+        print(f"followed {len(statuses)} distinct links of the notifications: every one answered 200")
         entries = [a for a in history(run) if a["alertname"] == "ServiceDown"]
         assert {a["labels"]["job"] for a in entries} == {"platform", "exporter"}, entries
         assert {a["service"] for a in entries} == {"transaction-service"}

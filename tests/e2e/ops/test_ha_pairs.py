@@ -1,8 +1,9 @@
 """Horizontal scaling that runs here: an Alertmanager HA pair in front of one receiver, and a
-Prometheus HA pair remote-writing into a long-term store (a Prometheus remote-write receiver)."""
+Prometheus HA pair remote-writing into the long-term store (VictoriaMetrics, replica de-duplication on)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import urllib.parse
@@ -10,6 +11,7 @@ import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry, Gauge
@@ -20,7 +22,7 @@ from tests.credentials import get_json as get_with_key
 from tests.e2e.receiver.conftest import ReceiverProcess, Sinks, receiver_env, wait_until
 from tests.e2e.receiver.test_alertmanager_to_channels import alertmanager_config, post_alert
 from tests.e2e.receiver.test_crash_and_concurrency import slack_alertnames
-from tests.processes import ServerProcess, start_prometheus
+from tests.processes import ServerProcess, start_prometheus, start_victoriametrics
 
 
 def get_json(url: str) -> object:
@@ -101,6 +103,83 @@ def test_an_alertmanager_ha_pair_doubles_webhooks_and_the_receiver_pages_once_pe
     assert sorted(a["alertname"] for a in alerts) == names
 
 
+def start_cluster_member(tmp_path: Path, config: str, port: int, cluster: int, peers: list[int]) -> ServerProcess:
+    """One member of a cluster with Alertmanager's default gossip timings, as
+    docs/operations.md runs a three-node cluster (every member lists the others as peers)."""
+    workdir = tmp_path / f"am-{port}"
+    workdir.mkdir()
+    (workdir / "alertmanager.yml").write_text(config)
+    server = ServerProcess(
+        f"alertmanager-{port}",
+        [
+            services.binary("prometheus-alertmanager", "prometheus-alertmanager"),
+            f"--config.file={workdir / 'alertmanager.yml'}",
+            f"--storage.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            f"--cluster.listen-address=127.0.0.1:{cluster}",
+            f"--cluster.advertise-address=127.0.0.1:{cluster}",
+            *(f"--cluster.peer=127.0.0.1:{peer}" for peer in peers),
+            "--log.level=warn",
+        ],
+        workdir,
+    )
+    server.wait_ready(f"http://127.0.0.1:{port}/-/ready")
+    return server
+
+
+def create_silence(port: int, alertname: str) -> str:
+    now = datetime.now(UTC)
+    silence = {
+        "matchers": [{"name": "alertname", "value": alertname, "isRegex": False, "isEqual": True}],
+        "startsAt": now.isoformat(),
+        "endsAt": (now + timedelta(hours=1)).isoformat(),
+        "createdBy": "oncall",
+        "comment": "maintenance",
+    }
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v2/silences",
+        data=json.dumps(silence).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 - loopback
+        return str(json.load(response)["silenceID"])
+
+
+def silences(port: int) -> set[str]:
+    body = get_json(f"http://127.0.0.1:{port}/api/v2/silences")
+    assert isinstance(body, list)
+    return {s["id"] for s in body if s["status"]["state"] == "active"}
+
+
+def test_a_three_node_alertmanager_cluster_shares_silences_and_keeps_doing_so_with_a_member_down(
+    tmp_path: Path,
+) -> None:
+    config = alertmanager_config("http://127.0.0.1:9", "e2e-webhook-token")  # no alert is sent in this test
+    ports = [services.free_port() for _ in range(3)]
+    clusters = [services.free_port() for _ in range(3)]
+    members = [
+        start_cluster_member(tmp_path, config, ports[i], clusters[i], [c for c in clusters if c != clusters[i]])
+        for i in range(3)
+    ]
+    try:
+        for port in ports:
+            wait_until(
+                lambda port=port: len(get_json(f"http://127.0.0.1:{port}/api/v2/status")["cluster"]["peers"]) == 3,  # type: ignore[index]
+                what="a three-member cluster",
+            )
+        first = create_silence(ports[0], "PlannedMaintenance")
+        for port in ports:
+            wait_until(lambda port=port: first in silences(port), 10, "the silence on every member")
+        members[0].stop()  # one member down: the other two still gossip
+        second = create_silence(ports[1], "PlannedMigration")
+        wait_until(lambda: second in silences(ports[2]), 10, "the second silence on the third member")
+        assert silences(ports[2]) == {first, second}
+    finally:
+        for member in members:
+            member.stop()
+
+
 def query(port: int, promql: str) -> list[dict[str, dict[str, str]]]:
     url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
     body = get_json(url)
@@ -109,26 +188,18 @@ def query(port: int, promql: str) -> list[dict[str, dict[str, str]]]:
     return result
 
 
-def test_a_prometheus_ha_pair_remote_writes_both_replicas_into_the_long_term_store(tmp_path: Path) -> None:
-    registry = CollectorRegistry()
-    Gauge("ha_probe_value", "A value both replicas scrape.", registry=registry).set(7)
-    target = HttpServer(create_app(registry, ready=lambda: True), "127.0.0.1", 0)
-    target.start()
-    binary = services.binary("prometheus", "prometheus")
-    servers: list[ServerProcess] = []
-    try:
-        store_port = services.free_port()
-        store_dir = tmp_path / "store"
-        store_dir.mkdir()
-        servers.append(
-            start_prometheus(
-                binary, "global: {scrape_interval: 1m}\n", store_dir, store_port, "--web.enable-remote-write-receiver"
-            )
-        )
-        for replica in ("a", "b"):
-            workdir = tmp_path / replica
-            workdir.mkdir()
-            config = f"""
+def export(store_port: int, selector: str) -> list[dict[str, Any]]:
+    """The raw samples of every series matching ``selector``, as VictoriaMetrics stores them
+    (``/api/v1/export`` applies -dedup.minScrapeInterval): one JSON document per series."""
+    url = f"http://127.0.0.1:{store_port}/api/v1/export?" + urllib.parse.urlencode({"match[]": selector})
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return [json.loads(line) for line in response.read().decode().splitlines() if line]
+
+
+def replica_config(replica: str, store_port: int, target_port: int) -> str:
+    """One member of the HA pair as prometheus/prometheus.yml has it: its own ``replica`` label,
+    remote-writing to the long-term store; scraping every second."""
+    return f"""
 global:
   scrape_interval: 1s
   external_labels: {{monitor: investment-platform, replica: {replica}}}
@@ -137,19 +208,80 @@ remote_write:
     queue_config: {{batch_send_deadline: 1s}}
 scrape_configs:
   - job_name: exporter
-    static_configs: [{{targets: ['127.0.0.1:{target.port}']}}]
+    static_configs: [{{targets: ['127.0.0.1:{target_port}']}}]
 """
-            servers.append(start_prometheus(binary, config, workdir, services.free_port()))
-        deadline = time.monotonic() + 60
-        series: list[dict[str, dict[str, str]]] = []
-        while time.monotonic() < deadline and len(series) < 2:
-            series = query(store_port, 'ha_probe_value{job="exporter"}')
-            time.sleep(0.5)
-        assert sorted(s["metric"]["replica"] for s in series) == ["a", "b"], servers[-1].log_tail()
-        # What a long-term store does to deduplicate: drop the replica label and keep one sample per series.
-        [merged] = query(store_port, 'max without (replica) (ha_probe_value{job="exporter"})')
-        assert merged["value"][1] == "7"  # type: ignore[index]
+
+
+def samples_scraped(prometheus_port: int, seconds: int) -> float:
+    result = query(prometheus_port, f'count_over_time(ha_probe_value{{job="exporter"}}[{seconds}s])')
+    values: list[object] = [r["value"][1] for r in result]  # type: ignore[index]
+    return sum(float(str(v)) for v in values)
+
+
+def test_a_prometheus_ha_pair_writing_into_victoriametrics_comes_out_as_one_series_with_both_replicas_samples(
+    tmp_path: Path,
+) -> None:
+    """Replica a alone, then a and b together, then b alone (a stopped): the store holds one series
+    without the ``replica`` label, one sample per scrape interval while both write, and no gap
+    across the hand-over, so the samples of both replicas are merged."""
+    registry = CollectorRegistry()
+    Gauge("ha_probe_value", "A value both replicas scrape.", registry=registry).set(7)
+    target = HttpServer(create_app(registry, ready=lambda: True), "127.0.0.1", 0)
+    target.start()
+    binary = services.binary("prometheus", "prometheus")
+    store_port, ports = services.free_port(), {"a": services.free_port(), "b": services.free_port()}
+    store = start_victoriametrics(
+        tmp_path, store_port, "-dedup.minScrapeInterval=1s", "-search.latencyOffset=1s", "-search.disableCache"
+    )
+    replicas: dict[str, ServerProcess] = {}
+
+    def start(replica: str) -> None:
+        workdir = tmp_path / replica
+        workdir.mkdir()
+        config = replica_config(replica, store_port, target.port)
+        replicas[replica] = start_prometheus(binary, config, workdir, ports[replica])
+
+    try:
+        start("a")
+        wait_until(lambda: export(store_port, "ha_probe_value"), 30, "replica a's samples in the store")
+        time.sleep(4)  # a alone
+        b_started_ms = time.time() * 1000
+        start("b")
+        wait_until(lambda: samples_scraped(ports["b"], 10) >= 3, 30, "replica b scraping")
+        time.sleep(2)  # b's first batches are in the store
+        both_from_ms = time.time() * 1000
+        time.sleep(5)  # both write
+        both_to_ms = time.time() * 1000
+        raw_in_window = samples_scraped(ports["a"], 5) + samples_scraped(ports["b"], 5)
+        replicas["a"].stop()  # a fails: b carries on alone
+        a_stopped_ms = time.time() * 1000
+        time.sleep(5)
+        replicas["b"].stop()  # flushes its last batch to the store
+        wait_until(
+            lambda: max(s for e in export(store_port, "ha_probe_value") for s in e["timestamps"]) > a_stopped_ms + 4000,
+            10,
+            "b's last samples searchable in the store",
+        )
+        [[instant]] = [query(store_port, 'ha_probe_value{job="exporter"}')]
+        series = export(store_port, 'ha_probe_value{job="exporter"}')
     finally:
-        for server in reversed(servers):  # the replicas first: they flush to the store on the way out
+        for server in replicas.values():
             server.stop()
+        store.stop()
         target.stop()
+    assert len(series) == 1, series  # the pair's duplicated series come out once...
+    [only] = series
+    assert "replica" not in only["metric"]
+    assert only["metric"]["monitor"] == "investment-platform"
+    assert "replica" not in instant["metric"]
+    stamps: list[int] = only["timestamps"]
+    assert stamps == sorted(stamps)
+    # ...with a's samples from before b started and b's from after a stopped, and no gap between.
+    assert stamps[0] < b_started_ms - 2000
+    assert stamps[-1] > a_stopped_ms + 3000
+    gaps = [later - earlier for earlier, later in itertools.pairwise(stamps)]
+    assert max(gaps) <= 2500, max(gaps)
+    # While both wrote (about two raw samples a second), the store keeps one per 1 s interval.
+    kept = sum(both_from_ms <= s <= both_to_ms for s in stamps)
+    assert raw_in_window >= 8
+    assert kept <= (both_to_ms - both_from_ms) / 1000 + 1, (kept, raw_in_window)

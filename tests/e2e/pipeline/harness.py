@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import psycopg
 import yaml
@@ -42,11 +42,13 @@ from ops.local.fast_config import Speed, write_fast_config
 from receiver.store.api_keys import Role
 from tests import credentials, services
 from tests.credentials import provision_key
+from tests.fake_grafana import FakeGrafana
 from tests.processes import ProcessFailed, ServerProcess, start_alertmanager, start_prometheus
 from tests.sinks import RecordedRequest, RecordingSink, self_signed_certificate, server_tls
 
 REPO = Path(__file__).resolve().parents[3]
 TOKEN = "pipeline-webhook-token"
+ACK_SECRET = "pipeline-acknowledge-link-signing-key-0123456789"
 PLATFORM_SERVICES = ("asset-service", "portfolio-service", "transaction-service")
 CHANNELS = ("pagerduty", "slack", "sms", "email")
 T = TypeVar("T")
@@ -185,12 +187,16 @@ class Pipeline:
     fake_scenario: str
     simulator_scenario: str = SIMULATOR_SCENARIO
     config_writer: ConfigWriter = fast_config
+    # Where Prometheus remote-writes (a test's own VictoriaMetrics); empty: nowhere, the shipped
+    # long-term store on :8428 is never written by a test.
+    remote_write_url: str = ""
     brokers: str = field(default_factory=services.kafka_brokers)
     postgres_server: str = field(default_factory=services.postgres_uri)
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
     # Filled in by start().
     sinks: dict[str, RecordingSink] = field(default_factory=dict)
     mailbox: Mailbox = field(default_factory=Mailbox)
+    grafana: FakeGrafana = field(default_factory=FakeGrafana)  # answers the notifications' dashboard links
     topic_prefix: str = ""
     consumer_group: str = ""
     fake_started_at: float = 0.0  # time.monotonic() when the fake services' timeline began
@@ -205,7 +211,7 @@ class Pipeline:
 
     @classmethod
     @contextmanager
-    def running(cls, workdir: Path, fake_scenario: str, **options: Any) -> Iterator[Pipeline]:
+    def running(cls, workdir: Path, fake_scenario: str, **options: Any) -> Iterator[Self]:
         pipeline = cls(workdir, fake_scenario, **options)
         with ExitStack() as stack:
             pipeline._start(stack)
@@ -280,6 +286,8 @@ class Pipeline:
         controller.start()
         stack.callback(controller.stop)
         self._ca_file = cert
+        self.grafana.start()
+        stack.callback(self.grafana.stop)
 
     def _process(self, stack: ExitStack, name: str, argv: list[str], env: dict[str, str]) -> ServerProcess:
         process = ServerProcess(name, argv, self.workdir, env)
@@ -407,6 +415,10 @@ class Pipeline:
             RECEIVER_SMTP_STARTTLS="false",
             RECEIVER_EMAIL_FROM="alerts@example.com",
             RECEIVER_EMAIL_TO="oncall@example.com",
+            # notifications link to this receiver (console, acknowledge, runbooks) and the Grafana stand-in
+            RECEIVER_EXTERNAL_URL=self.receiver_url,
+            RECEIVER_GRAFANA_URL=self.grafana.url,
+            RECEIVER_ACK_SECRET=ACK_SECRET,
             # the generic webhook channel, used where the routing policy sends to it: path = the receiver
             RECEIVER_WEBHOOK_URL=f"{self.sinks['webhook'].url}/{name}",
             PROMETHEUS_MULTIPROC_DIR=str(multiproc),
@@ -466,12 +478,14 @@ class Pipeline:
             yaml.safe_dump(prometheus, sort_keys=False),
             config_dir,
             self.ports["prometheus"],
+            f"--web.external-url={self.prometheus_url}",  # the alerts' graph links answer on loopback
         )
         self.processes["prometheus"] = server
         stack.callback(server.stop)
 
     def rewrite_addresses(self, prometheus: dict[str, Any], config_dir: Path) -> dict[str, Any]:
-        """Point scrape jobs, file SD and the Alertmanager address at this pipeline's ports."""
+        """Point scrape jobs, file SD, the Alertmanager address and the rules' runbook links at this
+        pipeline's ports."""
         static = {
             "prometheus": self.ports["prometheus"],
             "exporter": self.ports["exporter"],
@@ -491,7 +505,15 @@ class Pipeline:
             jobs.append(job)
         alerting = dict(prometheus["alerting"])
         alerting["alertmanagers"] = [{"static_configs": [{"targets": [f"127.0.0.1:{self.ports['alertmanager']}"]}]}]
-        return {**prometheus, "scrape_configs": jobs, "alerting": alerting}
+        rewritten = {k: v for k, v in prometheus.items() if k != "remote_write"}
+        if self.remote_write_url:
+            rewritten["remote_write"] = [
+                {**w, "url": self.remote_write_url, "queue_config": {"batch_send_deadline": "1s"}}
+                for w in prometheus["remote_write"]
+            ]
+        labels = {**prometheus["global"].get("external_labels", {}), "runbook_base": self.receiver_url}
+        settings = {**prometheus["global"], "external_labels": labels}
+        return {**rewritten, "global": settings, "scrape_configs": jobs, "alerting": alerting}
 
     # --- faults -------------------------------------------------------------------------
 

@@ -3,19 +3,34 @@
 Each scenario injects one fault, then checks that the right alert fires with the right
 priority, reaches exactly the channels the receiver's default policy routes that priority to
 (the receiver's timeline and the channel sinks agree), is in the alert history, and resolves
-once the fault clears. The scenarios share one pipeline and run in file order.
+once the fault clears. The scenarios share one pipeline and run in file order; the last one follows every link of every
+notification the channels received.
 """
 
 from __future__ import annotations
 
 import time
+import urllib.parse
 from datetime import datetime
 from functools import partial
+from pathlib import Path
 from typing import Any
 
-from tests.e2e.pipeline.conftest import ASSET_DOWN_AT, ASSET_UP_AT, STEP_AT, STEP_END
-from tests.e2e.pipeline.harness import CHANNELS, Pipeline, delivered_for, wait_for
+import requests
+import yaml
 
+from ops.rules import backtest
+from ops.rules.alertmanager_config import load_alertmanager_config
+from ops.rules.history import PrometheusHistory
+from ops.rules.receiver_policy import received
+from ops.rules.rule_files import load_rule_files
+from receiver.config.routing import RoutingPolicy
+from receiver.operations import is_watchdog
+from tests import notification_links
+from tests.e2e.pipeline.conftest import ASSET_DOWN_AT, ASSET_UP_AT, STEP_AT, STEP_END
+from tests.e2e.pipeline.harness import CHANNELS, PLATFORM_SERVICES, Pipeline, delivered_for, get_json, wait_for
+
+INTERVAL = 1.0  # the e2e configuration's scrape and evaluation interval (ops.local.fast_config)
 ROUTES = {
     "critical": {"pagerduty", "slack", "sms"},
     "high": {"pagerduty", "slack"},
@@ -85,7 +100,9 @@ def assert_paged(
         assert alert["status"] == "firing"
         assert alert["priorityDefaulted"] is False
         assert alert["labels"]["priority"] == priority
-        assert alert["annotations"]["runbook_url"].startswith("docs/alerting.md#")
+        assert alert["annotations"]["runbook_url"] == f"{pipeline.receiver_url}/runbooks/{alertname.lower()}"
+        assert alert["annotations"]["dashboard_url"].startswith("/d/")
+        assert "runbook_base" not in alert["labels"]  # a setting of the rules, dropped from the alerts
         try:
             wait_for(partial(reached, pipeline, alert, "trigger", expected), 20, f"pages on {sorted(expected)}")
         except AssertionError as exc:
@@ -200,3 +217,144 @@ def test_a_request_rate_step_after_a_steady_baseline_is_a_medium_anomaly_that_re
         )
     wait_for(lambda: pipeline.fake_time() >= STEP_END, STEP_END, "the end of the step")
     assert_resolved(pipeline, alerts, cleared_at=wall_clock_of(pipeline, STEP_END))
+
+
+def test_every_link_in_every_delivered_notification_answers_200(pipeline: Pipeline) -> None:
+    """Runbooks (the receiver's pages), dashboards (the Grafana stand-in: the rule's dashboard and
+    panel exist), graphs (Prometheus), the console and the acknowledge pages, from every channel."""
+    found = {
+        "slack": [u for r in pipeline.sinks["slack"].received() for u in notification_links.slack(r)],
+        "pagerduty": [u for r in pipeline.sinks["pagerduty"].received() for u in notification_links.pagerduty(r)],
+        "sms": [u for r in pipeline.sinks["sms"].received() for u in notification_links.sms(r)],
+        "email": [u for _, mail in pipeline.mailbox.messages for u in notification_links.email(mail)],
+    }
+    assert all(found.values()), {channel: len(urls) for channel, urls in found.items()}
+    every = [u for urls in found.values() for u in urls]
+    statuses = notification_links.follow_all(every)
+    assert {url: status for url, status in statuses.items() if status != 200} == {}
+    kinds = {
+        "acknowledge": f"{pipeline.receiver_url}/console/ack/",
+        "runbook": f"{pipeline.receiver_url}/runbooks/",
+        "dashboard": f"{pipeline.grafana.url}/d/",
+        "graph": f"{pipeline.prometheus_url}/graph?",
+        "console": f"{pipeline.receiver_url}/console/alerts/",
+    }
+    counts = {kind: sum(u.startswith(prefix) for u in statuses) for kind, prefix in kinds.items()}
+    assert all(counts.values()), counts
+    assert sum(counts.values()) == len(statuses), [u for u in statuses if not u.startswith(tuple(kinds.values()))]
+    assert {status for _, status in pipeline.grafana.requests} == {200}
+    print(f"followed {len(statuses)} distinct links of {len(every)} in the notifications: {counts}")
+
+
+def prometheus_value(pipeline: Pipeline, query: str, at: float) -> float:
+    params = urllib.parse.urlencode({"query": query, "time": f"{at:.3f}"})
+    (sample,) = get_json(f"{pipeline.prometheus_url}/api/v1/query?{params}")["data"]["result"]
+    return float(sample["value"][1])
+
+
+def run_window(pipeline: Pipeline) -> backtest.Window:
+    """From one evaluation after Prometheus had scraped every target to a moment ago.
+
+    Before that, Prometheus's first evaluations run with targets not yet scraped (``absent(up)``
+    fires in Prometheus too) and its notifier has not discovered Alertmanager yet, so what they
+    fire is dropped before Alertmanager: no receiver records it (the test checks that nothing
+    is dropped inside the window).
+    """
+    now = time.time()
+    params = urllib.parse.urlencode({"query": "up[1h]", "time": f"{now:.3f}"})
+    series = get_json(f"{pipeline.prometheus_url}/api/v1/query?{params}")["data"]["result"]
+    scraped_all = max(min(float(t) for t, _ in item["values"]) for item in series)
+    return backtest.Window(scraped_all + INTERVAL, now - 2.0)
+
+
+def backtest_run(
+    pipeline: Pipeline, window: backtest.Window, rule_files: list[Path], against: list[Path] | None = None
+) -> backtest.Backtest:
+    with requests.Session() as session:
+        history = PrometheusHistory(pipeline.prometheus_url, session)
+        setup = history.setup()
+        assert setup.evaluation_interval == INTERVAL
+        return backtest.run(
+            history,
+            setup,
+            window,
+            load_rule_files(rule_files, setup.evaluation_interval),
+            load_alertmanager_config(pipeline.workdir / "alertmanager" / "alertmanager.yml"),
+            RoutingPolicy(),
+            baseline=load_rule_files(against, setup.evaluation_interval) if against else None,
+        )
+
+
+def shipped_rule_files(pipeline: Pipeline) -> list[Path]:
+    """The rule files this pipeline's Prometheus runs (the shipped ones, time-compressed)."""
+    return sorted((pipeline.workdir / "prometheus" / "rules").glob("*.yml"))
+
+
+def test_backtesting_the_shipped_rules_over_the_run_reproduces_the_alerts_the_receiver_recorded(
+    pipeline: Pipeline,
+) -> None:
+    """`monitoring rules backtest` over this run: what the receiver recorded, and nothing more.
+
+    Matched on alertname, labels and a start within one evaluation interval; at least 95% of
+    the recorded alerts must be matched and no predicted alert may be missing from the history.
+    """
+    window = run_window(pipeline)
+    dropped = "sum(prometheus_notifications_dropped_total)"
+    assert prometheus_value(pipeline, dropped, window.until) == prometheus_value(pipeline, dropped, window.since)
+    result = backtest_run(pipeline, window, shipped_rule_files(pipeline))
+    settled = window.until - 5.0  # alerts of the last seconds may still be on their way to the receiver
+    recorded = [
+        (a["labels"], epoch(a["startsAt"]))
+        for a in pipeline.history()
+        if window.since <= epoch(a["startsAt"]) < settled
+    ]
+    predicted = [
+        (dict(labels), starts_at)
+        for labels, starts_at in received(result.candidate.notifications)
+        if window.since <= starts_at < settled and not is_watchdog(dict(labels))
+    ]
+
+    def paired(one: tuple[dict[str, str], float], others: list[tuple[dict[str, str], float]]) -> bool:
+        return any(one[0] == o[0] and abs(one[1] - o[1]) <= INTERVAL for o in others)
+
+    matched = [r for r in recorded if paired(r, predicted)]
+    extra = [p for p in predicted if not paired(p, recorded)]
+    print(f"backtest: {len(matched)}/{len(recorded)} recorded alerts matched, {len(extra)} extra")
+    assert len(recorded) >= 8, recorded  # the scenarios above paged at least eight alerts
+    firings = [(dict(e.labels), e.active_at, e.fired_at, e.resolved_at) for e in result.candidate.episodes]
+    assert len(matched) >= 0.95 * len(recorded), (
+        f"missed {[r for r in recorded if r not in matched]}\npredicted {predicted}\nbacktest firings {firings}"
+    )
+    assert extra == [], f"extra firings {extra}\nrecorded {recorded}"
+
+
+def test_raising_a_threshold_removes_exactly_the_alerts_it_guarded_from_the_backtest_diff(
+    pipeline: Pipeline, tmp_path: Path
+) -> None:
+    """The request-rate anomaly's minimum deviation raised far above the step: its alerts, and only they, are gone."""
+    window = run_window(pipeline)
+    edited = []
+    for path in shipped_rule_files(pipeline):
+        document = yaml.safe_load(path.read_text())
+        for group in document["groups"]:
+            for rule in group["rules"]:
+                if rule.get("alert") == "PerformanceAnomaly" and rule["labels"]["metric"] == "request_rate":
+                    old = "service:request_rate:baseline_avg1h) > 1)"
+                    assert rule["expr"].count(old) == 1, rule["expr"]
+                    rule["expr"] = rule["expr"].replace(old, "service:request_rate:baseline_avg1h) > 1000)")
+        (tmp_path / path.name).write_text(yaml.safe_dump(document, sort_keys=False))
+        edited.append(tmp_path / path.name)
+    result = backtest_run(pipeline, window, edited, against=shipped_rule_files(pipeline))
+    assert result.baseline is not None
+    guarded = {
+        e.labels
+        for e in result.baseline.episodes
+        if e.alertname == "PerformanceAnomaly" and dict(e.labels)["metric"] == "request_rate"
+    }
+    recorded = {
+        a["labels"]["service"]
+        for a in pipeline.history()
+        if a["alertname"] == "PerformanceAnomaly" and a["labels"].get("metric") == "request_rate"
+    }
+    assert {dict(labels)["service"] for labels in guarded} == recorded == set(PLATFORM_SERVICES)
+    assert sorted((c.kind, c.labels) for c in result.changes) == sorted(("gone", labels) for labels in guarded)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[3]
 PROMETHEUS = ROOT / "prometheus"
 RULE_FILES = sorted((PROMETHEUS / "rules").glob("*.yml"))
 TEST_FILES = sorted((PROMETHEUS / "tests").glob("*.test.yml"))
+RUNBOOKS = ROOT / "receiver" / "web" / "runbooks.md"
 PRIORITIES = {"critical", "high", "medium", "low"}
 KINDS = {"threshold", "anomaly", "slo", "meta"}
 
@@ -57,8 +61,42 @@ def test_every_alert_has_priority_kind_service_and_annotations(rule: dict[str, A
     assert labels["priority"] in PRIORITIES
     assert labels["kind"] in KINDS
     assert "service" in labels or "service" in rule["expr"], "service must be a rule label or come from the series"
-    assert {"summary", "description", "runbook_url"} <= set(rule["annotations"])
-    assert rule["annotations"]["runbook_url"].startswith("docs/alerting.md#")
+    assert {"summary", "description", "runbook_url", "dashboard_url"} <= set(rule["annotations"])
+
+
+RUNBOOK_PAGES = {h.strip().lower() for h in re.findall(r"^## (.+)$", RUNBOOKS.read_text(), re.M)}
+PANELS = {
+    board["uid"]: {p["id"]: json.dumps(p) for p in board["panels"] if p["type"] != "row"}
+    for board in (json.loads(path.read_text()) for path in (ROOT / "grafana" / "dashboards").glob("*.json"))
+}
+
+
+@pytest.mark.parametrize("rule", alert_rules(), ids=lambda r: f"{r['alert']}-{r['labels'].get('priority')}")
+def test_every_alert_links_its_runbook_page_and_a_dashboard_panel_that_exist(rule: dict[str, Any]) -> None:
+    slug = rule["alert"].lower()
+    assert rule["annotations"]["runbook_url"] == "{{ $externalLabels.runbook_base }}/runbooks/" + slug
+    assert slug in RUNBOOK_PAGES, f"receiver/web/runbooks.md has no section {rule['alert']}"
+    dashboard = urllib.parse.urlsplit(rule["annotations"]["dashboard_url"])
+    match = re.fullmatch(r"/d/([\w-]+)/([\w-]+)", dashboard.path)
+    assert match is not None, dashboard.path
+    uid, query = match.group(1), urllib.parse.parse_qs(dashboard.query)
+    assert uid in PANELS, f"no dashboard {uid}"
+    [panel_id] = query.pop("viewPanel")
+    assert int(panel_id) in PANELS[uid], f"dashboard {uid} has no panel {panel_id}"
+    service = query.pop("var-service", None)
+    if service is not None:  # only where the panel is filtered by the dashboard's service variable
+        assert "$service" in PANELS[uid][int(panel_id)], f"panel {panel_id} of {uid} ignores var-service"
+    assert query == {}
+
+
+def test_the_runbook_base_is_an_absolute_url_and_never_reaches_alertmanager_as_a_label() -> None:
+    config = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
+    base = config["global"]["external_labels"]["runbook_base"]
+    assert urllib.parse.urlsplit(base).scheme in ("http", "https")
+    assert urllib.parse.urlsplit(base).netloc
+    [drop] = config["alerting"]["alert_relabel_configs"]
+    assert drop["action"] == "labeldrop"
+    assert re.fullmatch(drop["regex"], "runbook_base")
 
 
 def test_every_alert_rule_is_tested_firing_and_not_firing() -> None:

@@ -9,8 +9,8 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from email import message_from_bytes
-from email.message import Message
+from email import message_from_bytes, policy
+from email.message import EmailMessage, Message
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -23,13 +23,15 @@ from prometheus_client import CollectorRegistry
 
 from monitoring.settings import Secret
 from receiver.config.routing import RoutingPolicy
-from receiver.config.settings import SmsConfig, SmtpConfig
+from receiver.config.settings import NotificationConfig, SmsConfig, SmtpConfig
 from receiver.delivery.channels.email import EmailChannel
 from receiver.delivery.channels.email_digest import EmailDigestChannel
 from receiver.delivery.channels.pagerduty import PagerDutyChannel, dedup_key
 from receiver.delivery.channels.slack import SlackChannel
 from receiver.delivery.channels.sms import SmsChannel
 from receiver.delivery.channels.webhook import WebhookChannel
+from receiver.delivery.composer import build_composer
+from receiver.delivery.message import SMS_LIMIT
 from receiver.delivery.metrics import DeliveryMetrics
 from receiver.delivery.notification import DeliveryFailed, Notification
 from receiver.delivery.outbox import Backoff, DeliveryWorker
@@ -72,26 +74,98 @@ def pagerduty_reply(request: RecordedRequest) -> bytes:
     ).encode()
 
 
-def test_slack_receives_a_block_kit_message(sink: RecordingSink) -> None:
-    SlackChannel(f"{sink.url}/services/T0/B0/x", requests.Session(), 5).send(Notification(record(), "trigger"))
+RECEIVER, GRAFANA = "https://alerts.example.com", "https://grafana.example.com"
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp()
+COMPOSER = build_composer(
+    NotificationConfig(external_url=RECEIVER, grafana_url=GRAFANA, ack_secret=Secret("k" * 40), ack_link_ttl=3600),
+    lambda: NOW,
+)
+LINKED = {  # what the shipped rules put in an alert's annotations (Prometheus rendered the runbook base)
+    "summary": "5% of requests <fail>",
+    "description": "portfolio answers 5xx to 5% of requests @here",
+    "runbook_url": f"{RECEIVER}/runbooks/higherrorrate",
+    "dashboard_url": "/d/system-status/system-status?viewPanel=15&var-service=portfolio",
+}
+DASHBOARD = (
+    f"{GRAFANA}/d/system-status/system-status?viewPanel=15&var-service=portfolio"
+    f"&from={int((record().starts_at - 3600) * 1000)}&to=now"
+)
+
+
+def linked(**overrides: object) -> AlertRecord:
+    fields: dict[str, object] = {"annotations": LINKED, "labels": {**record().labels, "instance": "10.0.0.7:8080"}}
+    return record(**{**fields, **overrides})
+
+
+def ack_alert_id(url: str) -> int:
+    """The alert an acknowledge link names, checked with the receiver's own key (it is valid now)."""
+    ack_links = COMPOSER.ack_links
+    assert ack_links is not None
+    assert url.startswith(f"{RECEIVER}/console/ack/")
+    return ack_links.verify(url.rsplit("/", 1)[1]).alert_id
+
+
+def test_slack_receives_a_block_kit_message_with_the_description_and_link_buttons(sink: RecordingSink) -> None:
+    SlackChannel(f"{sink.url}/services/T0/B0/x", requests.Session(), 5, COMPOSER).send(
+        Notification(linked(), "trigger")
+    )
     [request] = sink.received()
     document = request.json()
     assert request.path == "/services/T0/B0/x"
-    assert [b["type"] for b in document["blocks"]] == ["header", "section", "section", "context"]
-    assert "&lt;fail&gt;" in document["blocks"][1]["text"]["text"]
+    assert request.headers["Content-Type"] == "application/json"
+    assert [b["type"] for b in document["blocks"]] == ["header", "section", "section", "context", "actions"]
+    header, section, fields, labels, actions = document["blocks"]
+    assert document["text"] == "[CRITICAL] FIRING: HighErrorRate (portfolio)"
+    assert header["text"] == {"type": "plain_text", "text": "[CRITICAL] FIRING: HighErrorRate (portfolio)"}
+    assert section["text"]["type"] == "mrkdwn"
+    assert section["text"]["text"] == (
+        ":rotating_light: *5% of requests &lt;fail&gt;*\nportfolio answers 5xx to 5% of requests @\u200bhere"
+    )
+    assert [f["text"] for f in fields["fields"]] == [
+        "*Priority*\ncritical",
+        "*Service*\nportfolio",
+        "*Instance*\n10.0.0.7:8080",
+        "*Since*\n2026-03-02 08:59:00 UTC",
+    ]
+    assert labels["elements"][0]["text"] == (
+        "alertname=HighErrorRate instance=10.0.0.7:8080 priority=critical service=portfolio"
+    )
+    buttons = actions["elements"]
+    assert [(b["action_id"], b["text"]["text"]) for b in buttons] == [
+        ("acknowledge", "Acknowledge"),
+        ("runbook", "Runbook"),
+        ("dashboard", "Dashboard"),
+        ("graph", "Graph"),
+        ("console", "Console"),
+    ]
+    assert buttons[0]["style"] == "primary"
+    assert ack_alert_id(buttons[0]["url"]) == 7
+    assert [b["url"] for b in buttons[1:]] == [
+        f"{RECEIVER}/runbooks/higherrorrate",
+        DASHBOARD,
+        "http://prometheus/graph",
+        f"{RECEIVER}/console/alerts/7",
+    ]
 
 
-def test_sms_posts_a_twilio_message_with_basic_auth(sink: RecordingSink) -> None:
+def test_sms_posts_one_line_and_the_console_link_to_twilio_with_basic_auth(sink: RecordingSink) -> None:
     config = SmsConfig(sink.url, "AC123", Secret("token-xyz"), "+15550001", "+15550002")
     sink.status = 201
-    SmsChannel(config, requests.Session(), 5).send(Notification(record(), "trigger"))
-    [request] = sink.received()
-    assert request.path == "/2010-04-01/Accounts/AC123/Messages.json"
-    assert request.headers["Authorization"] == "Basic " + base64.b64encode(b"AC123:token-xyz").decode()
-    form = parse_qs(request.body.decode())
+    long = linked(annotations={**LINKED, "summary": "x" * 5000})
+    SmsChannel(config, requests.Session(), 5, COMPOSER).send(Notification(linked(), "trigger"))
+    SmsChannel(config, requests.Session(), 5, COMPOSER).send(Notification(long, "trigger"))
+    short, cut = sink.received()
+    assert short.path == "/2010-04-01/Accounts/AC123/Messages.json"
+    assert short.headers["Authorization"] == "Basic " + base64.b64encode(b"AC123:token-xyz").decode()
+    form = parse_qs(short.body.decode())
     assert form["From"] == ["+15550001"]
     assert form["To"] == ["+15550002"]
-    assert form["Body"][0].startswith("[CRITICAL] FIRING: HighErrorRate (portfolio)")
+    assert form["Body"] == [
+        f"[CRITICAL] FIRING: HighErrorRate (portfolio): 5% of requests <fail> {RECEIVER}/console/alerts/7"
+    ]
+    [body] = parse_qs(cut.body.decode())["Body"]
+    assert len(body) == SMS_LIMIT
+    assert body.endswith(f"… {RECEIVER}/console/alerts/7")
 
 
 @dataclass(frozen=True)
@@ -110,19 +184,35 @@ def pagerduty_sink(tmp_path: Path) -> Iterator[PagerDutySink]:
     sink.stop()
 
 
-def test_pagerduty_trigger_and_resolve_share_the_dedup_key(pagerduty_sink: PagerDutySink) -> None:
+def test_pagerduty_trigger_carries_links_and_the_console_and_shares_the_dedup_key(
+    pagerduty_sink: PagerDutySink,
+) -> None:
     sink = pagerduty_sink.sink
-    channel = PagerDutyChannel("routing-key-1", sink.url, 5, ca_file=pagerduty_sink.ca_file)
-    channel.send(Notification(record(), "trigger"))
-    channel.send(Notification(record(), "acknowledge"))
-    channel.send(Notification(record(status="resolved"), "resolve"))
+    channel = PagerDutyChannel("routing-key-1", sink.url, 5, COMPOSER, ca_file=pagerduty_sink.ca_file)
+    channel.send(Notification(linked(), "trigger"))
+    channel.send(Notification(linked(), "acknowledge"))
+    channel.send(Notification(linked(status="resolved"), "resolve"))
     trigger, acknowledge, resolve = (r.json() for r in sink.received())
-    assert acknowledge["event_action"] == "acknowledge"
     assert {r.path for r in sink.received()} == {"/v2/enqueue"}
     assert trigger["event_action"] == "trigger"
     assert trigger["routing_key"] == "routing-key-1"
-    assert trigger["payload"]["severity"] == "critical"
-    assert trigger["payload"]["source"] == "portfolio"
+    payload = trigger["payload"]
+    assert payload["summary"] == "[CRITICAL] FIRING: HighErrorRate (portfolio)"
+    assert (payload["severity"], payload["source"], payload["component"]) == ("critical", "portfolio", "portfolio")
+    assert payload["custom_details"]["description"] == LINKED["description"]
+    assert payload["custom_details"]["instance"] == "10.0.0.7:8080"
+    assert payload["custom_details"]["since"] == "2026-03-02 08:59:00 UTC"
+    assert payload["custom_details"]["annotations"] == LINKED
+    assert [link["text"] for link in trigger["links"]] == ["Acknowledge", "Runbook", "Dashboard", "Graph", "Console"]
+    assert ack_alert_id(trigger["links"][0]["href"]) == 7
+    assert [link["href"] for link in trigger["links"][1:]] == [
+        f"{RECEIVER}/runbooks/higherrorrate",
+        DASHBOARD,
+        "http://prometheus/graph",
+        f"{RECEIVER}/console/alerts/7",
+    ]
+    assert (trigger["client"], trigger["client_url"]) == ("Monitoring receiver", f"{RECEIVER}/console/alerts/7")
+    assert acknowledge["event_action"] == "acknowledge"
     assert resolve["event_action"] == "resolve"
     assert trigger["dedup_key"] == acknowledge["dedup_key"] == resolve["dedup_key"] == dedup_key(record())
 
@@ -132,7 +222,7 @@ def test_pagerduty_429_is_reported_with_retry_after_and_not_retried_inside_the_c
 ) -> None:
     sink = pagerduty_sink.sink
     sink.script = [Reply(429, {"Retry-After": "7"})]
-    channel = PagerDutyChannel("routing-key-1", sink.url, 5, ca_file=pagerduty_sink.ca_file)
+    channel = PagerDutyChannel("routing-key-1", sink.url, 5, COMPOSER, ca_file=pagerduty_sink.ca_file)
     with pytest.raises(DeliveryFailed) as failed:
         channel.send(Notification(record(), "trigger"))
     assert (failed.value.retryable, failed.value.retry_after) == (True, 7.0)
@@ -143,11 +233,22 @@ def test_pagerduty_429_is_reported_with_retry_after_and_not_retried_inside_the_c
     assert rejected.value.retryable is False
 
 
-def test_the_generic_webhook_gets_the_alert_as_json_and_5xx_is_retryable(sink: RecordingSink) -> None:
-    channel = WebhookChannel(f"{sink.url}/hook", requests.Session(), 5)
-    channel.send(Notification(record(), "escalate"))
+def test_the_generic_webhook_gets_the_message_and_its_links_as_json_and_5xx_is_retryable(sink: RecordingSink) -> None:
+    channel = WebhookChannel(f"{sink.url}/hook", requests.Session(), 5, COMPOSER)
+    channel.send(Notification(linked(escalations=2), "escalate", ack_deadline=300))
     document = sink.received()[0].json()
     assert (document["action"], document["alert"]["fingerprint"]) == ("escalate", "abc123")
+    assert document["title"] == "[CRITICAL] ESCALATED (not acknowledged): HighErrorRate (portfolio)"
+    assert (document["summary"], document["description"]) == (LINKED["summary"], LINKED["description"])
+    assert (document["instance"], document["missedDeadline"], document["lasted"]) == ("10.0.0.7:8080", "5m", None)
+    links = document["links"]
+    assert ack_alert_id(links.pop("acknowledge")) == 7
+    assert links == {
+        "runbook": f"{RECEIVER}/runbooks/higherrorrate",
+        "dashboard": DASHBOARD,
+        "graph": "http://prometheus/graph",
+        "console": f"{RECEIVER}/console/alerts/7",
+    }
     sink.status = 503
     with pytest.raises(DeliveryFailed) as failed:
         channel.send(Notification(record(), "trigger"))
@@ -155,7 +256,7 @@ def test_the_generic_webhook_gets_the_alert_as_json_and_5xx_is_retryable(sink: R
 
 
 def test_an_unreachable_endpoint_is_a_retryable_failure() -> None:
-    channel = SlackChannel(f"http://127.0.0.1:{services.free_port()}/x", requests.Session(), 2)
+    channel = SlackChannel(f"http://127.0.0.1:{services.free_port()}/x", requests.Session(), 2, COMPOSER)
     with pytest.raises(DeliveryFailed) as failed:
         channel.send(Notification(record(), "trigger"))
     assert failed.value.retryable is True
@@ -221,33 +322,63 @@ def smtp_config(server: SmtpServer, password: str = "smtp-pass") -> SmtpConfig: 
     )
 
 
-def test_email_goes_through_starttls_and_auth_with_text_and_html_parts(smtp_server: SmtpServer) -> None:
-    evil = record(alertname="Boom\r\nBcc: victim@example.com", annotations={"summary": "<script>x</script>"})
-    EmailChannel(smtp_config(smtp_server), 10).send(Notification(evil, "trigger"))
-    [(envelope, mail)] = smtp_server.mailbox.messages
+def test_email_goes_through_starttls_and_auth_with_text_and_html_parts_and_the_links(
+    smtp_server: SmtpServer,
+) -> None:
+    evil = linked(alertname="Boom\r\nBcc: victim@example.com", annotations={**LINKED, "summary": "<script>x</script>"})
+    EmailChannel(smtp_config(smtp_server), 10, COMPOSER).send(Notification(evil, "trigger"))
+    [(envelope, raw)] = smtp_server.mailbox.messages
+    mail = message_from_bytes(raw.as_bytes(), policy=policy.default)
+    assert isinstance(mail, EmailMessage)
     assert envelope.rcpt_tos == ["oncall@example.com", "lead@example.com"]
     assert mail["Bcc"] is None
     assert mail["Subject"] == "[CRITICAL] FIRING: Boom Bcc: victim@example.com (portfolio)"
-    parts = {p.get_content_type(): p.get_payload(decode=True) for p in mail.walk() if not p.is_multipart()}
-    assert set(parts) == {"text/plain", "text/html"}
-    assert b"&lt;script&gt;x&lt;/script&gt;" in parts["text/html"]
+    text_part, html_part = mail.get_body(("plain",)), mail.get_body(("html",))
+    assert text_part is not None
+    assert html_part is not None
+    text, html = text_part.get_content(), html_part.get_content()
+    assert "<script>x</script>" in text  # plain text, shown as written
+    assert "&lt;script&gt;x&lt;/script&gt;" in html
+    assert "<script>" not in html
+    for line in (
+        LINKED["description"],
+        "priority: critical  service: portfolio  instance: 10.0.0.7:8080",
+        "since: 2026-03-02 08:59:00 UTC",
+        f"Runbook: {RECEIVER}/runbooks/higherrorrate",
+        f"Dashboard: {DASHBOARD}",
+        "Graph: http://prometheus/graph",
+        f"Console: {RECEIVER}/console/alerts/7",
+    ):
+        assert f"{line}\n" in text
+    [ack_text] = re.findall(r"^Acknowledge: (\S+)$", text, re.M)
+    assert ack_alert_id(ack_text) == 7
+    hrefs = dict(
+        (label, href.replace("&amp;", "&")) for href, label in re.findall(r'<a href="([^"]+)"[^>]*>(\w+)</a>', html)
+    )
+    assert ack_alert_id(hrefs.pop("Acknowledge")) == 7
+    assert hrefs == {
+        "Runbook": f"{RECEIVER}/runbooks/higherrorrate",
+        "Dashboard": DASHBOARD,
+        "Graph": "http://prometheus/graph",
+        "Console": f"{RECEIVER}/console/alerts/7",
+    }
 
 
-def test_the_digest_sends_many_notifications_in_one_email(smtp_server: SmtpServer) -> None:
-    digest = EmailDigestChannel(EmailChannel(smtp_config(smtp_server), 10))
-    digest.send_digest([Notification(record(alertname=f"Low{i}", priority="low"), "trigger") for i in range(3)])
+def test_the_digest_sends_many_notifications_in_one_email_with_their_console_links(smtp_server: SmtpServer) -> None:
+    digest = EmailDigestChannel(EmailChannel(smtp_config(smtp_server), 10, COMPOSER))
+    digest.send_digest([Notification(record(id=i, alertname=f"Low{i}", priority="low"), "trigger") for i in range(3)])
     [(_, mail)] = smtp_server.mailbox.messages
     assert mail["Subject"] == "Alert digest: 3 notifications"
     text = next(p for p in mail.walk() if p.get_content_type() == "text/plain").get_payload(decode=True)
     assert isinstance(text, bytes)
-    assert [line.split(":")[1].strip() for line in text.decode().splitlines()[2:]] == [
-        f"Low{i} (portfolio)" for i in range(3)
-    ]
+    lines = text.decode().splitlines()[2:]
+    assert [line.split(":")[1].strip() for line in lines] == [f"Low{i} (portfolio)" for i in range(3)]
+    assert [line.rsplit(" ", 1)[1] for line in lines] == [f"{RECEIVER}/console/alerts/{i}" for i in range(3)]
 
 
 def test_a_wrong_smtp_password_is_a_permanent_failure(smtp_server: SmtpServer) -> None:
     with pytest.raises(DeliveryFailed) as failed:
-        EmailChannel(smtp_config(smtp_server, "wrong"), 10).send(Notification(record(), "trigger"))
+        EmailChannel(smtp_config(smtp_server, "wrong"), 10, COMPOSER).send(Notification(record(), "trigger"))
     assert failed.value.retryable is False
     assert smtp_server.mailbox.messages == []
 
@@ -274,7 +405,7 @@ def test_an_alerts_mails_have_date_and_message_id_and_form_one_conversation(
     clock = [1_772_442_000.0]
     history = SqlAlertHistory(SqliteDatabase(tmp_path / "history.sqlite3"))
     history.migrate()
-    channel = FailOnce(EmailChannel(smtp_config(smtp_server), 10, clock=lambda: clock[0]))
+    channel = FailOnce(EmailChannel(smtp_config(smtp_server), 10, COMPOSER, clock=lambda: clock[0]))
     worker = DeliveryWorker(
         history,
         {"email": channel},
@@ -320,7 +451,7 @@ def test_an_alerts_mails_have_date_and_message_id_and_form_one_conversation(
 
 
 def test_a_digest_has_a_date_and_its_own_message_id(smtp_server: SmtpServer) -> None:
-    email = EmailChannel(smtp_config(smtp_server), 10, clock=lambda: 1_772_442_000.0)
+    email = EmailChannel(smtp_config(smtp_server), 10, COMPOSER, clock=lambda: 1_772_442_000.0)
     EmailDigestChannel(email).send_digest([Notification(record(alertname=f"Low{i}"), "trigger") for i in range(2)])
     [(_, mail)] = smtp_server.mailbox.messages
     assert parsedate_to_datetime(mail["Date"]) == datetime.fromtimestamp(1_772_442_000.0, UTC)

@@ -8,7 +8,7 @@ from dataclasses import replace
 import pytest
 
 from receiver.store.database import DatabaseUnavailable, PostgresDatabase, SqliteDatabase
-from receiver.store.history import AlertFilter, AlertNotFound, NewJob, Observation
+from receiver.store.history import AckLinkUse, AckLinkUsed, AlertFilter, AlertNotFound, NewJob, Observation
 from receiver.store.migrations import MIGRATIONS
 from receiver.store.sql_history import SqlAlertHistory
 
@@ -242,6 +242,54 @@ def test_a_digest_job_waiting_for_its_digest_time_is_not_counted_as_late(history
     assert history.outbox_stats(NOW + 3060).oldest_pending_age == 60.0
 
 
+def test_a_one_click_link_acknowledges_once_and_a_second_use_changes_nothing(history: SqlAlertHistory) -> None:
+    history.record([obs("Paged"), obs("Other")], NOW)
+    ids = {a.alertname: a.id for a in history.alerts(AlertFilter())}
+    assert history.ack_link_use("link-1") is None
+    acked = history.acknowledge(
+        ids["Paged"], "alice", "via link", NOW + 5, NewJob("pagerduty", "acknowledge", 5), link="link-1"
+    )
+    assert (acked.acked_by, acked.acked_at) == ("alice", NOW + 5)
+    assert history.ack_link_use("link-1") == AckLinkUse("link-1", ids["Paged"], NOW + 5, "alice")
+    jobs_before = list(history.jobs_by_state())
+    for alert_id in (ids["Paged"], ids["Other"]):  # the same link again, for its alert or another: refused
+        with pytest.raises(AckLinkUsed):
+            history.acknowledge(alert_id, "mallory", "", NOW + 9, NewJob("pagerduty", "acknowledge", 5), link="link-1")
+    assert list(history.jobs_by_state()) == jobs_before
+    assert [(e.kind, e.actor) for e in history.alert(ids["Paged"])[1][1:]] == [("acknowledged", "alice")]
+    assert history.alert(ids["Other"])[0].acked_at is None
+    assert history.ack_link_use("link-1") == AckLinkUse("link-1", ids["Paged"], NOW + 5, "alice")
+
+
+def test_a_link_for_an_unknown_alert_is_not_used_up(history: SqlAlertHistory) -> None:
+    with pytest.raises(AlertNotFound):
+        history.acknowledge(999, "alice", "", NOW, link="link-2")
+    assert history.ack_link_use("link-2") is None
+
+
+def test_two_concurrent_uses_of_one_link_acknowledge_once(history: SqlAlertHistory) -> None:
+    history.record([obs()], NOW)
+    alert_id = history.alerts(AlertFilter())[0].id
+    outcomes: list[str] = []
+    start = threading.Barrier(4)
+
+    def use(who: str) -> None:
+        start.wait()
+        try:
+            history.acknowledge(alert_id, who, "", NOW + 1, link="link-3")
+            outcomes.append("acknowledged")
+        except AckLinkUsed:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=use, args=(f"user{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["acknowledged", "refused", "refused", "refused"]
+    assert len([e for e in history.alert(alert_id)[1] if e.kind == "acknowledged"]) == 1
+
+
 @pytest.mark.parametrize(
     ("delay", "reopened"),
     [
@@ -262,7 +310,11 @@ def test_a_firing_delivery_after_the_resolve_re_opens_the_alert_only_after_the_s
     alert, timeline = history.alert(history.alerts(AlertFilter())[0].id)
     actions = [(c, a) for c, a, _, _ in history.jobs_by_state()]
     if reopened:
-        assert (alert.status, outcome.jobs, timeline[-1].kind) == ("firing", 2, "changed")
+        assert (alert.status, outcome.jobs, timeline[-1].kind) == (
+            "firing",
+            2,
+            "refired",
+        )  # a re-fire: its own timeline entry (migration 9)
         assert actions[-2:] == [("pagerduty", "trigger"), ("slack", "trigger")]
     else:
         assert (alert.status, alert.resolved_at, outcome.jobs) == ("resolved", NOW + 100, 0)

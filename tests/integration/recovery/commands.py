@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 from ops.recovery import commands as recovery
 from receiver.config.settings import ReceiverConfig
 from receiver.delivery.channels.webhook import WebhookChannel
+from receiver.delivery.composer import default_composer
 from receiver.delivery.outbox import DeliveryWorker
 from receiver.store.history import AlertHistory
 from receiver.web.api import Wiring
@@ -84,7 +85,7 @@ def receiver_on(env: dict[str, str], tmp_path: Path, webhook_url: str, clock: Cl
         + "".join(f"  {p}: {{channels: [webhook], escalation: []}}\n" for p in ("critical", "high", "medium", "low"))
     )
     config = ReceiverConfig.from_environ({**env, **WEBHOOK_ENV, "RECEIVER_ROUTING_FILE": str(routing)})
-    channel = WebhookChannel(webhook_url, requests.Session(), 2.0)
+    channel = WebhookChannel(webhook_url, requests.Session(), 2.0, default_composer())
     app = create_app(config, channels={"webhook": channel}, clock=clock, registry=CollectorRegistry())
     return Receiver(app, credentialed_client(app), clock)
 

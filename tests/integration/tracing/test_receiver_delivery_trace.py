@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 from monitoring.tracing import format_traceparent
 from receiver.config.settings import ReceiverConfig
 from receiver.delivery.channels.slack import SlackChannel
+from receiver.delivery.composer import default_composer
 from receiver.delivery.outbox import DeliveryWorker
 from receiver.store.database import PostgresDatabase
 from receiver.web.app import create_app
@@ -32,7 +33,7 @@ def test_the_slack_delivery_span_continues_the_webhooks_trace_from_the_stored_jo
     app = create_app(
         config,
         database,
-        channels={"slack": SlackChannel(f"{sink.url}/services/T0/B0/x", session, 5.0)},
+        channels={"slack": SlackChannel(f"{sink.url}/services/T0/B0/x", session, 5.0, default_composer())},
         registry=CollectorRegistry(),
         tracing=memory_tracing.tracing,
     )

@@ -30,6 +30,7 @@ OURS = ("exporter", "receiver", "simulator", "fake-services")
 ALL_OPTIONS: dict[str, Option[Any]] = {o.env: o for o in (*OPTIONS, *EXPORTER_OPTIONS, *RECEIVER_OPTIONS)}
 # Read by libraries, not by our Option tables: the OpenTelemetry SDK and prometheus_client.
 LIBRARY_VARIABLES = re.compile(r"^(OTEL_[A-Z_]+|PROMETHEUS_MULTIPROC_DIR)$")
+VICTORIAMETRICS_PORT = 8428  # VictoriaMetrics' own default, as scripts/services/victoriametrics.sh uses it
 REFERENCE = re.compile(r"\$\{(\w+)(?::([-?])([^}]*))?\}")
 
 
@@ -52,8 +53,8 @@ def port_default(name: str) -> int:
 
 def test_the_stack_has_every_component_of_the_spec() -> None:
     assert set(SERVICES) == {
-        "kafka", "postgres", "mongodb", "prometheus", "alertmanager", "grafana", "node-exporter", "jaeger",
-        *OURS,
+        "kafka", "postgres", "mongodb", "prometheus", "victoriametrics", "alertmanager", "grafana", "node-exporter",
+        "jaeger", *OURS,
     }  # fmt: skip
 
 
@@ -153,6 +154,36 @@ def test_prometheus_keeps_metrics_for_the_retention_the_settings_define() -> Non
     assert [n for n, _, _ in references(retention)] == ["RETENTION_METRICS"]
 
 
+def test_the_long_term_store_keeps_metrics_far_longer_than_prometheus_and_deduplicates_the_ha_pair() -> None:
+    flags = dict(f.split("=", 1) for f in SERVICES["victoriametrics"]["command"])
+    retention = with_defaults(flags["-retentionPeriod"])
+    assert retention == "400d"
+    prometheus_retention = ALL_OPTIONS["RETENTION_METRICS"].default
+    assert isinstance(prometheus_retention, float)
+    prometheus_days = prometheus_retention / 86400
+    assert int(retention.removesuffix("d")) > 12 * 30 > prometheus_days
+    # One sample per series per scrape interval: the shipped Prometheus's.
+    shipped = yaml.safe_load((REPO / "prometheus" / "prometheus.yml").read_text())
+    assert flags["-dedup.minScrapeInterval"] == shipped["global"]["scrape_interval"]
+    relabel_mount = f".{flags['-relabelConfig'].replace('/etc/victoriametrics', '/victoriametrics')}"
+    assert f"{relabel_mount}:{flags['-relabelConfig']}:ro" in SERVICES["victoriametrics"]["volumes"]
+    assert yaml.safe_load((REPO / relabel_mount).read_text()) == [{"action": "labeldrop", "regex": "replica"}]
+    assert "replica" in shipped["global"]["external_labels"]
+
+
+def test_prometheus_remote_writes_to_the_long_term_store_and_grafana_can_query_it() -> None:
+    assert listen_port("victoriametrics", "-httpListenAddr") == (VICTORIAMETRICS_PORT, "VICTORIAMETRICS_PORT")
+    shipped = yaml.safe_load((REPO / "prometheus" / "prometheus.yml").read_text())
+    assert [urlsplit(w["url"])[1:3] for w in shipped["remote_write"]] == [
+        (f"127.0.0.1:{VICTORIAMETRICS_PORT}", "/api/v1/write")
+    ]
+    long_term = yaml.safe_load((REPO / "grafana/provisioning/datasources/datasources.yml").read_text())
+    [datasource] = [d for d in long_term["datasources"] if d["uid"] == "victoriametrics"]
+    assert datasource["type"] == "prometheus"  # so the dashboards' `environment` variable offers it
+    url = with_defaults(SERVICES["grafana"]["environment"][datasource["url"][2:-1]])
+    assert urlsplit(url).port == VICTORIAMETRICS_PORT
+
+
 def listen_port(service: str, flag: str) -> tuple[int, str]:
     flags = dict(f.split("=", 1) for f in SERVICES[service]["command"] if "=" in f)
     address = flags[flag]
@@ -210,6 +241,7 @@ def test_healthchecks_probe_the_ports_the_services_listen_on() -> None:
         "receiver": port_default("RECEIVER_PORT"),
         "fake-services": 9400,
         "node-exporter": 9100,
+        "victoriametrics": VICTORIAMETRICS_PORT,
     }
     for service, port in expected.items():
         probe = with_defaults(" ".join(SERVICES[service]["healthcheck"]["test"]))

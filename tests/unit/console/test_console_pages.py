@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from receiver.web.console import CSRF_COOKIE, deadline_of, duration_text
+from receiver.delivery.message import duration_text
+from receiver.web.console import CSRF_COOKIE, deadline_of
 from tests.unit.receiver.conftest import Receiver, build_receiver
 from tests.unit.receiver.fakes import alert, body
 

@@ -10,12 +10,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from monitoring.settings import Settings
 from ops.local.configuration import (
     DEMO_SPEED,
     REPO,
     Layout,
     Ports,
     incident_settings,
+    prometheus_argv,
     routing_document,
     write_demo_config,
 )
@@ -91,6 +93,15 @@ def test_the_demo_overlay_points_every_job_at_the_run_ports_and_keeps_thresholds
     assert targets["exporter"] == ["127.0.0.1:2002"]
     assert prometheus["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["127.0.0.1:2004"]
     assert prometheus["global"]["scrape_interval"] == f"{DEMO_SPEED.scrape_interval_seconds}s"
+    # the rules' runbook links go to this run's receiver; the shipped external labels stay
+    assert prometheus["global"]["external_labels"] == {
+        "monitor": "investment-platform",
+        "replica": "prometheus-0",
+        "runbook_base": "http://127.0.0.1:2001",
+    }
+    assert "--web.external-url=http://127.0.0.1:2003" in prometheus_argv(
+        "prometheus", prometheus_path, tmp_path, 2003, Settings()
+    )
     sd = yaml.safe_load((layout.prometheus / "targets" / "platform.yml").read_text())
     assert {t["labels"]["service"]: t["targets"] for t in sd}["transaction-service"] == ["127.0.0.1:1003"]
     rules = yaml.safe_load((layout.prometheus / "rules" / "alerts.yml").read_text())
@@ -132,6 +143,26 @@ def test_the_tail_prints_each_complete_notification_once(tmp_path: Path) -> None
         "notification: [CRITICAL] FIRING: ServiceDown (alert 3)",
         "notification: [CRITICAL] FIRING: ServiceDown (alert 3)",
         "notification (unreadable line): b'not json'",
+    ]
+
+
+def test_the_tail_prints_a_notifications_acknowledge_runbook_and_console_links(tmp_path: Path) -> None:
+    path = tmp_path / "n.jsonl"
+    out = io.StringIO()
+    links = {
+        "acknowledge": "http://127.0.0.1:8080/console/ack/t0k",
+        "runbook": "http://127.0.0.1:8080/runbooks/servicedown",
+        "dashboard": None,
+        "graph": "http://127.0.0.1:9090/graph?g0.expr=up",
+        "console": "http://127.0.0.1:8080/console/alerts/3",
+    }
+    path.write_text(json.dumps({"title": "[CRITICAL] FIRING: ServiceDown", "alert": {"id": 3}, "links": links}) + "\n")
+    assert NotificationTail(path, out).poll() == 1
+    assert out.getvalue().splitlines() == [
+        "notification: [CRITICAL] FIRING: ServiceDown (alert 3)",
+        "  acknowledge  http://127.0.0.1:8080/console/ack/t0k",
+        "  runbook      http://127.0.0.1:8080/runbooks/servicedown",
+        "  console      http://127.0.0.1:8080/console/alerts/3",
     ]
 
 

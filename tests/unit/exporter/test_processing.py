@@ -158,3 +158,35 @@ def test_business_metrics_follow_the_payloads(registry: CollectorRegistry) -> No
         sum(registry.get_sample_value("asset_created_total", {"asset_class": cls.value}) or 0 for cls in c.AssetClass)
         == created
     )
+
+
+@pytest.mark.parametrize(
+    ("offset_seconds", "counted"),
+    [
+        (-59 * 60, True),  # 59 minutes ahead of the wall clock: clocks drift
+        (-61 * 60, False),  # over an hour ahead
+        (365 * 86400, True),  # a year old: retention keeps weeks, replays happen
+        (367 * 86400, False),  # older than 366 days
+    ],
+    ids=["59 min ahead", "61 min ahead", "365 days old", "367 days old"],
+)
+def test_an_event_time_further_than_the_accepted_window_from_now_is_rejected(
+    registry: CollectorRegistry, offset_seconds: float, counted: bool
+) -> None:
+    event = next(PlatformModel(seed=5).events(1, datetime(2026, 1, 1, tzinfo=UTC)))
+    now = event.time.timestamp() + offset_seconds
+    processor = EventProcessor(EventMetrics(registry), clock=lambda: 0.0, wall_clock=lambda: now)
+    value, headers = encode_structured(event)
+    processor.process(Record("t", 0, 0, value, headers))
+    consumed = registry.get_sample_value(
+        "monitoring_events_consumed_total", {"topic": "t", "source": event.source, "type": event.type}
+    )
+    rejected = registry.get_sample_value(
+        "monitoring_events_failed_total", {"topic": "t", "reason": "time_out_of_range"}
+    )
+    assert (consumed, rejected) == ((1.0, None) if counted else (None, 1.0))
+    if counted:
+        lag = registry.get_sample_value(
+            "monitoring_event_lag_seconds_sum", {"source": event.source, "type": event.type}
+        )
+        assert lag == max(offset_seconds, 0.0)

@@ -1,4 +1,4 @@
-"""Message templates and channel payloads: escaping, header injection, HTTP status mapping."""
+"""Channel payloads: escaping, header injection, HTTP status mapping; the channels' configuration."""
 
 from __future__ import annotations
 
@@ -8,13 +8,16 @@ import pytest
 
 from monitoring.settings import ConfigError
 from receiver.config.settings import ReceiverConfig
-from receiver.delivery import message
 from receiver.delivery.channels import check_status, retry_after_seconds
 from receiver.delivery.channels.email import compose
-from receiver.delivery.channels.pagerduty import SEVERITY, PagerDutyChannel, dedup_key
+from receiver.delivery.channels.pagerduty import SEVERITY, dedup_key, trigger
 from receiver.delivery.channels.slack import blocks
+from receiver.delivery.composer import default_composer
 from receiver.delivery.notification import DeliveryFailed, Notification
+from receiver.delivery.templates import EMAIL_HTML
 from receiver.store.history import AlertRecord
+
+COMPOSER = default_composer()
 
 
 def record(**overrides: object) -> AlertRecord:
@@ -43,7 +46,7 @@ def record(**overrides: object) -> AlertRecord:
 
 def test_html_is_escaped_in_the_email_html_part() -> None:
     evil = record(annotations={"summary": "<script>alert(1)</script>"}, labels={"x": "<b>&"})
-    html = message.html_body(Notification(evil, "trigger"))
+    html = COMPOSER.render(EMAIL_HTML, COMPOSER.message(Notification(evil, "trigger")))
     assert "<script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "&lt;b&gt;&amp;" in html
@@ -51,7 +54,8 @@ def test_html_is_escaped_in_the_email_html_part() -> None:
 
 def test_labels_cannot_inject_email_headers() -> None:
     evil = record(alertname="Boom\r\nBcc: victim@example.com", labels={"alertname": "x\nBcc: v@example.com"})
-    mail = compose(Notification(evil, "trigger"), "alerts@example.com", ("oncall@example.com",))
+    n = Notification(evil, "trigger")
+    mail = compose(n, COMPOSER.message(n), COMPOSER, "alerts@example.com", ("oncall@example.com",))
     headers = mail.as_string().split("\n\n", 1)[0]
     assert "\nBcc:" not in headers  # no header line of its own
     assert mail["Subject"] == "[CRITICAL] FIRING: Boom Bcc: victim@example.com (portfolio)"
@@ -61,7 +65,7 @@ def test_labels_cannot_inject_email_headers() -> None:
 
 def test_slack_text_cannot_inject_links_or_mentions() -> None:
     evil = record(annotations={"summary": "<!channel> <http://evil|click>"})
-    document = blocks(Notification(evil, "trigger"))
+    document = blocks(COMPOSER.message(Notification(evil, "trigger")), COMPOSER)
     section = document["blocks"][1]["text"]["text"]
     assert "<!channel>" not in section
     assert "&lt;!channel&gt;" in section
@@ -72,7 +76,8 @@ def test_pagerduty_dedup_key_is_stable_per_alert_and_severity_follows_priority()
     assert dedup_key(alert) == dedup_key(record(status="resolved", annotations={}))
     assert dedup_key(alert) != dedup_key(record(starts_at=alert.starts_at + 60))
     assert SEVERITY == {"critical": "critical", "high": "error", "medium": "warning", "low": "info"}
-    assert PagerDutyChannel.payload(Notification(record(priority="medium"), "trigger"))["severity"] == "warning"
+    n = Notification(record(priority="medium"), "trigger")
+    assert trigger(n, COMPOSER.message(n))["payload"]["severity"] == "warning"
 
 
 def test_http_statuses_map_to_retry_decisions() -> None:
@@ -119,6 +124,12 @@ def test_secrets_in_the_configuration_are_masked_in_its_repr() -> None:
         ({"RECEIVER_PAGERDUTY_EVENTS_URL": "http://events.example"}, "RECEIVER_PAGERDUTY_EVENTS_URL"),
         ({"RECEIVER_EMAIL_TO": "oncall@example.com\r\nBcc: x@example.com"}, "RECEIVER_EMAIL_TO"),
         ({"RECEIVER_DELIVERY": "maybe"}, "RECEIVER_DELIVERY"),
+        ({"RECEIVER_EXTERNAL_URL": "javascript:alert(1)"}, "RECEIVER_EXTERNAL_URL"),
+        ({"RECEIVER_EXTERNAL_URL": "https://alerts.example.com/?next=x"}, "RECEIVER_EXTERNAL_URL"),
+        ({"RECEIVER_GRAFANA_URL": "grafana.example.com"}, "RECEIVER_GRAFANA_URL"),
+        ({"RECEIVER_ACK_SECRET": "short"}, "RECEIVER_ACK_SECRET.*at least 32"),
+        ({"RECEIVER_ACK_LINK_TTL": "soon"}, "RECEIVER_ACK_LINK_TTL"),
+        ({"RECEIVER_TEMPLATE_DIR": "/nonexistent/templates"}, "RECEIVER_TEMPLATE_DIR"),
     ],
 )
 def test_an_incomplete_or_bad_channel_configuration_fails_fast_naming_it(env: dict[str, str], words: str) -> None:

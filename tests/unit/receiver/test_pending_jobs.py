@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
+from receiver.delivery.message import duration_text
 from receiver.delivery.notification import DeliveryFailed
-from receiver.web.console import duration_text
 from tests.unit.receiver.conftest import Receiver
 from tests.unit.receiver.fakes import alert, body
 

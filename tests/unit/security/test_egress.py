@@ -12,6 +12,7 @@ from monitoring.settings import ConfigError
 from receiver.config.egress import DestinationDenied, EgressPolicy
 from receiver.config.settings import ReceiverConfig
 from receiver.delivery.channel_set import build_channels
+from receiver.delivery.composer import default_composer
 from receiver.delivery.egress import GuardedChannel
 from receiver.delivery.notification import DeliveryFailed, Notification
 from tests.unit.receiver.fakes import FakeChannel
@@ -81,7 +82,7 @@ def test_a_channel_url_pointing_inside_fails_configuration_naming_the_variable()
     allowed = ReceiverConfig.from_environ(
         {"RECEIVER_WEBHOOK_URL": "http://127.0.0.1:1/hook", "RECEIVER_EGRESS_ALLOW": "127.0.0.1"}
     )
-    assert sorted(build_channels(allowed.channels, 1.0)) == ["webhook"]
+    assert sorted(build_channels(allowed.channels, 1.0, default_composer())) == ["webhook"]
 
 
 def test_the_check_runs_again_before_every_send_and_a_denied_send_is_not_retried(tmp_path: Path) -> None:

@@ -1,0 +1,122 @@
+"""Alertmanager routing, grouping timings and inhibition, replayed as Alertmanager 0.25 does them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ops.rules.alertmanager_config import AlertmanagerConfig, load_alertmanager_config, parse_matchers
+from ops.rules.dispatch import Alert, dispatch
+
+ROOT = Path(__file__).resolve().parents[3]
+SHIPPED = ROOT / "alertmanager" / "alertmanager.yml"
+CASES: list[dict[str, Any]] = yaml.safe_load((ROOT / "alertmanager" / "tests" / "routes.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def shipped() -> AlertmanagerConfig:
+    return load_alertmanager_config(SHIPPED)
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c["name"])
+def test_the_shipped_routes_send_each_amtool_case_to_its_receivers(
+    shipped: AlertmanagerConfig, case: dict[str, Any]
+) -> None:
+    assert [r.receiver for r in shipped.route.match(case["labels"])] == case["receivers"]
+
+
+@pytest.mark.parametrize(
+    ("text", "labels", "matches"),
+    [
+        ('alertname="Watchdog"', {"alertname": "Watchdog"}, True),
+        ('priority=~"critical|high"', {"priority": "high"}, True),
+        ('priority=~"critical|high"', {"priority": "highest"}, False),  # anchored
+        ('{service="x", kind!~"meta"}', {"service": "x", "kind": "slo"}, True),
+        ("service=x", {"service": "x"}, True),
+        ('alertname!="ServiceDown"', {}, True),  # a missing label is ""
+        ('quote="a\\"b"', {"quote": 'a"b'}, True),
+    ],
+)
+def test_matchers_read_alertmanagers_syntax(text: str, labels: dict[str, str], matches: bool) -> None:
+    assert all(m.matches(labels) for m in parse_matchers(text)) is matches
+
+
+def alert(start: float, end: float | None = None, order: int = 0, /, **labels: str) -> Alert:
+    return Alert(tuple(sorted({"alertname": "A", **labels}.items())), start, end, order=order)
+
+
+CRITICAL = {"priority": "critical", "service": "s"}
+
+
+@pytest.mark.parametrize(
+    ("alerts", "expected"),
+    [
+        # group_wait 5s for critical, then nothing new: one notification
+        ([alert(100, 250, **CRITICAL)], [(105, 1, 0), (255, 0, 1)]),
+        # a second alert of the same group after the first flush waits for the next group_interval (10s) tick
+        ([alert(100, None, **CRITICAL), alert(107, None, **CRITICAL, instance="b")], [(105, 1, 0), (115, 2, 0)]),
+        # resolved: sent on the next tick; then the group is swept and a new alert waits group_wait again
+        ([alert(100, 112, **CRITICAL), alert(200, None, **CRITICAL)], [(105, 1, 0), (115, 0, 1), (205, 1, 0)]),
+        # repeat_interval (5m) re-sends an unchanged group on the first tick after it
+        ([alert(0, 400, **CRITICAL)], [(5, 1, 0), (315, 1, 0), (405, 0, 1)]),
+        # firing for exactly group_wait: its resolution arrives just after the flush its own arrival
+        # scheduled (Prometheus sends both the same way), so it is notified, and resolved a tick later
+        ([alert(100, 105, **CRITICAL)], [(105, 1, 0), (115, 0, 1)]),
+    ],
+)
+def test_groups_notify_after_group_wait_then_on_group_interval_ticks(
+    shipped: AlertmanagerConfig, alerts: list[Alert], expected: list[tuple[float, int, int]]
+) -> None:
+    notes = dispatch(shipped, alerts, until=max(a.ends_at or 0 for a in alerts) + 60 if len(alerts) == 1 else 300)
+    assert [(n.at, len(n.firing), len(n.resolved)) for n in notes] == expected
+    assert {n.receiver for n in notes} == {"priority-critical"}
+
+
+def test_a_critical_alert_inhibits_the_high_copy_of_the_same_alert_while_it_fires(shipped: AlertmanagerConfig) -> None:
+    high = alert(100, 400, priority="high", service="s")
+    critical = alert(100, 300, **CRITICAL)
+    notes = dispatch(shipped, [high, critical], until=600)
+    high_notes = [n for n in notes if n.receiver == "priority-high"]
+    # muted until the critical resolves at 300; shown at the next high tick (30s) after that
+    assert [(n.at, len(n.firing)) for n in high_notes][:1] == [(310, 1)]
+
+
+def test_a_first_flush_knows_the_resolutions_earlier_rules_sent_at_its_instant(shipped: AlertmanagerConfig) -> None:
+    """Both copies of a rule resolve at 300, the critical one evaluated (and sent) first.
+
+    The high copy's first flush at 300 (its timer ran from its own arrival) finds the critical
+    resolved and the high still firing: it is notified, then resolved on the next tick.
+    """
+    critical = alert(100, 300, 0, **CRITICAL)
+    high = alert(270, 300, 1, priority="high", service="s")
+    notes = [n for n in dispatch(shipped, [critical, high], until=600) if n.receiver == "priority-high"]
+    assert [(n.at, len(n.firing), len(n.resolved)) for n in notes] == [(300, 1, 0), (330, 0, 1)]
+
+
+def test_a_group_interval_tick_knows_every_resolution_of_its_instant(shipped: AlertmanagerConfig) -> None:
+    """The same two copies, the high one inhibited through two ticks and resolving on the third: never notified."""
+    critical = alert(100, 360, 0, **CRITICAL)
+    high = alert(270, 360, 1, priority="high", service="s")
+    notes = [n for n in dispatch(shipped, [critical, high], until=600) if n.receiver == "priority-high"]
+    assert notes == []
+
+
+def test_service_down_inhibits_the_services_threshold_alerts_but_not_other_services(
+    shipped: AlertmanagerConfig,
+) -> None:
+    down = alert(0, None, alertname="ServiceDown", priority="critical", service="s")
+    mine = alert(0, None, alertname="HighLatency", priority="high", service="s", kind="threshold")
+    other = alert(0, None, alertname="HighLatency", priority="high", service="t", kind="threshold")
+    notes = dispatch(shipped, [down, mine, other], until=100)
+    notified = {
+        dict(a.labels)["service"] for n in notes for a in n.firing if dict(a.labels)["alertname"] == "HighLatency"
+    }
+    assert notified == {"t"}
+
+
+def test_a_receiver_alert_pages_pagerduty_directly_and_through_the_webhook(shipped: AlertmanagerConfig) -> None:
+    notes = dispatch(shipped, [alert(0, None, priority="critical", service="monitoring-receiver")], until=20)
+    assert sorted(n.integration for n in notes) == ["pagerduty", "webhook"]
