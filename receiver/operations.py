@@ -11,12 +11,15 @@ from __future__ import annotations
 import getpass
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from receiver.config.routing import RoutingPolicy
 from receiver.config.settings import ReceiverConfig
 from receiver.config.topology import Topology
 from receiver.delivery.deadmans_switch import is_watchdog
 from receiver.delivery.templates import MessageTemplates
+from receiver.intake.correlation import IncidentRules
+from receiver.intake.incident_replay import ESCALATE, PAGE, UPDATE, IncidentReplay
 from receiver.reports.document import report_document
 from receiver.reports.figures import EVERYTHING, Report, read_report
 from receiver.reports.parameters import PARAMETERS as REPORT_PARAMETERS
@@ -33,14 +36,18 @@ from receiver.store.sql_reports import SqlReports
 
 __all__ = [
     "BACKUP",
+    "ESCALATE",
+    "PAGE",
     "REPORT_PARAMETERS",
     "RESEND",
     "RESTORE",
     "SUCCESS",
+    "UPDATE",
     "VERIFY_REPAIR",
     "Database",
     "DatabaseUnavailable",
     "GroupBy",
+    "IncidentReplay",
     "KeyNotFound",
     "ParameterInvalid",
     "PostgresDatabase",
@@ -53,6 +60,7 @@ __all__ = [
     "SqlAuditLog",
     "SqlKeyStore",
     "SqliteDatabase",
+    "incident_replay",
     "is_watchdog",
     "migrate",
     "open_database",
@@ -66,6 +74,17 @@ __all__ = [
 ]
 
 Database = PostgresDatabase | SqliteDatabase
+
+
+def incident_replay(config: ReceiverConfig, topology_file: Path | None = None) -> IncidentReplay | None:
+    """The receiver's incident rules over ``topology_file`` (else RECEIVER_TOPOLOGY_FILE), replayed in
+    memory with the configuration's window and cool-down; None when there is no topology (every
+    alert pages on its own). ``ConfigError`` names a bad file's line."""
+    path = topology_file or config.topology_file
+    if path is None:
+        return None
+    rules = IncidentRules(Topology.from_file(path), config.incident_window, config.incident_cooldown)
+    return IncidentReplay(rules)
 
 
 def migrate(database: Database, target: int | None = None) -> int:
