@@ -206,10 +206,11 @@ class IncidentRules:
             self._arrive(arrival, work, plan, refs, moved, now)
         for departure in departures:
             incident = work.get(_follow(moved, departure.incident_id))
-            member = None if incident is None else incident.members.get(departure.alert_id)
-            if incident is None or member is None:
+            if incident is None:
                 continue  # not (or no longer) in an incident: it resolves on its own
-            member.firing, member.changed_at = False, now
+            member = incident.members.get(departure.alert_id)
+            if member is not None:  # (an alert long resolved may not have been read: it fires no more)
+                member.firing, member.changed_at = False, now
             incident.touched = True
         for incident in work.values():
             if incident.status == OPEN and incident.touched and not any(m.firing for m in incident.members.values()):

@@ -66,7 +66,9 @@ class IncidentReplay:
         """The keys of the alerts in ``incident``."""
         return [key for key, alert in self._alert_ids.items() if self._incident_of.get(alert) == incident]
 
-    def fire(self, key: Hashable, labels: Mapping[str, str], fingerprint: str, priority: str, at: float) -> tuple[int, str]:
+    def fire(
+        self, key: Hashable, labels: Mapping[str, str], fingerprint: str, priority: str, at: float
+    ) -> tuple[int, str]:
         """Alert ``key`` fires at ``at``: (its incident, PAGE | ESCALATE | UPDATE)."""
         alert = self._alert_id(key)
         part, component = self._rules.place(labels, fingerprint)

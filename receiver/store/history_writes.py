@@ -164,16 +164,18 @@ class HistoryWrites(IncidentWrites):
                 if emit:
                     events += [alert_events.resolved(a, o, at, trace) for a, o, at in replaced.resolved]
             self._many(conn, "UPDATE alerts SET last_seen = %s WHERE id = %s", seen)
-            self._timeline(conn, timeline)
             opened = joined = 0
-            if arrivals or departures:
-                correlated = self._correlate(conn, arrivals, departures, now)
-                jobs += correlated.jobs
-                events += correlated.events
-                opened, joined = correlated.opened, correlated.joined
-            self._jobs(conn, fresh_jobs + jobs, now)
-            if self._events is not None:
-                self._events.add(conn, events, now)
+            with self._pipelined(conn, correlating):  # the incident's writes and these: one round trip
+                if arrivals or departures:
+                    correlated = self._correlate(conn, arrivals, departures, now)
+                    jobs += correlated.jobs
+                    events += correlated.events
+                    timeline += correlated.timeline
+                    opened, joined = correlated.opened, correlated.joined
+                self._timeline(conn, timeline)
+                self._jobs(conn, fresh_jobs + jobs, now)
+                if self._events is not None:
+                    self._events.add(conn, events, now)
         return RecordOutcome(
             new=len(inserted),
             updated=len(unique) - len(inserted),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,10 +130,11 @@ class _Row:
 
 @dataclass(frozen=True)
 class Correlated:
-    """What correlating a webhook did."""
+    """What correlating a webhook did, and what the caller writes with its own rows."""
 
     jobs: list[tuple[int, NewJob]]
     events: list[CloudEvent]
+    timeline: list[tuple[int, float, str, str | None, str | None, str]]  # the alerts' own timeline
     opened: int
     joined: int
 
@@ -145,6 +147,11 @@ _ROW_COLUMNS = (
 
 class IncidentWrites(SqlRepository):
     # --- the record path ---
+
+    def _pipelined(self, conn: Any, on: bool = True) -> AbstractContextManager[Any]:
+        """PostgreSQL: the statements queued inside go out together (psycopg's pipeline mode); a
+        statement whose result is read sends what was queued before it."""
+        return conn.pipeline() if on and self._postgres else nullcontext()
 
     def _in(self, column: str, values: Sequence[Any], pg_type: str) -> tuple[str, list[Any]]:
         if self._postgres:
@@ -166,15 +173,20 @@ class IncidentWrites(SqlRepository):
         assert self._correlator is not None
         by_component, p1 = self._in("i.component", components, "text")
         by_id, p2 = self._in("i.id", incident_ids, "int8")
+        # Of their alerts, what the rules look at, one row per part: whether one still fires there, and
+        # when one last fired or resolved (an alert resolved before the window or the cool-down is not
+        # read). However many alerts an incident gathers, a webhook reads a row per part.
+        recent = now - max(self._correlator.window, self._correlator.cooldown)
         rows = self._run(
             conn,
-            f"SELECT {_ROW_COLUMNS}, a.id, a.fingerprint, a.part, a.priority, a.status, "  # noqa: S608 - constant fragments and placeholders
-            "COALESCE(a.resolved_at, a.last_seen) "
+            f"SELECT {_ROW_COLUMNS}, MIN(a.id), MIN(a.fingerprint), a.part, MAX(a.priority), "  # noqa: S608 - constant fragments and placeholders
+            "SUM(CASE WHEN a.status = 'firing' THEN 1 ELSE 0 END), MAX(COALESCE(a.resolved_at, a.last_seen)) "
             "FROM incidents i LEFT JOIN alerts a ON a.incident_id = i.id "
+            "AND (a.status = 'firing' OR (a.status = 'resolved' AND a.last_seen >= %s)) "
             f"WHERE (i.status = 'open' AND {by_component}) "
             f"OR (i.status = 'resolved' AND {by_component} AND i.resolved_at >= %s) "
-            f"OR {by_id} ORDER BY i.id, a.id",
-            [*p1, *p1, now - self._correlator.cooldown, *p2],
+            f"OR {by_id} GROUP BY i.id, a.part ORDER BY i.id",
+            [recent, *p1, *p1, now - self._correlator.cooldown, *p2],
         ).fetchall()
         incidents: dict[int, _Row] = {}
         for r in rows:
@@ -198,7 +210,10 @@ class IncidentWrites(SqlRepository):
                     channels=[c for c in str(r[14]).split(",") if c],
                 )
             if r[15] is not None:
-                incident.members.append(Member(int(r[15]), r[16], r[17], r[18], r[19] == "firing", float(r[20])))
+                # The part's row stands for its alerts, under a key no alert has: an alert that resolves in
+                # this webhook is already resolved in the row (read after), so a departure only marks it.
+                key = -len(incident.members) - 1
+                incident.members.append(Member(key, r[16], r[17], r[18], int(r[19]) > 0, float(r[20])))
         return incidents
 
     def _correlate(
@@ -428,7 +443,7 @@ class _Apply:
         for incident_id in plan.resolved:
             self._resolve(self.rows[ids.get(incident_id, incident_id)])
         self._write()
-        return Correlated(self.jobs, self.events, len(plan.opened), len(plan.joined))
+        return Correlated(self.jobs, self.events, self.alert_timeline, len(plan.opened), len(plan.joined))
 
     # --- each kind of change ---
 
@@ -521,11 +536,13 @@ class _Apply:
         incident.status, incident.resolved_at = OPEN, None
         incident.reopened += 1
         family, params = self.store._in("incident_id", [incident.id, *self._children(incident.id)], "int8")
-        cancelled = self.store._run(
-            self.conn,
-            f"DELETE FROM outbox WHERE {family} AND action = 'resolve' AND state = 'pending'",  # noqa: S608 - placeholders only
-            params,
-        ).rowcount
+        cancelled = len(
+            self.store._run(
+                self.conn,
+                f"DELETE FROM outbox WHERE {family} AND action = 'resolve' AND state = 'pending' RETURNING id",  # noqa: S608 - placeholders only
+                params,
+            ).fetchall()
+        )
         sent = self.store._run(
             self.conn,
             f"SELECT COUNT(*) FROM outbox WHERE {family} AND action = 'resolve'",  # noqa: S608 - placeholders only
@@ -593,7 +610,10 @@ class _Apply:
         self.timeline.append((gone.id, self.now, "merged", None, None, None, f"merged into incident {into.id}"))
         self._update(into, gone.cause_alert_id, FOLLOW_UP_BUDGET)
         if self.emit:
-            self.events.append(incident_events.resolved(gone.facts(), self.now, len(gone.members), into.id, self.trace))
+            alerts = self.store._run(
+                self.conn, "SELECT COUNT(*) FROM alerts WHERE incident_id = %s", (into.id,)
+            ).fetchone()[0]
+            self.events.append(incident_events.resolved(gone.facts(), self.now, int(alerts), into.id, self.trace))
 
     def _resolve(self, incident: _Row) -> None:
         """Every alert resolved: resolve notifications on every channel it paged (and each incident
@@ -646,7 +666,6 @@ class _Apply:
             ],
         )
         self.store._incident_timeline(self.conn, self.timeline)
-        self.store._timeline(self.conn, self.alert_timeline)
 
 
 FOLLOW_UP_BUDGET = 5  # attempts for a follow-up or resolve that no alert's routing sized

@@ -32,7 +32,9 @@ class IncidentNotFound(Exception):
 
 @dataclass(frozen=True)
 class Member:
-    """An alert of an incident, as the rules see it."""
+    """An incident's alerts on one part, as the rules see them (the store reads one row per part):
+    whether one fires there, and when one last fired or resolved. ``alert_id`` identifies the member
+    (the store's are negative: a row per part, not an alert)."""
 
     alert_id: int
     fingerprint: str
@@ -117,6 +119,11 @@ class Plan:
 
 class Correlator(Protocol):
     """The rules, called inside the recording transaction with the component's incidents locked."""
+
+    @property
+    def window(self) -> float:
+        """Seconds after an alert resolved during which alerts related to it still join its incident."""
+        ...
 
     @property
     def cooldown(self) -> float:

@@ -324,7 +324,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX incident_timeline_incident ON incident_timeline (incident_id, id)",
             "ALTER TABLE alerts ADD COLUMN incident_id BIGINT REFERENCES incidents (id)",
             "ALTER TABLE alerts ADD COLUMN part TEXT",
-            "CREATE INDEX alerts_incident ON alerts (incident_id) WHERE incident_id IS NOT NULL",
+            # an incident's alerts that the rules look at: firing, or resolved lately
+            "CREATE INDEX alerts_incident ON alerts (incident_id, status, last_seen) WHERE incident_id IS NOT NULL",
             "ALTER TABLE outbox ADD COLUMN incident_id BIGINT REFERENCES incidents (id)",
             "CREATE INDEX outbox_incident_channel ON outbox (incident_id, channel, id) WHERE incident_id IS NOT NULL",
         ),
