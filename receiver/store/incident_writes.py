@@ -407,24 +407,24 @@ class _Apply:
 
     def run(self, plan: Plan) -> Correlated:
         ids = self._open(plan)
-        reopened: set[int] = set()
+        reopens: dict[int, tuple[_Row, Arrival, Observation, bool]] = {}  # incident -> its first join back
         for join in plan.joined:
             incident = self.rows[ids.get(join.incident, join.incident)]
             arrival, obs = self.arrivals[join.alert.alert_id]
             self.members.append((incident.id, arrival.alert_id, arrival.part))
             incident.changed = True
-            paged_again = False
-            if join.incident in plan.reopened and incident.id not in reopened:
-                reopened.add(incident.id)
-                paged_again = self._reopen(incident, arrival, obs)
+            first_back = join.incident in plan.reopened and incident.id not in reopens
+            if first_back:
+                reopens[incident.id] = (incident, arrival, obs, join.escalates)
             what = f"{title_of(obs.alertname, obs.service)} ({obs.priority}) joined {_RULE_TEXT[join.rule]}"
             self.timeline.append((incident.id, self.now, "joined", arrival.alert_id, None, None, what))
             note = f"joined incident {incident.id} ({join.rule.replace('_', ' ')})"
             self.alert_timeline.append((arrival.alert_id, self.now, "incident", None, None, note))
             if join.escalates:
                 self._escalate(incident, arrival, obs)
-            elif not paged_again:
+            elif not first_back:  # (the first alert back gets a follow-up or a page once we know which)
                 self._update(incident, arrival.alert_id, obs.retry_budget)
+        self._reopen(list(reopens.values()))
         for incident_id, alert_id in plan.causes.items():
             self._cause(self.rows[ids.get(incident_id, incident_id)], alert_id)
         for incident_id, priority in plan.priorities.items():
@@ -440,8 +440,7 @@ class _Apply:
             )
         for merge in plan.merged:
             self._merge(self.rows[merge.incident], self.rows[ids.get(merge.into, merge.into)])
-        for incident_id in plan.resolved:
-            self._resolve(self.rows[ids.get(incident_id, incident_id)])
+        self._resolve([self.rows[ids.get(i, i)] for i in plan.resolved])
         self._write()
         return Correlated(self.jobs, self.events, self.alert_timeline, len(plan.opened), len(plan.joined))
 
@@ -530,40 +529,49 @@ class _Apply:
         for channel in (c for c in incident.channels if c in UPDATE_CHANNELS):
             self.jobs.append((alert_id, NewJob(channel, "update", budget, incident=incident.id)))
 
-    def _reopen(self, incident: _Row, arrival: Arrival, obs: Observation) -> bool:
-        """Open again within the cool-down: its resolve notifications, still waiting, are cancelled.
-        Returns True when they had gone out already (the cool-down was changed): then it pages again."""
-        incident.status, incident.resolved_at = OPEN, None
-        incident.reopened += 1
-        family, params = self.store._in("incident_id", [incident.id, *self._children(incident.id)], "int8")
-        cancelled = len(
-            self.store._run(
+    def _reopen(self, reopens: list[tuple[_Row, Arrival, Observation, bool]]) -> None:
+        """Open again within the cool-down: their resolve notifications, still waiting, are cancelled
+        and the alert back is a follow-up. Where they had gone out already (the cool-down was
+        changed), it pages again, for the same incident. Three statements for all of them."""
+        if not reopens:
+            return
+        roots = [incident.id for incident, _, _, _ in reopens]
+        marks, params = self.store._in("merged_into", roots, "int8")
+        family = {root: [root] for root in roots}
+        for child, root in self.store._run(self.conn, f"SELECT id, merged_into FROM incidents WHERE {marks}", params):  # noqa: S608 - placeholders only
+            family[int(root)].append(int(child))
+        of = {member: root for root, members in family.items() for member in members}
+        marks, params = self.store._in("incident_id", list(of), "int8")
+        cancelled: dict[int, int] = {}
+        for (incident_id,) in self.store._run(
+            self.conn,
+            f"DELETE FROM outbox WHERE {marks} AND action = 'resolve' AND state = 'pending' RETURNING incident_id",  # noqa: S608 - placeholders only
+            params,
+        ).fetchall():
+            cancelled[of[int(incident_id)]] = cancelled.get(of[int(incident_id)], 0) + 1
+        sent = {
+            of[int(r[0])]
+            for r in self.store._run(
                 self.conn,
-                f"DELETE FROM outbox WHERE {family} AND action = 'resolve' AND state = 'pending' RETURNING id",  # noqa: S608 - placeholders only
+                f"SELECT DISTINCT incident_id FROM outbox WHERE {marks} AND action = 'resolve'",  # noqa: S608 - placeholders only
                 params,
             ).fetchall()
-        )
-        sent = self.store._run(
-            self.conn,
-            f"SELECT COUNT(*) FROM outbox WHERE {family} AND action = 'resolve'",  # noqa: S608 - placeholders only
-            params,
-        ).fetchone()[0]
-        if incident.acked_at is None and obs.ack_deadline is not None:
-            incident.escalate_at = self.now + obs.ack_deadline
-        detail = f"reopened: {title_of(obs.alertname, obs.service)} fired within the cool-down"
-        if cancelled:
-            detail += f"; its {cancelled} resolve notifications are not sent"
-        self.timeline.append((incident.id, self.now, "reopened", arrival.alert_id, None, None, detail))
-        if self.emit:
-            self.events.append(incident_events.opened(incident.facts(), self.now, self.trace))
-        if not sent:
-            return False
-        self.jobs += [(arrival.alert_id, _job(obs, c, "trigger", incident.id)) for c in incident.channels]
-        return True
-
-    def _children(self, incident_id: int) -> list[int]:
-        rows = self.store._run(self.conn, "SELECT id FROM incidents WHERE merged_into = %s", (incident_id,))
-        return [int(r[0]) for r in rows.fetchall()]
+        }
+        for incident, arrival, obs, escalated in reopens:
+            incident.status, incident.resolved_at = OPEN, None
+            incident.reopened += 1
+            if incident.acked_at is None and obs.ack_deadline is not None:
+                incident.escalate_at = self.now + obs.ack_deadline
+            detail = f"reopened: {title_of(obs.alertname, obs.service)} fired within the cool-down"
+            if cancelled.get(incident.id):
+                detail += f"; its {cancelled[incident.id]} resolve notifications are not sent"
+            self.timeline.append((incident.id, self.now, "reopened", arrival.alert_id, None, None, detail))
+            if self.emit:
+                self.events.append(incident_events.opened(incident.facts(), self.now, self.trace))
+            if incident.id in sent and not escalated:  # PagerDuty resolved it: page again, same incident
+                self.jobs += [(arrival.alert_id, _job(obs, c, "trigger", incident.id)) for c in incident.channels]
+            elif not escalated:
+                self._update(incident, arrival.alert_id, obs.retry_budget)
 
     def _cause(self, incident: _Row, alert_id: int) -> None:
         """A more upstream alert is now the probable cause."""
@@ -615,22 +623,26 @@ class _Apply:
             ).fetchone()[0]
             self.events.append(incident_events.resolved(gone.facts(), self.now, int(alerts), into.id, self.trace))
 
-    def _resolve(self, incident: _Row) -> None:
-        """Every alert resolved: resolve notifications on every channel it paged (and each incident
-        merged into it paged), after the cool-down, unless an alert fires again before."""
-        incident.status, incident.resolved_at, incident.escalate_at, incident.changed = RESOLVED, self.now, None, True
+    def _resolve(self, incidents: list[_Row]) -> None:
+        """Every alert resolved: resolve notifications on every channel each paged (and each incident
+        merged into it paged), after the cool-down, unless an alert fires again before. One query."""
+        if not incidents:
+            return
         due = self.now + self.cooldown
+        roots = [i.id for i in incidents]
+        by_id, p1 = self.store._in("id", roots, "int8")
+        by_root, p2 = self.store._in("merged_into", roots, "int8")
         paged = self.store._run(
             self.conn,
-            "SELECT id, cause_alert_id, channels, "
+            "SELECT id, COALESCE(merged_into, id), cause_alert_id, channels, "  # noqa: S608 - placeholders only
             "(SELECT MAX(max_attempts) FROM outbox WHERE outbox.incident_id = incidents.id), "
             "(SELECT COUNT(*) FROM alerts WHERE alerts.incident_id = incidents.id) "
-            "FROM incidents WHERE id = %s OR merged_into = %s ORDER BY id",
-            (incident.id, incident.id),
+            f"FROM incidents WHERE {by_id} OR {by_root} ORDER BY id",
+            [*p1, *p2],
         ).fetchall()
-        alerts = 0
-        for row_id, cause, channels, budget, count in paged:
-            alerts += int(count)
+        alerts: dict[int, int] = {}
+        for row_id, root, cause, channels, budget, count in paged:
+            alerts[int(root)] = alerts.get(int(root), 0) + int(count)
             for channel in (c for c in str(channels).split(",") if c):
                 job = NewJob(channel, "resolve", int(budget or FOLLOW_UP_BUDGET), not_before=due, incident=int(row_id))
                 self.jobs.append((int(cause), job))
@@ -638,9 +650,17 @@ class _Apply:
             f"every alert resolved; resolve notifications after the cool-down ({self.cooldown:g}s), "
             "unless an alert fires again before"
         )
-        self.timeline.append((incident.id, self.now, "resolved", None, None, None, detail))
-        if self.emit:
-            self.events.append(incident_events.resolved(incident.facts(), self.now, alerts, None, self.trace))
+        for incident in incidents:
+            incident.status, incident.resolved_at, incident.escalate_at, incident.changed = (
+                RESOLVED,
+                self.now,
+                None,
+                True,
+            )
+            self.timeline.append((incident.id, self.now, "resolved", None, None, None, detail))
+            if self.emit:
+                count = alerts.get(incident.id, 0)
+                self.events.append(incident_events.resolved(incident.facts(), self.now, count, None, self.trace))
 
     def _write(self) -> None:
         changed = [r for r in self.rows.values() if r.changed]
