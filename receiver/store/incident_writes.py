@@ -560,7 +560,9 @@ class _Apply:
         for incident, arrival, obs, escalated in reopens:
             incident.status, incident.resolved_at = OPEN, None
             incident.reopened += 1
-            if incident.acked_at is None and obs.ack_deadline is not None:
+            # Firing again is not what was acknowledged: unacknowledged, it escalates if nobody looks.
+            incident.acked_at = incident.acked_by = None
+            if obs.ack_deadline is not None:
                 incident.escalate_at = self.now + obs.ack_deadline
             detail = f"reopened: {title_of(obs.alertname, obs.service)} fired within the cool-down"
             if cancelled.get(incident.id):
@@ -667,7 +669,8 @@ class _Apply:
         self.store._many(
             self.conn,
             "UPDATE incidents SET part = %s, title = %s, status = %s, priority = %s, cause_alert_id = %s, "
-            "updated_at = %s, resolved_at = %s, escalate_at = %s, reopened = %s, channels = %s WHERE id = %s",
+            "updated_at = %s, resolved_at = %s, escalate_at = %s, reopened = %s, channels = %s, acked_at = %s, "
+            "acked_by = %s WHERE id = %s",
             [
                 (
                     r.part,
@@ -680,6 +683,8 @@ class _Apply:
                     r.escalate_at,
                     r.reopened,
                     ",".join(r.channels),
+                    r.acked_at,
+                    r.acked_by,
                     r.id,
                 )
                 for r in changed

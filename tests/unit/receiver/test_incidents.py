@@ -260,6 +260,21 @@ def test_an_alert_firing_again_within_the_cool_down_reopens_the_incident_without
     assert "reopened" in [e["kind"] for e in timeline]
 
 
+def test_a_reopened_incident_is_no_longer_acknowledged_and_escalates_if_nobody_looks(r: Receiver) -> None:
+    post(r, SCRAPE)
+    r.worker.drain()
+    assert r.client.post("/api/v1/incidents/1/ack", json={"who": "alice"}).status_code == 200
+    r.clock.advance(30)
+    post(r, resolved(SCRAPE))
+    r.clock.advance(60)
+    post(r, {**SCRAPE, "startsAt": "2026-03-02T09:01:30Z"})
+    [incident] = incidents(r)
+    assert (incident["status"], incident["acknowledgedBy"]) == ("open", None)
+    r.clock.advance(300)  # critical's deadline
+    r.worker.drain()
+    assert ("ServiceDown", "escalate", 1) in sent(r, "sms")
+
+
 def test_after_the_cool_down_the_same_alert_opens_a_new_incident_and_pages(r: Receiver) -> None:
     post(r, SCRAPE)
     r.worker.drain()
