@@ -56,8 +56,15 @@ test-integration: venv services ## integration tests, one real service each
 test-e2e: venv services ## end-to-end tests
 	$(PYTEST) tests/e2e
 
+# Most tests wait on real services rather than compute, so TEST_WORKERS processes share them (pytest-xdist,
+# a file per worker); the timing-sensitive end-to-end runs (the pipeline's fault scenarios and backtest,
+# the reliability scenarios' capacity figures) then run alone.
+TEST_WORKERS ?= 3
+SERIAL_TESTS := tests/e2e/pipeline tests/e2e/reliability
+
 test: lint typecheck services ## lint, type check, then unit, integration and e2e tests against real services
-	$(PYTEST) tests/unit tests/integration tests/e2e
+	$(PYTEST) -n $(TEST_WORKERS) --dist loadfile tests/unit tests/integration tests/e2e $(SERIAL_TESTS:%=--ignore=%)
+	$(PYTEST) $(SERIAL_TESTS)
 
 test-monitoring: test ## alias of `make test` (the original spec's name)
 

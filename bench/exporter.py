@@ -8,7 +8,9 @@ each time in a fresh consumer group:
   commit) in this process, with the shipped consumer settings and garbage-collector tuning;
 - the same event path while a scraper fetches ``/metrics`` every second;
 - the whole ``monitoring exporter`` process with every feature on (bench/exporter_process.py):
-  its rate from its own ``/metrics`` and its RSS when ready and after the last record.
+  its rate from its own ``/metrics`` (until both its event consumer and its consistency consumer,
+  a worker process of its own, have seen every record), and the CPU time and memory of the
+  process tree (the exporter and its worker) when ready and after the last record.
 
 Plus ``/metrics`` rendering at 10,000 series against ``generate_latest`` on the same registry.
 """
@@ -35,12 +37,12 @@ from bench.kafka_fill import delete_topics, fill
 from bench.receiver import fresh_database
 from bench.report import Result
 from bench.rounds import Samples, interleave
+from exporter.consumer_settings import CONSUMER_PREFETCH
 from exporter.dead_letters import KafkaDeadLetters
 from exporter.dedup import SeenIds
 from exporter.garbage_collection import tune_for_batches
 from exporter.http import HttpServer, create_app
 from exporter.kafka_status import KafkaStatus
-from exporter.main import CONSUMER_PREFETCH
 from exporter.metrics import BusinessMetrics, EventMetrics
 from exporter.processor import EventProcessor
 from exporter.sources import KafkaSource
@@ -93,8 +95,9 @@ def _exporter_loop(
     scrape_every: float | None,
     tracer: Tracer | None = None,
     span_budget: SpanBudget | None = None,
-) -> tuple[float, float]:
-    """Events/s through the exporter path, and the mean scrape time (0 without a scraper)."""
+) -> tuple[float, float, float]:
+    """Events/s through the exporter path, the mean scrape time (0 without a scraper), and this
+    process's CPU seconds per event (librdkafka's threads included)."""
     registry = CollectorRegistry()
     events = EventMetrics(registry)
     status = KafkaStatus()
@@ -126,14 +129,14 @@ def _exporter_loop(
     scraper = threading.Thread(target=_scrape, args=(server, scrape_every or 1.0, stop, scrapes), daemon=True)
     if scrape_every:
         server.start()
-    got, started = 0, 0.0
+    got, started, cpu_started = 0, 0.0, 0.0
     process = processor.process
     try:
         with _tuned_gc():
             while got < count:
                 records = source.poll(BATCH, 1.0)
                 if records and not started:
-                    started = time.perf_counter()
+                    started, cpu_started = time.perf_counter(), time.process_time()
                     if scrape_every:
                         scraper.start()
                 for record in records:
@@ -141,7 +144,7 @@ def _exporter_loop(
                 source.done(records)
                 source.maybe_commit()
                 got += len(records)
-            elapsed = time.perf_counter() - started
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     finally:
         stop.set()
         source.close()
@@ -149,7 +152,7 @@ def _exporter_loop(
         if scrape_every:
             scraper.join(5)
             server.stop()
-    return got / elapsed, (sum(scrapes) / len(scrapes) if scrapes else 0.0)
+    return got / elapsed, (sum(scrapes) / len(scrapes) if scrapes else 0.0), cpu / got
 
 
 def _scrape(server: HttpServer, every: float, stop: threading.Event, durations: list[float]) -> None:
@@ -202,16 +205,23 @@ def run() -> list[Result]:
     scrape_seconds: list[float] = []
 
     def scraped() -> None:
-        rate, seconds = _exporter_loop(brokers, topic, EVENTS, 1.0)
+        rate, seconds, _ = _exporter_loop(brokers, topic, EVENTS, 1.0)
         samples.add("scraped", rate)
         scrape_seconds.append(seconds)
+
+    def path() -> None:
+        rate, _, cpu = _exporter_loop(brokers, topic, EVENTS, None)
+        samples.add("path", rate)
+        samples.add("path cpu", cpu * 1e6)
 
     def whole_process(uri: str) -> None:
         with exporter_process(brokers, topic, uri) as process:
             run = process.run_until(EVENTS)
         samples.add("process", run.rate)
+        samples.add("process cpu", run.cpu_seconds / EVENTS * 1e6)
         samples.add("rss ready", run.rss_ready / MiB)
         samples.add("rss after", run.rss_after / MiB)
+        samples.add("pss after", run.pss_after / MiB)
 
     try:
         fill(brokers, topic, EVENTS)
@@ -221,7 +231,7 @@ def run() -> list[Result]:
                     lambda: samples.add("bare", _bare_loop(brokers, topic, EVENTS)),
                     scraped,
                     # the whole process next to its baseline in every round, whichever the order
-                    lambda: samples.add("path", _exporter_loop(brokers, topic, EVENTS, None)[0]),
+                    path,
                     lambda: whole_process(uri),
                 ]
             )
@@ -239,11 +249,26 @@ def run() -> list[Result]:
             ">= 50,000 events/s and >= 0.6x",
         ),
         Result(
-            f"exporter process RSS after {EVENTS:,} events, every feature on",
+            "exporter process tree CPU per event, every feature on (exporter + consistency worker)",
+            samples["process cpu"],
+            "µs",
+            "the event path alone, its process",
+            samples["path cpu"],
+        ),
+        Result(
+            f"exporter process tree RSS after {EVENTS:,} events, summed (exporter + consistency worker)",
             samples["rss after"],
             "MiB",
-            "the same process when ready",
+            "the same tree when ready",
             samples["rss ready"],
+            "<= 128 MiB",
+        ),
+        Result(
+            f"exporter process tree PSS after {EVENTS:,} events (shared pages counted once)",
+            samples["pss after"],
+            "MiB",
+            "its RSS summed",
+            samples["rss after"],
             "<= 128 MiB",
         ),
         Result(

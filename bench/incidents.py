@@ -44,7 +44,7 @@ from typing import Any
 
 import yaml
 
-from bench.receiver import fresh_database, p, post, receiver
+from bench.receiver import Client, fresh_database, p, receiver
 from bench.report import RESULTS, Result
 from bench.rounds import Figures, interleave
 from receiver.config.routing import DEFAULT_PRIORITIES
@@ -371,14 +371,19 @@ def webhook(tag: str, seq: int, services: list[str]) -> bytes:
 
 
 def paced(port: int, bodies: list[bytes]) -> list[float]:
+    """The webhooks at ``RATE``, on one persistent connection (as Alertmanager keeps them)."""
     latencies = []
     interval = 1.0 / RATE
-    start = time.monotonic()
-    for k, body in enumerate(bodies):
-        delay = start + k * interval - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        latencies.append(post(port, body))
+    sender = Client(port)
+    try:
+        start = time.monotonic()
+        for k, body in enumerate(bodies):
+            delay = start + k * interval - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            latencies.append(sender.post(body))
+    finally:
+        sender.close()
     return latencies
 
 
@@ -411,8 +416,7 @@ def intake(workdir: Path) -> dict[str, list[list[float]]]:
         ):
             ports = dict(zip(setups, (off, shipped, big), strict=True))
             for name, port in ports.items():  # warm every worker's pool
-                for k in range(10):
-                    post(port, webhook(f"warm-{name}", k, setups[name][1]))
+                paced(port, [webhook(f"warm-{name}", k, setups[name][1]) for k in range(10)])
 
             def step(name: str) -> None:
                 tag = f"{name}-{len(latencies[name])}"

@@ -1,15 +1,20 @@
 """Receiver webhook throughput and latency under gunicorn on PostgreSQL, against a bare COPY.
 
-Three measurements, each in the same run as its baseline:
-- throughput: 10-alert Alertmanager groups posted by concurrent clients to ``monitoring receiver``
-  (gunicorn, 4 workers, delivery off so only intake is measured); every alert row and its
-  notification jobs are committed before the 2xx. Baseline: psycopg ``COPY`` of the same rows
-  (alerts and outbox jobs) into the same tables.
-- p99 latency at a paced 50 webhooks/s with delivery on and healthy channel endpoints.
-- the same p99 while every channel endpoint fails (503) or stalls past the send timeout:
-  it must stay within 1.2x of the healthy p99, which shows delivery is off the request path.
+In interleaved rounds (bench/rounds.py: subject and baseline side by side, the order reversed
+every other round, medians and spreads, the load with each figure), each round with its own
+alert fingerprints:
 
-The four in interleaved rounds (bench/rounds.py), each round with its own alert fingerprints.
+- throughput (``intake``): 10-alert Alertmanager groups posted by ``CLIENTS`` threads, each over
+  its own persistent connection as Alertmanager's HTTP client keeps one, to ``monitoring
+  receiver`` (gunicorn, ``WORKERS`` workers) with ``RECEIVER_DELIVERY=off``, so only intake runs:
+  every alert row, its timeline entry, its notification jobs and its domain event are committed
+  before the 2xx. Baseline (``copy``): psycopg ``COPY`` of the same rows (alerts and outbox jobs)
+  into the same tables.
+- latency (``paced_p99``): p99 at a paced 50 webhooks/s of critical alerts with the delivery
+  process sending every notification to healthy channel endpoints, against the same while every
+  endpoint fails (503) or stalls past the send timeout. The endpoints run in a process of their
+  own (``python -m tests.sinks``), so their work does not share the load generator's interpreter.
+- round trips to PostgreSQL per webhook (``round_trips``), counted in libpq's protocol trace.
 """
 
 from __future__ import annotations
@@ -35,18 +40,29 @@ from psycopg import sql
 
 from bench.report import Result
 from bench.rounds import Figures, Samples, interleave
+from receiver.config.routing import RoutingPolicy
+from receiver.intake.observations import observe
+from receiver.intake.payload import decode_payload
 from receiver.store.database import PostgresDatabase
+from receiver.store.event_outbox import SqlEventOutbox
 from receiver.store.sql_history import SqlAlertHistory
+from tests.round_trips import TracedDatabase
 from tests.services import free_port, postgres_uri
-from tests.sinks import RecordingSink
 
 GROUP = 10
 THROUGHPUT_SECONDS = 5.0
-PACED_SECONDS = 6.0
+PACED_SECONDS = 8.0
 PACED_RATE = 50.0
 CLIENTS = 8
 TOKEN = "bench-webhook-token"  # noqa: S105 - the benchmark's own receiver
 WORKERS = "4"  # 2 per core; each stores up to RECEIVER_MAX_INFLIGHT (4) webhooks at once
+CHANNELS = {  # the paced rounds' delivery: fast retries, a 1 s send timeout
+    "RECEIVER_POLL_INTERVAL": "100ms",
+    "RECEIVER_SEND_TIMEOUT": "1s",
+    "RECEIVER_RETRY_BASE": "200ms",
+    **{"RECEIVER_SMS_ACCOUNT_SID": "AC1", "RECEIVER_SMS_AUTH_TOKEN": "t"},
+    **{"RECEIVER_SMS_FROM": "+1", "RECEIVER_SMS_TO": "+2"},
+}
 
 
 @contextmanager
@@ -121,33 +137,40 @@ def payload(tag: str, seq: int, priority: str = "medium") -> bytes:
     ).encode()
 
 
-def post(port: int, body: bytes) -> float:
-    """One webhook; its latency in seconds. Raises on anything but 200."""
-    started = time.perf_counter()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
+class Client:
+    """One sender's persistent HTTP/1.1 connection to the receiver."""
+
+    def __init__(self, port: int) -> None:
+        self._conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def post(self, body: bytes) -> float:
+        """One webhook; its latency in seconds. Raises on anything but 200."""
+        started = time.perf_counter()
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
-        conn.request("POST", "/api/v1/alerts/alertmanager", body, headers)
-        response = conn.getresponse()
+        self._conn.request("POST", "/api/v1/alerts/alertmanager", body, headers)
+        response = self._conn.getresponse()
         response.read()
-    finally:
-        conn.close()
-    if response.status != 200:
-        raise RuntimeError(f"webhook answered {response.status}")
-    return time.perf_counter() - started
+        if response.status != 200:
+            raise RuntimeError(f"webhook answered {response.status}")
+        return time.perf_counter() - started
+
+    def close(self) -> None:
+        self._conn.close()
 
 
-def throughput(port: int, tag: str = "t") -> tuple[float, list[float]]:
+def throughput(port: int, tag: str) -> tuple[float, list[float]]:
     latencies: list[float] = []
     lock = threading.Lock()
     stop_at = time.monotonic() + THROUGHPUT_SECONDS
 
     def client(n: int) -> None:
-        seq = 0
-        mine: list[float] = []
-        while time.monotonic() < stop_at:
-            mine.append(post(port, payload(f"{tag}{n}x", seq)))
-            seq += 1
+        sender, seq, mine = Client(port), 0, list[float]()
+        try:
+            while time.monotonic() < stop_at:
+                mine.append(sender.post(payload(f"{tag}{n}x", seq)))
+                seq += 1
+        finally:
+            sender.close()
         with lock:
             latencies.extend(mine)
 
@@ -161,20 +184,24 @@ def throughput(port: int, tag: str = "t") -> tuple[float, list[float]]:
 
 
 def paced(port: int, tag: str) -> list[float]:
-    for seq in range(20):  # warm up every worker's connection pool first
-        post(port, payload(f"{tag}w", seq, priority="critical"))
-    latencies = []
-    interval = 1.0 / PACED_RATE
-    start = time.monotonic()
-    for seq in range(int(PACED_SECONDS * PACED_RATE)):
-        delay = start + seq * interval - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        latencies.append(post(port, payload(tag, seq, priority="critical")))
-    return latencies
+    sender = Client(port)
+    try:
+        for seq in range(20):  # warm up every worker's connection pool first
+            sender.post(payload(f"{tag}w", seq, priority="critical"))
+        latencies = []
+        interval = 1.0 / PACED_RATE
+        start = time.monotonic()
+        for seq in range(int(PACED_SECONDS * PACED_RATE)):
+            delay = start + seq * interval - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            latencies.append(sender.post(payload(tag, seq, priority="critical")))
+        return latencies
+    finally:
+        sender.close()
 
 
-def copy_baseline(uri: str, alerts: int, tag: str = "copy") -> float:
+def copy_baseline(uri: str, alerts: int, tag: str) -> float:
     """Alerts/s for COPY of the same rows (each alert plus its two outbox jobs) into the same tables."""
     now = time.time()
     rows = [
@@ -208,71 +235,96 @@ def p(latencies: list[float], q: int) -> float:
     return quantiles(latencies, n=100, method="inclusive")[q - 1] * 1_000_000  # µs
 
 
+def intake(uri: str, samples: Samples) -> None:
+    """One round of intake throughput, with its p50 and p99 at full load."""
+    tag = f"i{samples.count('intake')}x"
+    dead = f"http://127.0.0.1:{free_port()}"  # channels "configured" to a closed port: intake writes their jobs
+    with receiver(uri, RECEIVER_DELIVERY="off", RECEIVER_SLACK_WEBHOOK_URL=dead, RECEIVER_SMTP_HOST="127.0.0.1",
+                  RECEIVER_EMAIL_FROM="a@example.com", RECEIVER_EMAIL_TO="b@example.com") as port:  # fmt: skip
+        warm = Client(port)
+        warm.post(payload(f"{tag}warm", 0))
+        warm.close()
+        rate, loaded = throughput(port, tag)
+    samples.add("intake", rate)
+    samples.add("p50 loaded", p(loaded, 50))
+    samples.add("p99 loaded", p(loaded, 99))
+
+
+def copy(uri: str, samples: Samples) -> None:
+    """One round of the baseline: COPY as many alerts as the last intake round stored (a guess before it)."""
+    rate = samples["intake"].values[-1] if samples.count("intake") else 3_000.0
+    samples.add("copy", copy_baseline(uri, int(rate * THROUGHPUT_SECONDS), f"c{samples.count('copy')}x"))
+
+
+@contextmanager
+def sink_process(status: int = 200, delay: float = 0.0) -> Iterator[str]:
+    """A recording HTTP endpoint (``python -m tests.sinks``) in a process of its own: its URL."""
+    argv = [sys.executable, "-m", "tests.sinks", "--status", str(status), "--delay", str(delay)]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        if not url:
+            raise RuntimeError(f"the sink process did not start (exit {process.poll()})")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def paced_p99(uri: str, samples: Samples, kind: str, slack: str, sms: str) -> None:
+    """One round of the p99 at a paced 50 webhooks/s, the delivery process sending to ``slack`` and ``sms``."""
+    tag = f"{kind[0]}{samples.count(kind)}x"
+    with receiver(uri, RECEIVER_SLACK_WEBHOOK_URL=slack, RECEIVER_SMS_API_URL=sms, **CHANNELS) as port:
+        samples.add(kind, p(paced(port, tag), 99))
+
+
+def round_trips(uri: str) -> dict[str, float]:
+    """Round trips to PostgreSQL recording a webhook of 10 new alerts, and the same webhook again."""
+    database = TracedDatabase(uri)
+    try:
+        history = SqlAlertHistory(database, SqlEventOutbox(database))
+        history.migrate()
+        configured = frozenset({"slack", "email"})
+        observations = observe(decode_payload(payload("rt", 0)), RoutingPolicy(), configured, time.time(), 3600.0)
+        counts: dict[str, float] = {}
+        for name in ("new", "repeat"):
+            with database.counting() as counted:
+                history.record(observations, time.time())
+            counts[name] = float(counted[0])
+        return counts
+    finally:
+        database.close()
+
+
 def run() -> list[Result]:
     samples = Samples()
     with fresh_database() as uri:
         database = PostgresDatabase(uri)
         SqlAlertHistory(database).migrate()
         database.close()
-        # Channels "configured" to a closed port: intake writes their jobs; delivery is off here.
-        dead = f"http://127.0.0.1:{free_port()}"
-        intake_rates: list[float] = []
-
-        def intake() -> None:
-            tag = f"r{len(intake_rates)}t"
-            with receiver(uri, RECEIVER_DELIVERY="off", RECEIVER_SLACK_WEBHOOK_URL=dead, RECEIVER_SMTP_HOST="127.0.0.1",
-                          RECEIVER_EMAIL_FROM="a@example.com", RECEIVER_EMAIL_TO="b@example.com") as port:  # fmt: skip
-                post(port, payload(f"{tag}warm", 0))
-                rate, loaded = throughput(port, tag)
-            intake_rates.append(rate)
-            samples.add("intake", rate)
-            samples.add("p50 loaded", p(loaded, 50))
-            samples.add("p99 loaded", p(loaded, 99))
-
-        def copy() -> None:
-            alerts = int(intake_rates[-1] * THROUGHPUT_SECONDS)  # as many as the last intake (it runs first)
-            samples.add("copy", copy_baseline(uri, alerts, f"copy{samples.count('copy')}x"))
-
-        healthy, broken = RecordingSink(), RecordingSink(status=503)
-        stalled = RecordingSink(delay=3.0)
-        for sink in (healthy, broken, stalled):
-            sink.start()
-        channels = {
-            "RECEIVER_POLL_INTERVAL": "100ms",
-            "RECEIVER_SEND_TIMEOUT": "1s",
-            "RECEIVER_RETRY_BASE": "200ms",
-            **{"RECEIVER_SMS_ACCOUNT_SID": "AC1", "RECEIVER_SMS_AUTH_TOKEN": "t"},
-            **{"RECEIVER_SMS_FROM": "+1", "RECEIVER_SMS_TO": "+2"},
-        }
-        paced_rounds = {"good": 0, "bad": 0}
-
-        def paced_p99(kind: str, slack: str, sms: str) -> None:
-            tag = f"{kind}{paced_rounds[kind]}x"
-            paced_rounds[kind] += 1
-            with receiver(uri, RECEIVER_SLACK_WEBHOOK_URL=slack, RECEIVER_SMS_API_URL=sms, **channels) as port:
-                samples.add(kind, p(paced(port, tag), 99))
-
-        try:
+        with sink_process() as healthy, sink_process(status=503) as broken, sink_process(delay=3.0) as stalled:
             interleave(
                 [
-                    intake,
-                    copy,
-                    lambda: paced_p99("good", healthy.url, healthy.url),
-                    lambda: paced_p99("bad", stalled.url, broken.url),
+                    lambda: intake(uri, samples),
+                    lambda: copy(uri, samples),
+                    lambda: paced_p99(uri, samples, "healthy", healthy, healthy),
+                    lambda: paced_p99(uri, samples, "failing", stalled, broken),
                 ]
             )
-        finally:
-            for sink in (healthy, broken, stalled):
-                sink.stop()
+        trips = round_trips(uri)
     return [
         Result("receiver webhook intake, 10-alert groups + outbox (gunicorn, PG)", samples["intake"], "alerts/s",
-               "psycopg COPY of the same rows", samples["copy"], ">= 5,000 alerts/s and >= 0.1x"),
+               "psycopg COPY of the same rows", samples["copy"], ">= 6,000 alerts/s and >= 0.12x"),
         Result("receiver webhook p50 at full load", samples["p50 loaded"], "µs", "p99 at full load",
                samples["p99 loaded"]),
-        Result("receiver webhook p99 at 50 webhooks/s, healthy channels", samples["good"], "µs", "goal 50 ms",
-               Figures.constant(50_000), "ratio < 1"),
-        Result("receiver webhook p99 at 50 webhooks/s, channels failing/stalling", samples["bad"], "µs",
-               "p99 with healthy channels", samples["good"], "<= 1.2x"),
+        Result("receiver webhook p99 at 50 webhooks/s, healthy channels", samples["healthy"], "µs", "goal 25 ms",
+               Figures.constant(25_000), "ratio <= 1"),
+        Result("receiver webhook p99 at 50 webhooks/s, channels failing/stalling", samples["failing"], "µs",
+               "p99 with healthy channels", samples["healthy"], "<= 1x"),
+        Result("receiver PostgreSQL round trips per webhook of 10 new alerts", Figures.once(trips["new"]),
+               "round trips", "the same webhook repeated (10 known alerts)", Figures.once(trips["repeat"]),
+               "as few as it can"),
     ]  # fmt: skip
 
 
@@ -280,4 +332,4 @@ if __name__ == "__main__":
     from bench.report import render
 
     print(render(run()))
-    print(f"({Path(__file__).name}: {THROUGHPUT_SECONDS}s load, {PACED_SECONDS}s paced per phase)")
+    print(f"({Path(__file__).name}: {THROUGHPUT_SECONDS}s load, {PACED_SECONDS}s paced per phase, per round)")

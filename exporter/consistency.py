@@ -49,9 +49,12 @@ class EventPattern(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     type: str | tuple[str, ...]
     source: str | None = None
 
+    @property
+    def types(self) -> tuple[str, ...]:
+        return (self.type,) if isinstance(self.type, str) else self.type
+
     def matches(self, event: TypedEvent) -> bool:
-        types = (self.type,) if isinstance(self.type, str) else self.type
-        return event.type in types and (self.source is None or event.source == self.source)
+        return event.type in self.types and (self.source is None or event.source == self.source)
 
 
 class FollowupRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -116,24 +119,18 @@ class SequenceChecker:
         version = event.aggregateversion
         last = self._last.get(key)
         if last is None:
-            self._remember(key, version, event.id)
+            self._last[key] = (version, event.id)  # a new key goes last: the most recent
+            if len(self._last) > self._capacity:
+                self._last.popitem(last=False)
             return None
         last_version, last_id = last
-        if version == last_version + 1:
-            self._remember(key, version, event.id)
-            return None
-        if version > last_version + 1:
-            self._remember(key, version, event.id)
-            return "version_gap"
+        if version > last_version:
+            self._last[key] = (version, event.id)
+            self._last.move_to_end(key)
+            return None if version == last_version + 1 else "version_gap"
         if version == last_version:
             return None if event.id == last_id else "duplicate"
         return "out_of_order"
-
-    def _remember(self, key: tuple[str, str], version: int, event_id: str) -> None:
-        self._last[key] = (version, event_id)
-        self._last.move_to_end(key)
-        if len(self._last) > self._capacity:
-            self._last.popitem(last=False)
 
 
 class _Pending:
@@ -164,26 +161,34 @@ class FollowupTracker:
         self._overflow = {rule.name: metrics.overflow.labels(rule.name) for rule in self._rules}
         for rule in self._rules:
             metrics.pending.labels(rule.name).set(0)
+        # Every event reaches ``observe``: the patterns as sets, and the types that any rule names.
+        self._matchers = tuple(
+            (r.name, frozenset(r.cause.types), r.cause.source, frozenset(r.followup.types), r.followup.source)
+            for r in self._rules
+        )
+        self._types = frozenset().union(*(m[1] | m[3] for m in self._matchers))
 
     def observe(self, event: Envelope) -> None:
+        """``EventPattern.matches`` for each rule's cause and follow-up, unrolled: it runs for every event."""
         correlation = event.correlationid
-        if correlation is None:
+        event_type = event.type
+        if correlation is None or event_type not in self._types:
             return
         at = event.time.timestamp()
-        for rule in self._rules:
-            pending = self._pending[rule.name]
-            if rule.cause.matches(event):
+        for name, cause_types, cause_source, followup_types, followup_source in self._matchers:
+            pending = self._pending[name]
+            if event_type in cause_types and (cause_source is None or event.source == cause_source):
                 early = pending.early.pop(correlation, None)
                 if early is not None:
-                    self._sync[rule.name].observe(max(early[0] - at, 0.0))
+                    self._sync[name].observe(max(early[0] - at, 0.0))
                 else:
-                    self._add(rule.name, pending.causes, correlation, at)
-            elif rule.followup.matches(event):
-                cause = pending.causes.pop(correlation, None)
-                if cause is not None:
-                    self._sync[rule.name].observe(max(at - cause[0], 0.0))
+                    self._add(name, pending.causes, correlation, at)
+            elif event_type in followup_types and (followup_source is None or event.source == followup_source):
+                cause_seen = pending.causes.pop(correlation, None)
+                if cause_seen is not None:
+                    self._sync[name].observe(max(at - cause_seen[0], 0.0))
                 else:
-                    self._add(rule.name, pending.early, correlation, at)
+                    self._add(name, pending.early, correlation, at)
 
     def _add(self, rule: str, table: OrderedDict[str, tuple[float, float]], correlation: str, at: float) -> None:
         table[correlation] = (at, self._clock() + self._within[rule])
@@ -229,13 +234,15 @@ class ConsistencyProcessor:
         label_limit: int = 20,
     ) -> None:
         self._metrics = metrics
+        self._records = metrics.records.labels()
         self._seen = SeenIds(capacity)
         self._sequence = SequenceChecker(capacity)
         self._source_label = BoundedLabel(SERVICES, label_limit)
         self._followups = FollowupTracker(rules, metrics, capacity, clock, self._source_label)
 
     def process(self, record: ConsumedRecord) -> None:
-        event = read_envelope(record.value, record.headers)
+        self._records.inc()
+        event = read_envelope(record.value(), record.headers())
         if event is None:
             return
         if not self._seen.add(event.id):

@@ -72,22 +72,23 @@ class KafkaDeadLetters:
         self._lock = threading.Lock()
 
     def send(self, record: ConsumedRecord, reason: str, detail: str) -> None:
+        topic = record.topic() or ""
         headers: list[tuple[str, str | bytes | None]] = [
-            *((key, value) for key, value in record.headers if not key.startswith("dlq-")),
+            *((key, value) for key, value in record.headers() or () if not key.startswith("dlq-")),
             ("dlq-reason", reason.encode()),
             ("dlq-detail", detail[:1000].encode()),
-            ("dlq-origin-topic", record.topic.encode()),
-            ("dlq-origin-partition", str(record.partition).encode()),
-            ("dlq-origin-offset", str(record.offset).encode()),
+            ("dlq-origin-topic", topic.encode()),
+            ("dlq-origin-partition", str(record.partition()).encode()),
+            ("dlq-origin-offset", str(record.offset()).encode()),
         ]
-        value = record.value
+        value = record.value()
         if value is not None and len(value) > self._max_value:
             headers.append(("dlq-truncated-from", str(len(value)).encode()))
             value = value[: self._max_value]
 
         def delivered(err: KafkaError | None, _msg: Message) -> None:
             if err is not None:
-                log.warning("dead_letter_failed", topic=record.topic, offset=record.offset, error=str(err))
+                log.warning("dead_letter_failed", topic=topic, offset=record.offset(), error=str(err))
                 with self._lock:
                     self._failed.append((record, reason, detail))
 
@@ -95,9 +96,9 @@ class KafkaDeadLetters:
         for attempt in range(self._attempts):
             try:
                 self._producer.produce(
-                    dead_letter_topic(record.topic),
+                    dead_letter_topic(topic),
                     value=value,
-                    key=record.key,
+                    key=record.key(),
                     headers=headers,
                     on_delivery=delivered,
                 )
@@ -105,7 +106,7 @@ class KafkaDeadLetters:
             except BufferError:  # the local queue is full: let it drain, then retry
                 if attempt == self._attempts - 1:
                     break
-                self._metrics.retries.labels(record.topic).inc()
+                self._metrics.retries.labels(topic).inc()
                 self._producer.poll(delay)
                 delay *= 2
         with self._lock:
@@ -121,7 +122,7 @@ class KafkaDeadLetters:
             if not failed and len(self._producer) == 0:
                 return
             for record, reason, detail in failed:
-                self._metrics.retries.labels(record.topic).inc()
+                self._metrics.retries.labels(record.topic() or "").inc()
                 self.send(record, reason, detail)
             self._sleep(delay)
             delay *= 2

@@ -39,18 +39,27 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True):
 
 
 _STRUCTURED = msgspec.json.Decoder(Envelope)  # unknown fields, ``data`` among them, are skipped unread
-_BINARY_HEADERS = {f"ce_{name}": name for name in Envelope.__struct_fields__}
+# The header keys read, to their attribute; the other headers of the binding, to "" (skipped without
+# lower-casing their key first).
+_BINARY_HEADERS = {
+    **{key: "" for key in ("content-type", "traceparent", "ce_datacontenttype", "ce_dataschema", "ce_subject")},
+    "ce_traceparent": "",
+    **{f"ce_{name}": name for name in Envelope.__struct_fields__},
+}
 
 
-def read_envelope(value: bytes | None, headers: Headers) -> Envelope | None:
+def read_envelope(value: bytes | None, headers: Headers | None) -> Envelope | None:
     """The envelope of a record, or None when it has no valid one."""
     if value is not None and len(value) > DEFAULT_MAX_BYTES:
         return None
     attributes: dict[str, str] = {}
+    names = _BINARY_HEADERS
     try:
-        for key, raw in headers:
-            name = _BINARY_HEADERS.get(key.lower())
-            if name is not None and raw is not None:
+        for key, raw in headers or ():
+            name = names.get(key)  # the exact spelling first: producers write them lower-case
+            if name is None:
+                name = names.get(key.lower())
+            if name and raw is not None:
                 attributes[name] = raw.decode() if isinstance(raw, bytes) else raw
         if "id" in attributes or "specversion" in attributes:
             return msgspec.convert(attributes, Envelope, strict=False)

@@ -19,8 +19,11 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 from exporter.collection_cycle import CollectionCycle
 from exporter.config import ExporterConfig
 from exporter.consistency import ConsistencyProcessor, load_rules
+from exporter.consistency_process import ConsistencyProcess
+from exporter.consistency_reports import ConsistencyReports
 from exporter.consumer import ConsumeLoop
 from exporter.consumer_groups import ConsumerGroupMonitor
+from exporter.consumer_settings import consumer_config
 from exporter.dead_letters import KafkaDeadLetters
 from exporter.dedup import SeenIds
 from exporter.domain_events import DomainEvents
@@ -29,7 +32,7 @@ from exporter.health_checks import HealthChecker, load_checks
 from exporter.http import HttpServer, create_app
 from exporter.kafka_status import KafkaStatus
 from exporter.leadership import AdvisoryLock, Lock, NoLock, SingleActive
-from exporter.metrics import BusinessMetrics, ConsistencyMetrics, EventMetrics
+from exporter.metrics import BusinessMetrics, ConsistencyMetrics, EventMetrics, LeadershipMetrics
 from exporter.processor import EventProcessor
 from exporter.queries import Backend, MongoBackend, PostgresBackend, QueryRunner, load_queries
 from exporter.records import ConsumedRecord
@@ -48,24 +51,6 @@ from monitoring.tracing import Tracing, configure_tracing
 
 log = structlog.get_logger(__name__)
 SERVICE_NAME = "monitoring-exporter"  # the tracing resource's service.name unless OTEL_SERVICE_NAME says otherwise
-METADATA_REFRESH_MS = 10_000  # librdkafka's default is 5 minutes
-
-# What each of the two consumers (events, consistency checks) fetches ahead. Under a backlog the
-# prefetch is what grows: librdkafka's defaults (100,000 queued messages per partition, 64 MiB
-# queued, 50 MB fetches of compressed batches, each batch kept whole while one of its records is
-# queued) took the process past 300 MiB RSS. Queued records are what a consumer has not yet handed
-# to Python: 4 MiB (about 10,000 platform events) is a fifth of a second at 50,000 events/s, and a
-# partition is fetched again as soon as its queue falls under the thresholds.
-CONSUMER_PREFETCH: dict[str, Any] = {
-    "queued.max.messages.kbytes": 4096,
-    "queued.min.messages": 2000,  # per partition
-    "fetch.max.bytes": 1024 * 1024,  # librdkafka requires at least message.max.bytes (1,000,000)
-    # Above those thresholds librdkafka postpones the partition's next fetch by this long, 1 s by
-    # default: with small queues a consumer then drained its queue in a fraction of that second
-    # and waited out the rest, which held the whole process at 16,000 events/s (docs/metrics.md,
-    # "Profile of the whole process").
-    "fetch.queue.backoff.ms": 20,
-}
 
 
 class Component(Protocol):
@@ -130,26 +115,14 @@ def build(
     shared = config.shared
     events = EventMetrics(registry)
     business = BusinessMetrics(registry)
-    consistency_metrics = ConsistencyMetrics(registry)
-    rules = load_rules(config.consistency_rules)
+    rules = load_rules(config.consistency_rules)  # a bad file stops the exporter at start, whichever process reads it
     buffer = shared.collection.buffer_size
     components: list[Component] = []
-
-    def consistency_processor() -> ConsistencyProcessor:
-        return ConsistencyProcessor(consistency_metrics, rules, buffer, label_limit=config.label_limit)
-
     kafka: KafkaStatus | None = None
     if shared.kafka_brokers:
         brokers = ",".join(shared.kafka_brokers)
         kafka = KafkaStatus()
         tls = shared.kafka_security.client_config()  # TLS settings for every Kafka client below
-        consumer_config: dict[str, Any] = {
-            **tls,
-            "session.timeout.ms": int(config.session_timeout_seconds * 1000),
-            **CONSUMER_PREFETCH,
-            # A topic created after start (and a partition added) is found at the next metadata refresh.
-            "topic.metadata.refresh.interval.ms": METADATA_REFRESH_MS,
-        }
         registry.register(kafka)
         dead_letters = KafkaDeadLetters({"bootstrap.servers": brokers, "error_cb": kafka.on_error, **tls}, events)
         processor = EventProcessor(
@@ -171,34 +144,16 @@ def build(
             status=kafka,
             commit_interval=config.commit_interval_seconds,
             before_commit=dead_letters.flush,
-            extra_config=consumer_config,
+            extra_config=consumer_config(config),
         )
         loop = ConsumeLoop(
             source, processor.process, shared.collection.batch_size, on_error=events.loop_errors.labels("consume").inc
         )
-        status = kafka
-        if config.consistency:
-
-            def consistency_loop() -> ConsumeLoop:
-                checker = consistency_processor()
-                consistency_source = KafkaSource(
-                    shared.kafka_brokers,
-                    f"{config.group_id}.consistency",
-                    config.topics,
-                    metrics=events,
-                    status=status,
-                    commit_interval=config.commit_interval_seconds,
-                    extra_config=consumer_config,
-                )
-                return ConsumeLoop(
-                    consistency_source,
-                    checker.process,
-                    shared.collection.batch_size,
-                    tick=checker.expire,
-                    name="consistency-loop",
-                    on_error=events.loop_errors.labels("consistency").inc,
-                )
-
+        leadership = LeadershipMetrics(registry)
+        if config.consistency:  # in a process of its own while this instance holds the lock
+            reports = ConsistencyReports(events)  # its metrics, served here
+            registry.register(reports)
+            crashes = events.loop_errors.labels("consistency").inc
             lock: Lock = (
                 AdvisoryLock(shared.postgres_uri.reveal(), f"{config.group_id}.consistency")
                 if shared.postgres_uri
@@ -207,11 +162,13 @@ def build(
             components.append(
                 SingleActive(
                     lock,
-                    consistency_loop,
-                    consistency_metrics.active,
+                    lambda: ConsistencyProcess(config, reports, crashes),
+                    leadership.active,
                     on_error=events.loop_errors.labels("leadership").inc,
                 )
             )
+        else:
+            ConsistencyMetrics(registry)  # the families, with nothing active
         admin_config: dict[str, Any] = {"bootstrap.servers": brokers, "error_cb": kafka.on_error, **tls}
         monitor = ConsumerGroupMonitor(
             AdminClient(admin_config),
@@ -237,8 +194,8 @@ def build(
             tracer=tracer,
             span_budget=SpanBudget(config.trace_rate),
         )
-        checker = consistency_processor()
-        consistency_metrics.active.set(1)
+        checker = ConsistencyProcessor(ConsistencyMetrics(registry), rules, buffer, label_limit=config.label_limit)
+        LeadershipMetrics(registry).active.set(1)
 
         def handle(record: ConsumedRecord) -> None:
             processor.process(record)

@@ -7,7 +7,7 @@ here; they live in the collectors of their own modules.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from exporter.stream_metrics import StreamCounter, StreamHistogram
 
@@ -155,7 +155,8 @@ class ConsistencyMetrics:
             ["kind", "source"],
             registry=registry,
         )
-        self.sync_delay = Histogram(
+        # Observed by the consistency loop only: a single-writer stream histogram.
+        self.sync_delay = StreamHistogram(
             "monitoring_sync_delay_seconds",
             "Event-time delay from a cause to its expected follow-up, by rule.",
             ["rule"],
@@ -168,12 +169,24 @@ class ConsistencyMetrics:
             ["rule"],
             registry=registry,
         )
-        self.overflow = Counter(
+        self.overflow = StreamCounter(  # by the consistency loop only, and as often as every other event
             "monitoring_consistency_pending_overflow",
             "Pending expectations dropped because the bound (buffer_size) was reached, by rule.",
             ["rule"],
             registry=registry,
         )
+        # Updated by the consistency loop only: a single-writer stream counter.
+        self.records = StreamCounter(
+            "monitoring_consistency_records",
+            "Records the consistency consumer has read, with or without a valid envelope: its progress.",
+            registry=registry,
+        )
+
+
+class LeadershipMetrics:
+    """Which instance runs the single-active consistency consumer."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
         self.active = Gauge(
             "monitoring_consistency_active",
             "1 when this instance runs the single-active consistency consumer, else 0.",

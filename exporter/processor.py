@@ -49,18 +49,20 @@ class DiscardDeadLetters:
         return None
 
 
-class _Children:
-    """Label children created once per label tuple: ``.labels()`` is the costly part of an update."""
+class _Children(dict[Any, Any]):
+    """Label children by key, each made once by ``make(key)``: ``.labels()`` is the costly part of an
+    update, and a hit is a plain dict lookup (``children[key]``)."""
 
-    def __init__(self, metric: Any) -> None:
-        self._metric = metric
-        self._children: dict[tuple[str, ...], Any] = {}
+    def __init__(self, make: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self._make = make
 
-    def __call__(self, *labels: str) -> Any:
-        child = self._children.get(labels)
-        if child is None:
-            child = self._children[labels] = self._metric.labels(*labels)
+    def __missing__(self, key: Any) -> Any:
+        child = self[key] = self._make(key)
         return child
+
+
+Series = tuple[Any, Any, Any, Callable[[Any], None] | None]
 
 
 class EventProcessor:
@@ -89,18 +91,19 @@ class EventProcessor:
         self._consumed = metrics.consumed.labels  # stream metrics: labels() is a dict lookup
         self._processing = metrics.processing.labels
         self._lag = metrics.lag.labels
-        self._duplicates = _Children(metrics.duplicates)
-        self._series: dict[tuple[str, str, str], tuple[Any, Any, Any, Callable[[Any], None] | None]] = {}
-        self._business = business
+        self._duplicates = _Children(metrics.duplicates.labels)
+        self._unknown_types = _Children(metrics.unknown_types.labels)
+        self._series: dict[tuple[str, str, str], Series] = {}
         self._handlers: dict[str, Callable[[Any], None]] = {}
         if business is not None:
-            self._asset_created = business.asset_created.labels
-            self._asset_modified = business.asset_modified.labels
-            self._valuation = business.asset_valuation_change.labels
-            self._returns = business.portfolio_return.labels
-            self._transactions = business.transactions.labels
-            self._amount = business.transaction_amount.labels
-            self._txn_seconds = business.transaction_processing.labels
+            self._business = business
+            self._asset_created = _Children(lambda kind: business.asset_created.labels(kind.value))
+            self._asset_modified = _Children(lambda kind: business.asset_modified.labels(kind.value))
+            self._valuation = _Children(lambda kind: business.asset_valuation_change.labels(kind.value))
+            self._returns = _Children(business.portfolio_return.labels)
+            self._transactions = _Children(lambda key: business.transactions.labels(key[0].value, key[1]))
+            self._amount: dict[tuple[c.TransactionType, str], Any] = {}
+            self._txn_seconds = _Children(lambda kind: business.transaction_processing.labels(kind.value))
             self._handlers = {
                 "AssetCreated": self._on_asset_created,
                 "AssetModified": self._on_asset_modified,
@@ -120,24 +123,26 @@ class EventProcessor:
         """
         started = self._clock()
         try:
-            event = decode(record.value, record.headers)
+            event = decode(record.value(), record.headers())
             if not is_known_type(event.type):
-                self._metrics.unknown_types.labels(record.topic).inc()
+                self._unknown_types[record.topic() or ""].inc()
                 return None
             payload = decode_data(event)
         except EventDecodeError as exc:
             self.reject(record, exc.reason.value, exc.detail)
             return None
-        age = self._wall_clock() - event.time.timestamp() if self._wall_clock is not None else None
+        wall_clock = self._wall_clock
+        age = wall_clock() - event.time.timestamp() if wall_clock is not None else None
         if age is not None and not -MAX_FUTURE_SECONDS <= age <= MAX_AGE_SECONDS:
             self.reject(record, "time_out_of_range", f"time {event.time.isoformat()} is too far from now")
             return None
+        topic = record.topic() or ""
         if self._seen is not None and not self._seen.add(event.id):
-            self._duplicates(record.topic).inc()
+            self._duplicates[topic].inc()
             return None
-        series = self._series.get((record.topic, event.source, event.type))
+        series = self._series.get((topic, event.source, event.type))
         if series is None:
-            series = self._bounded_series(record.topic, event.source, event.type)
+            series = self._bounded_series(topic, event.source, event.type)
         if (
             self._tracer is not None
             and is_sampled(event.traceparent)
@@ -149,7 +154,7 @@ class EventProcessor:
                 return event
         consumed, lag, processing, handler = series
         if age is not None:
-            lag.observe(max(age, 0.0))
+            lag.observe(age if age > 0.0 else 0.0)
         if handler is not None:
             handler(payload)
         processing.observe(self._clock() - started)
@@ -164,22 +169,22 @@ class EventProcessor:
         record: ConsumedRecord,
         event: CloudEvent,
         payload: Any,
-        series: tuple[Any, Any, Any, Callable[[Any], None] | None],
+        series: Series,
         started: float,
     ) -> None:
         """``process`` for an event of a sampled trace: the same updates, inside a child span of the
         event's ``traceparent``, with the span as the histograms' exemplar."""
         consumed, lag, processing, handler = series
         span = tracer.start_span(
-            f"process {record.topic}",
+            f"process {record.topic()}",
             context=parent,
             kind=SpanKind.CONSUMER,
             start_time=time.time_ns() - int((self._clock() - started) * 1e9),  # decoding is part of it
             attributes={  # few: each one costs on the hot path and again in the export
                 "messaging.system": "kafka",
-                "messaging.destination.name": record.topic,
-                "messaging.destination.partition.id": str(record.partition),
-                "messaging.kafka.offset": record.offset,
+                "messaging.destination.name": record.topic() or "",
+                "messaging.destination.partition.id": str(record.partition()),
+                "messaging.kafka.offset": record.offset() or 0,
                 "cloudevents.event_id": event.id,
                 "cloudevents.event_type": event.type,
             },
@@ -205,9 +210,7 @@ class EventProcessor:
         finally:
             span.end()
 
-    def _bounded_series(
-        self, topic: str, raw_source: str, event_type: str
-    ) -> tuple[Any, Any, Any, Callable[[Any], None] | None]:
+    def _bounded_series(self, topic: str, raw_source: str, event_type: str) -> Series:
         """The label children one (topic, source, type) updates, created once and cached under the
         bounded source: a producer inventing sources takes this slower path, never a new cache entry."""
         source = self._source_label(raw_source)
@@ -223,51 +226,62 @@ class EventProcessor:
         return series
 
     def reject(self, record: ConsumedRecord, reason: str, detail: str) -> None:
-        self._metrics.failed.labels(record.topic, reason).inc()
+        topic = record.topic() or ""
+        self._metrics.failed.labels(topic, reason).inc()
         log.warning(
             "event_rejected",
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
+            topic=topic,
+            partition=record.partition(),
+            offset=record.offset(),
             reason=reason,
             detail=detail[:200],
         )
         self._dead_letters.send(record, reason, detail)
-        self._metrics.dead_lettered.labels(record.topic).inc()
+        self._metrics.dead_lettered.labels(topic).inc()
 
-    # --- business metrics, one handler per platform event type ---
+    # --- business metrics, one handler per platform event type; label children by enum member ---
 
     def _on_asset_created(self, p: c.AssetCreated) -> None:
-        self._asset_created(p.asset_class.value).inc()
+        self._asset_created[p.asset_class].inc()
 
     def _on_asset_modified(self, p: c.AssetModified) -> None:
-        self._asset_modified(p.asset_class.value).inc()
+        self._asset_modified[p.asset_class].inc()
 
     def _on_valuation_changed(self, p: c.AssetValuationChanged) -> None:
         if p.old_value > 0:
-            self._valuation(p.asset_class.value).observe((p.new_value - p.old_value) / p.old_value)
+            self._valuation[p.asset_class].observe((p.new_value - p.old_value) / p.old_value)
 
     def _on_rebalanced(self, p: c.PortfolioRebalanced) -> None:
-        assert self._business is not None
         self._business.portfolio_rebalances.inc()
 
     def _on_performance(self, p: c.PortfolioPerformanceUpdated) -> None:
-        self._returns(p.period).observe(p.return_ratio)
+        self._returns[p.period].observe(p.return_ratio)
 
     def _on_goal_progress(self, p: c.PortfolioGoalProgressUpdated) -> None:
-        assert self._business is not None
         self._business.portfolio_goal_progress.observe(p.progress_ratio)
         if p.achieved:
             self._business.portfolio_goals_achieved.inc()
 
     def _on_transaction_initiated(self, p: c.TransactionInitiated) -> None:
-        self._transactions(p.transaction_type.value, "initiated").inc()
+        self._transactions[p.transaction_type, "initiated"].inc()
 
     def _on_transaction_completed(self, p: c.TransactionCompleted) -> None:
-        kind = p.transaction_type.value
-        self._transactions(kind, "completed").inc()
-        self._amount(kind, self._currency_label(p.currency)).inc(p.amount)
-        self._txn_seconds(kind).observe(p.processing_seconds)
+        kind = p.transaction_type
+        self._transactions[kind, "completed"].inc()
+        amount = self._amount.get((kind, p.currency))
+        if amount is None:
+            amount = self._amount_child(kind, p.currency)
+        amount.inc(p.amount)
+        self._txn_seconds[kind].observe(p.processing_seconds)
+
+    def _amount_child(self, kind: c.TransactionType, raw_currency: str) -> Any:
+        """The amount child of a currency, cached only under an admitted currency: a producer inventing
+        currencies takes this path every time, never a new cache entry."""
+        currency = self._currency_label(raw_currency)
+        child = self._business.transaction_amount.labels(kind.value, currency)
+        if currency == raw_currency:
+            self._amount[kind, raw_currency] = child
+        return child
 
     def _on_transaction_failed(self, p: c.TransactionFailed) -> None:
-        self._transactions(p.transaction_type.value, "failed").inc()
+        self._transactions[p.transaction_type, "failed"].inc()

@@ -1,12 +1,14 @@
-"""What every event source hands to the processor: one Kafka-shaped record."""
+"""What every event source hands to the processor: one Kafka-shaped record.
+
+The shape is confluent-kafka's ``Message``, read through its methods, so the Kafka source hands
+its messages on as they come, with no object per record in between (the hot path reads three of
+them: value, headers and topic). ``Record`` is the same shape built in memory.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol, cast
-
-from confluent_kafka import Message
+from typing import Protocol
 
 Headers = Sequence[tuple[str, bytes | str | None]]
 
@@ -14,66 +16,57 @@ Headers = Sequence[tuple[str, bytes | str | None]]
 class ConsumedRecord(Protocol):
     """The read-only view the processor, the dead letters and the consistency checks need."""
 
-    @property
-    def topic(self) -> str: ...
+    def topic(self) -> str | None: ...
 
-    @property
-    def partition(self) -> int: ...
+    def partition(self) -> int | None: ...
 
-    @property
-    def offset(self) -> int: ...
+    def offset(self) -> int | None: ...
 
-    @property
     def value(self) -> bytes | None: ...
 
-    @property
-    def headers(self) -> Headers: ...
+    def headers(self) -> Headers | None: ...
 
-    @property
     def key(self) -> bytes | None: ...
 
 
-@dataclass(frozen=True, slots=True)
 class Record:
     """A record built in memory (the in-process source, tests)."""
 
-    topic: str
-    partition: int
-    offset: int
-    value: bytes | None
-    headers: Headers
-    timestamp_ms: int | None = None
-    key: bytes | None = None
+    __slots__ = ("_headers", "_key", "_offset", "_partition", "_topic", "_value")
 
+    def __init__(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        value: bytes | None,
+        headers: Headers,
+        key: bytes | None = None,
+    ) -> None:
+        self._topic = topic
+        self._partition = partition
+        self._offset = offset
+        self._value = value
+        self._headers = headers
+        self._key = key
 
-class KafkaRecord:
-    """A confluent-kafka ``Message`` seen as a record; fields are read only when used (the hot path reads two)."""
-
-    __slots__ = ("_message",)
-
-    def __init__(self, message: Message) -> None:
-        self._message = message
-
-    @property
     def topic(self) -> str:
-        return self._message.topic() or ""
+        return self._topic
 
-    @property
     def partition(self) -> int:
-        return self._message.partition() or 0
+        return self._partition
 
-    @property
     def offset(self) -> int:
-        return self._message.offset() or 0
+        return self._offset
 
-    @property
     def value(self) -> bytes | None:
-        return self._message.value()
+        return self._value
 
-    @property
     def headers(self) -> Headers:
-        return cast(Headers, self._message.headers() or ())
+        return self._headers
 
-    @property
     def key(self) -> bytes | None:
-        return self._message.key()
+        return self._key
+
+    def __repr__(self) -> str:
+        return f"Record({self._topic!r}, {self._partition}, {self._offset})"

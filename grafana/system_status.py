@@ -179,6 +179,30 @@ def dashboard() -> Dashboard:
             [prom(f"service:concurrent_users:sum{{{S}}}", "{{service}}")],
             "short",
         ),
+        graph(
+            "Receiver: webhook p99 and its intake stages",
+            "The alert receiver's answer to Alertmanager's webhook (p50, p99) and the p99 of each intake "
+            "stage: decode, observe (priority and channels), store (the history's transaction).",
+            [
+                prom(
+                    "histogram_quantile(0.5, sum by (le) (rate(receiver_http_request_duration_seconds_bucket"
+                    '{route="/api/v1/alerts/alertmanager"}[$__rate_interval])))',
+                    "webhook p50",
+                ),
+                prom(
+                    "histogram_quantile(0.99, sum by (le) (rate(receiver_http_request_duration_seconds_bucket"
+                    '{route="/api/v1/alerts/alertmanager"}[$__rate_interval])))',
+                    "webhook p99",
+                ),
+                prom(
+                    "histogram_quantile(0.99, sum by (stage, le) "
+                    "(rate(receiver_webhook_stage_duration_seconds_bucket[$__rate_interval])))",
+                    "{{stage}} p99",
+                ),
+            ],
+            "s",
+            links=[runbook("receiveroverloaded", "ReceiverOverloaded"), traces("monitoring-receiver")],
+        ),
         grid(
             "Scrape targets",
             "Every target with its job and state.",

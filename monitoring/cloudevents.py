@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 import msgspec
 from msgspec import Meta
@@ -88,16 +88,61 @@ _DATA_DECODERS: dict[str, msgspec.json.Decoder[Payload]] = {
 _ATTRIBUTES = tuple(f for f in CloudEvent.__struct_fields__ if f != "data")
 _HEADER_PREFIX = "ce_"
 _TOO_DEEP = "JSON nested too deeply"
+# The headers decoding reads, by key, and the name it files each under: ``ce_<attribute>`` as the
+# attribute, the two plain headers under names no attribute has.
+_CONTENT_TYPE = "content-type"
+_TRACEPARENT = "traceparent-header"
+_HEADER_NAMES = {
+    **{_HEADER_PREFIX + name: name for name in _ATTRIBUTES},
+    "content-type": _CONTENT_TYPE,
+    TRACEPARENT_HEADER: _TRACEPARENT,
+}
 
 
 def decode(value: bytes | None, headers: Headers | None, *, max_bytes: int = DEFAULT_MAX_BYTES) -> CloudEvent:
     """Decode one Kafka record in either content mode."""
+    _check_size(value, max_bytes)
+    found = _read_headers(headers or ())
+    if "id" in found or "specversion" in found:
+        attributes = _binary_attributes(found)
+        data = value if value else b"null"
+        _check_json(data)  # the value must be JSON even before it is typed
+        return _binary_event(attributes, data)
+    return _structured_event(value, found)
+
+
+def _check_size(value: bytes | None, max_bytes: int) -> None:
     if value is not None and len(value) > max_bytes:
         raise EventDecodeError(DecodeFailure.OVERSIZED, f"record value is {len(value)} bytes, limit {max_bytes}")
-    header_map = _header_map(headers or ())
-    if "ce_specversion" in header_map or "ce_id" in header_map:
-        return _decode_binary(value, header_map)
-    content_type = header_map.get("content-type")
+
+
+def _read_headers(headers: Headers) -> dict[str, str]:
+    """The headers decoding reads, filed under the attribute they carry (``ce_id`` as ``id``) and
+    the two plain ones under ``_CONTENT_TYPE`` and ``_TRACEPARENT``.
+
+    As the Kafka binding reads headers: keys are case-insensitive, the last of a repeated key wins,
+    a header without a value is absent. Every value, read or not, must be UTF-8.
+    """
+    found: dict[str, str] = {}
+    names = _HEADER_NAMES
+    for key, raw in headers:
+        if raw is None:
+            continue
+        try:
+            text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError:
+            raise EventDecodeError(DecodeFailure.INVALID_ENCODING, f"header {key!r} is not UTF-8") from None
+        name = names.get(key)  # the exact spelling first: producers write them lower-case
+        if name is None:
+            name = names.get(key.lower())
+            if name is None:
+                continue
+        found[name] = text
+    return found
+
+
+def _structured_event(value: bytes | None, found: dict[str, str]) -> CloudEvent:
+    content_type = found.get(_CONTENT_TYPE)
     if content_type is not None and not content_type.startswith(STRUCTURED_CONTENT_TYPE):
         raise EventDecodeError(
             DecodeFailure.UNSUPPORTED_CONTENT_TYPE,
@@ -105,22 +150,10 @@ def decode(value: bytes | None, headers: Headers | None, *, max_bytes: int = DEF
         )
     event = _decode_structured(value)
     if event.traceparent is None:
-        traceparent = header_map.get(TRACEPARENT_HEADER)
+        traceparent = found.get(_TRACEPARENT)
         if traceparent is not None and len(traceparent) <= TRACEPARENT_MAX:
             return msgspec.structs.replace(event, traceparent=traceparent)
     return event
-
-
-def _header_map(headers: Headers) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for key, raw in headers:
-        if raw is None:
-            continue
-        try:
-            out[key.lower()] = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        except UnicodeDecodeError:
-            raise EventDecodeError(DecodeFailure.INVALID_ENCODING, f"header {key!r} is not UTF-8") from None
-    return out
 
 
 def _decode_structured(value: bytes | None) -> CloudEvent:
@@ -142,40 +175,52 @@ def _decode_structured(value: bytes | None) -> CloudEvent:
     return event
 
 
-def _decode_binary(value: bytes | None, headers: dict[str, str]) -> CloudEvent:
-    attributes: dict[str, object] = {}
-    for name in _ATTRIBUTES:
-        raw = headers.get(_HEADER_PREFIX + name)
-        if raw is not None:
-            attributes[name] = raw
-    if "traceparent" not in attributes and TRACEPARENT_HEADER in headers:
-        attributes["traceparent"] = headers[TRACEPARENT_HEADER]  # the distributed-tracing extension's header
-    content_type = headers.get("content-type")
+def _binary_attributes(found: dict[str, str]) -> dict[str, object]:
+    """The envelope's attributes from the headers ``_read_headers`` found (consumed)."""
+    content_type = found.pop(_CONTENT_TYPE, None)
+    traceparent = found.pop(_TRACEPARENT, None)
+    attributes = cast(dict[str, object], found)  # only attributes are left in it, and it is ours
+    if traceparent is not None and "traceparent" not in attributes:
+        attributes["traceparent"] = traceparent  # the distributed-tracing extension's header
     if content_type is not None:
         attributes["datacontenttype"] = content_type
-    if content_type not in (None, JSON_CONTENT_TYPE) and not (content_type or "").startswith(JSON_CONTENT_TYPE + ";"):
-        raise EventDecodeError(DecodeFailure.UNSUPPORTED_CONTENT_TYPE, f"content-type {content_type!r}")
+        if content_type != JSON_CONTENT_TYPE and not content_type.startswith(JSON_CONTENT_TYPE + ";"):
+            raise EventDecodeError(DecodeFailure.UNSUPPORTED_CONTENT_TYPE, f"content-type {content_type!r}")
     version = attributes.get("aggregateversion")
     if isinstance(version, str):
-        if not version.isdigit():
+        if not version.isdecimal():  # what ``int`` reads: not "²", which ``isdigit`` admits
             raise EventDecodeError(
                 DecodeFailure.WRONG_TYPE, f"Expected `int`, got {version!r} - at `ce_aggregateversion`"
             )
         attributes["aggregateversion"] = int(version)
-    data = value if value else b"null"
+    return attributes
+
+
+def _check_json(data: bytes) -> None:
     try:
-        msgspec.json.decode(data)  # the value must be JSON even before it is typed
+        msgspec.json.decode(data)
     except msgspec.DecodeError as exc:
         raise EventDecodeError(DecodeFailure.INVALID_JSON, f"data: {exc}") from None
     except UnicodeDecodeError as exc:
         raise EventDecodeError(DecodeFailure.INVALID_ENCODING, f"data is not UTF-8: {exc.reason}") from None
     except RecursionError:
         raise EventDecodeError(DecodeFailure.INVALID_JSON, f"data: {_TOO_DEEP}") from None
+
+
+def _binary_event(attributes: dict[str, object], data: bytes) -> CloudEvent:
     attributes["data"] = msgspec.Raw(data)
     try:
         return msgspec.convert(attributes, CloudEvent, strict=False)
+    except msgspec.ValidationError:
+        pass
+    # The first invalid attribute in the envelope's order is the one reported, whatever the headers' order.
+    ordered = {name: attributes[name] for name in _ATTRIBUTES if name in attributes}
+    ordered["data"] = attributes["data"]
+    try:
+        msgspec.convert(ordered, CloudEvent, strict=False)
     except msgspec.ValidationError as exc:
         raise _classify(str(exc).replace("$.", "ce_")) from None
+    raise AssertionError("an envelope valid in one order and not in another")  # pragma: no cover
 
 
 def _classify(message: str) -> EventDecodeError:

@@ -10,15 +10,28 @@ from collections.abc import Sequence
 from monitoring.catalogue import SCHEMA_DIR, generated_schemas
 from monitoring.logs import configure_logging
 from monitoring.settings import ConfigError, Settings
-from ops import keys, report, simulate
-from ops.backup import commands as backup
-from ops.local import stack as local_stack
-from ops.local.supervision import StackFailed
-from ops.recovery import commands as recovery
-from ops.rules import cli as rules
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments == ["exporter"]:
+        # A long-running deployable starts without the tools' modules and what they load
+        # (cryptography, promql-parser, Jinja2, ...): 14 MiB less resident memory (docs/metrics.md).
+        try:
+            return _exporter()
+        except ConfigError as exc:
+            print(f"monitoring exporter: configuration error: {exc}", file=sys.stderr)
+            return 2
+    return _commands(arguments)
+
+
+def _commands(argv: Sequence[str]) -> int:
+    from ops import keys, report, simulate
+    from ops.backup import commands as backup
+    from ops.local import stack as local_stack
+    from ops.recovery import commands as recovery
+    from ops.rules import cli as rules
+
     parser = argparse.ArgumentParser(prog="monitoring", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("exporter", help="run the Prometheus exporter")
@@ -125,6 +138,9 @@ def _purge() -> int:
 
 def _run(args: argparse.Namespace) -> int:
     """The whole pipeline on this machine (see ops.local.stack); Ctrl-C or SIGTERM stops it."""
+    from ops.local import stack as local_stack
+    from ops.local.supervision import StackFailed
+
     try:
         return local_stack.run(args, os.environ)
     except StackFailed as exc:

@@ -120,10 +120,12 @@ def open_key_store(env: Mapping[str, str]) -> tuple[SqlKeyStore, Database]:
 
 
 def purge_from_environ(env: Mapping[str, str], clock: Callable[[], float] = time.time) -> PurgeResult:
-    """``monitoring purge``: one purge of the receiver's database past RETENTION_ALERTS."""
+    """``monitoring purge``: one purge of the receiver's database past RETENTION_ALERTS, migrated first
+    (a purge scheduled before the receiver's first start, or after an upgrade, finds every table)."""
     config = ReceiverConfig.from_environ(env)
     database = open_database(config)
     try:
+        migrate(database)
         return AlertRetention(
             database,
             config.shared.retention.alerts_seconds,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import ssl
 import subprocess
@@ -131,3 +132,19 @@ def server_tls(cert: Path, key: Path) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     return context
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m tests.sinks [--status N] [--delay SECONDS]``: one sink in a process of its own (the
+    benchmarks' channel endpoints, which must not share the load generator's interpreter). Prints its
+    URL, then answers until it is terminated."""
+    parser = argparse.ArgumentParser(prog="python -m tests.sinks", description=main.__doc__)
+    parser.add_argument("--status", type=int, default=200, help="the answer's status code")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds to stall every answer")
+    args = parser.parse_args(argv)
+    print(RecordingSink(status=args.status, delay=args.delay).start(), flush=True)
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

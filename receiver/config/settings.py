@@ -203,8 +203,12 @@ RECEIVER_OPTIONS: tuple[Option[Any], ...] = (
     # A new incident's page waits this long, so that related alerts arriving at the same moment through other
     # webhooks, workers or receivers merge into it first instead of paging on their own.
     Option("RECEIVER_INCIDENT_HOLD", "receiver.incident_hold", parse_seconds_or_zero, 2.0),
-    # Delivery: "thread" runs an outbox worker thread in every gunicorn worker process.
-    Option("RECEIVER_DELIVERY", "receiver.delivery", parse_choice("thread", "off"), "thread"),
+    # Delivery: "process" runs the outbox senders, the domain-event relay and retention in a process of
+    # their own beside gunicorn's workers (receiver/delivery/process.py); "off" leaves them to another instance.
+    Option("RECEIVER_DELIVERY", "receiver.delivery", parse_choice("process", "off"), "process"),
+    # As many senders as the two default workers had delivery threads; more send faster and take more of the
+    # CPU intake needs.
+    Option("RECEIVER_DELIVERY_THREADS", "receiver.delivery_threads", parse_positive_int, 2),
     Option("RECEIVER_POLL_INTERVAL", "receiver.poll_interval", parse_duration, 1.0),
     Option("RECEIVER_RETRY_BASE", "receiver.retry_base", parse_duration, 2.0),
     Option("RECEIVER_RETRY_MAX", "receiver.retry_max", parse_duration, 300.0),
@@ -347,7 +351,8 @@ class ReceiverConfig:
     incident_window: float = 300.0
     incident_cooldown: float = 300.0
     incident_hold: float = 2.0
-    delivery: str = "thread"
+    delivery: str = "process"
+    delivery_threads: int = 2
     poll_interval: float = 1.0
     retry_base: float = 2.0
     retry_max: float = 300.0
@@ -406,6 +411,7 @@ class ReceiverConfig:
             incident_cooldown=v["receiver.incident_cooldown"],
             incident_hold=v["receiver.incident_hold"],
             delivery=v["receiver.delivery"],
+            delivery_threads=v["receiver.delivery_threads"],
             poll_interval=v["receiver.poll_interval"],
             retry_base=v["receiver.retry_base"],
             retry_max=v["receiver.retry_max"],

@@ -9,10 +9,11 @@ from collections.abc import Callable
 from receiver.config.settings import NotificationConfig
 from receiver.delivery import message, templates
 from receiver.delivery.ack_links import AckLinks
-from receiver.delivery.links import LinkBuilder
+from receiver.delivery.links import Link, LinkBuilder
 from receiver.delivery.message import Message
 from receiver.delivery.notification import Notification
 from receiver.delivery.templates import MessageTemplates
+from receiver.store.history import AlertRecord
 
 
 class Composer:
@@ -29,6 +30,10 @@ class Composer:
         """The notification's facts, its links (a fresh acknowledge link each time) and its title."""
         facts = message.facts(n, self._links.links(n))
         return dataclasses.replace(facts, title=message.title_line(self.render(templates.TITLE, facts)))
+
+    def references(self, alert: AlertRecord) -> tuple[Link, ...]:
+        """The alert's runbook, dashboard and graph links (the console's alert page shows them)."""
+        return self._links.references(alert)
 
     def render(self, name: str, m: Message) -> str:
         return self._templates.render(name, m)

@@ -15,17 +15,14 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-import pymongo
 import structlog
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from monitoring.cloudevents import CloudEvent
-from monitoring.event_publisher import EventPublisher
 from monitoring.event_relay import EventRelay, LogPublisher, Publisher
 from monitoring.event_spool import Stage
 from monitoring.eventstore import EventStore
-from monitoring.eventstore.mongo import MongoEventStore
 from monitoring.eventstore.sqlite import SqliteEventStore
 from receiver.config.settings import ReceiverConfig
 from receiver.store.database import DatabaseUnavailable
@@ -174,22 +171,30 @@ class ReceiverDomainEvents:
 def build_domain_events(
     config: ReceiverConfig, outbox: SqlEventOutbox, registry: CollectorRegistry, clock: Callable[[], float]
 ) -> ReceiverDomainEvents:
-    """Kafka when KAFKA_BROKERS is set, else the log; MongoDB when MONGODB_URI is set, else SQLite."""
+    """Kafka when KAFKA_BROKERS is set, else the log; MongoDB when MONGODB_URI is set, else SQLite.
+
+    The Kafka and MongoDB clients are imported only when configured: every receiver process builds
+    this (the web workers for the events API, the delivery process for the relay), and each module
+    imported stays resident in all of them."""
     shared = config.shared
     brokers = ",".join(shared.kafka_brokers)
 
     def publisher() -> Publisher:
-        return (
-            EventPublisher(brokers, extra_config=dict(shared.kafka_security.client_config()))
-            if brokers
-            else LogPublisher()
-        )
+        if not brokers:
+            return LogPublisher()
+        from monitoring.event_publisher import EventPublisher  # confluent_kafka: only when configured
+
+        return EventPublisher(brokers, extra_config=dict(shared.kafka_security.client_config()))
 
     if shared.mongodb_uri is None:
         store = SqliteEventStore(config.event_store_path, shared.retention.events_seconds)
         return ReceiverDomainEvents(
             outbox, store, publisher, registry, shared.retention.events_seconds, clock, idle_wait=config.poll_interval
         )
+    import pymongo  # the MongoDB client: only when configured
+
+    from monitoring.eventstore.mongo import MongoEventStore
+
     client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
         shared.mongodb_uri.reveal(), serverSelectionTimeoutMS=5000, connect=False
     )

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from receiver.config.settings import NotificationConfig
 from receiver.delivery.ack_links import AckLinks
 from receiver.delivery.notification import Notification
+from receiver.store.history import AlertRecord
 
 URL_LIMIT = 2000  # characters; longer "URLs" are shown as text (Slack's button limit is 3000)
 DASHBOARD_BEFORE = 3600.0  # seconds of graph before the alert started
@@ -111,3 +112,10 @@ class LinkBuilder:
         if external is not None:
             found[CONSOLE] = Link(CONSOLE, f"{external}/console/alerts/{alert.id}")
         return tuple(found[name] for name in ORDER if name in found)
+
+    def references(self, alert: AlertRecord) -> tuple[Link, ...]:
+        """Where to read about an alert and look at it (runbook, dashboard, graph): what the console's
+        alert page links to, resolved as in the notifications."""
+        return tuple(
+            link for link in self.links(Notification(alert, "view")) if link.name in (RUNBOOK, DASHBOARD, GRAPH)
+        )

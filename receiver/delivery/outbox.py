@@ -3,8 +3,9 @@
 Each attempt is a "deliver <channel>" span, a child of the context the job was queued in (its
 stored ``traceparent``): the webhook's trace goes on through every channel delivery.
 
-Also sweeps for unacknowledged alerts past their deadline and escalates them. One
-``DeliveryWorker`` per process; ``start()`` runs it on a thread, ``stop()`` ends it and waits.
+Also sweeps for unacknowledged alerts past their deadline and escalates them. ``start()`` runs a
+``DeliveryWorker`` on a thread of its own, ``stop()`` ends it and waits; the delivery process runs
+several side by side (``receiver/delivery/process.py``).
 """
 
 from __future__ import annotations
@@ -74,9 +75,11 @@ class DeliveryWorker:
         deadmans_switch: DeadMansSwitch | None = None,
         tracer: Tracer | None = None,
         incidents: IncidentEscalations | None = None,
+        name: str = "receiver-delivery",
     ) -> None:
         self._history = history
         self._incidents = incidents
+        self._name = name
         self._tracer = tracer or trace.NoOpTracer()
         self._channels = channels
         self._policy = policy
@@ -291,12 +294,16 @@ class DeliveryWorker:
         if self._thread is not None:
             return
         self._stopping.clear()
-        self._thread = threading.Thread(target=self._loop, name="receiver-delivery", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
         self._thread.start()
 
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    def request_stop(self) -> None:
+        """Ask the thread to stop after the send in flight, without waiting (``stop`` waits)."""
+        self._stopping.set()
 
     def stop(self, timeout: float = 30.0) -> None:
         self._stopping.set()

@@ -42,6 +42,12 @@ class Breaker:
         with self._lock:
             self._probing = False
 
+    @property
+    def probing(self) -> bool:
+        """A caller was let through to probe the database and has not reported back yet."""
+        with self._lock:
+            return self._probing
+
     def down_for(self) -> float | None:
         """Seconds since the failure that opened the breaker, or None when it is closed."""
         with self._lock:

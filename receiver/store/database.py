@@ -16,8 +16,10 @@ import psycopg_pool
 from receiver.config.settings import ReceiverConfig
 from receiver.store.breaker import Breaker
 
-BACKGROUND_THREADS = 3  # delivery, domain-event relay, retention: each holds a database connection at times
 DOWN_COOLDOWN = 1.0  # seconds of fail-fast after a connection failure, before one caller probes again
+# How long the probing caller waits for the pool to reach the database: a webhook's 503 stays prompt
+# while the database is down (the pool keeps reconnecting in the background meanwhile).
+PROBE_WAIT = 0.5
 
 
 class DatabaseUnavailable(Exception):
@@ -44,7 +46,8 @@ class PostgresDatabase:
 
     While the database is known to be down (a connection failed less than ``DOWN_COOLDOWN`` ago)
     callers get ``DatabaseUnavailable`` at once instead of each waiting ``connect_timeout`` for
-    the pool; one caller at a time probes after the cooldown (receiver/store/breaker.py).
+    the pool; one caller at a time probes after the cooldown (receiver/store/breaker.py), waiting
+    at most ``PROBE_WAIT`` for the pool.
     """
 
     dialect = "postgresql"
@@ -72,6 +75,7 @@ class PostgresDatabase:
                     max_size=self._max_size,
                     kwargs={"connect_timeout": int(max(1, self._timeout))},
                     timeout=self._timeout,
+                    reset=_autocommit_off,
                     open=True,
                     name="receiver",
                 )
@@ -85,13 +89,14 @@ class PostgresDatabase:
                 f"PostgreSQL unreachable: a connection failed {self._breaker.down_for() or 0:.1f} s ago"
             )
         verdict = self._breaker.released
+        wait = min(PROBE_WAIT, self._timeout) if self._breaker.probing else self._timeout
         try:
-            with self._get_pool().connection() as conn:
+            with self._get_pool().connection(timeout=wait) as conn:
                 verdict = self._breaker.succeeded  # reached it; what the caller does next is its own
                 yield conn
         except psycopg_pool.PoolTimeout as exc:
             verdict = self._breaker.failed
-            raise DatabaseUnavailable(f"PostgreSQL unreachable: {type(exc).__name__}") from exc
+            raise DatabaseUnavailable(f"PostgreSQL unreachable: {type(exc).__name__} after {wait:g} s") from exc
         except psycopg.OperationalError as exc:
             if _unreachable(exc):
                 verdict = self._breaker.failed
@@ -102,6 +107,21 @@ class PostgresDatabase:
         finally:
             verdict()
 
+    @contextmanager
+    def pipeline(self) -> Iterator[psycopg.Connection[tuple[object, ...]]]:
+        """A pooled connection in pipeline mode, in one transaction whose ``BEGIN`` is sent with the
+        first statement and whose ``COMMIT`` is sent with the last: the caller's fetches and the
+        sync that ends the block are the only round trips. (Left to itself, psycopg waits for its
+        ``BEGIN``; and the implicit transaction of a pipeline would commit at that sync even when
+        the caller failed half-way.) Rolled back on error; the connection goes back to the pool
+        through its reset, which turns autocommit off again."""
+        with self.connect() as conn:
+            conn.autocommit = True  # no BEGIN of psycopg's: ours travels with the first statement
+            with conn.pipeline():
+                conn.execute("BEGIN")
+                yield conn
+                conn.execute("COMMIT")
+
     def ping(self) -> None:
         with self.connect() as conn:
             conn.execute("SELECT 1")
@@ -111,6 +131,11 @@ class PostgresDatabase:
             if self._pool is not None:
                 self._pool.close()
                 self._pool = None
+
+
+def _autocommit_off(conn: psycopg.Connection[tuple[object, ...]]) -> None:
+    """The pool's reset: a connection that ``pipeline`` lent comes back as ``connect`` lends them."""
+    conn.autocommit = False
 
 
 class SqliteDatabase:
@@ -150,9 +175,10 @@ class SqliteDatabase:
         return None
 
 
-def open_database(config: ReceiverConfig) -> PostgresDatabase | SqliteDatabase:
-    """The alert-history database the configuration names: PostgreSQL when POSTGRES_URI is set, else SQLite."""
+def open_database(config: ReceiverConfig, connections: int | None = None) -> PostgresDatabase | SqliteDatabase:
+    """The alert-history database the configuration names: PostgreSQL when POSTGRES_URI is set, else SQLite.
+
+    ``connections`` bounds the pool: by default one per request thread (a web worker), so that none waits."""
     if config.shared.postgres_uri is not None:
-        # every request thread, plus the delivery, event-relay and retention threads, without waiting
-        return PostgresDatabase(config.shared.postgres_uri.reveal(), max_size=config.threads + BACKGROUND_THREADS)
+        return PostgresDatabase(config.shared.postgres_uri.reveal(), max_size=connections or config.threads)
     return SqliteDatabase(config.sqlite_path)

@@ -5,11 +5,11 @@ alert, so an alert recorded means its events are recorded (the transactional out
 relay (``monitoring/event_relay.py``) drains it through ``pending``/``mark``, once per stage:
 published to Kafka, appended to the event store.
 
-Several relays (one per gunicorn worker, per instance) share the table. ``pending`` claims
+Several relays (one per receiver instance, in its delivery process) share the table. ``pending`` claims
 rows for this outbox's owner with a lease: on PostgreSQL with ``FOR UPDATE SKIP LOCKED``, on
 SQLite under its single writer. A relay asks again every round; its own rows come back to it
 (the publisher skips those still in flight, retries those that failed) and every row it holds
-has its lease renewed once half of it has run, so while the owner lives no other relay takes them. A worker
+has its lease renewed once half of it has run, so while the owner lives no other relay takes them. A process
 that dies frees its rows when the lease ends; only then can an event go out twice, and the
 event store and consumers skip a repeated id.
 """
@@ -68,17 +68,27 @@ class SqlEventOutbox:
         """Insert ``events`` on ``conn`` (the caller's open transaction); a known id is skipped."""
         if not events:
             return
+        if self._postgres:  # one statement and one JSON document: no round trip of its own in a pipeline
+            document = [
+                {
+                    "id": e.id,
+                    "type": e.type,
+                    "aggregate": e.aggregateid or e.source,
+                    "event": e,  # nested as JSON and stored as its text, byte for byte as encoded here
+                    "traceparent": e.traceparent,
+                }
+                for e in events
+            ]
+            conn.execute(
+                "INSERT INTO domain_event_outbox (id, type, aggregate, event, traceparent, created_at) "
+                "SELECT id, type, aggregate, event::text, traceparent, %s FROM json_to_recordset(%s::json) "
+                "AS e(id text, type text, aggregate text, event json, traceparent text) ON CONFLICT (id) DO NOTHING",
+                (now, _ENCODER.encode(document).decode()),
+            )
+            return
         rows = [
             (e.id, e.type, e.aggregateid or e.source, _ENCODER.encode(e).decode(), e.traceparent, now) for e in events
         ]
-        if self._postgres:  # one statement, one array per column: one round trip for the webhook's events
-            conn.cursor().execute(
-                "INSERT INTO domain_event_outbox (id, type, aggregate, event, traceparent, created_at) "
-                "SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::float8[]) "
-                "ON CONFLICT (id) DO NOTHING",  # binary parameters (%b): the JSON goes unescaped
-                [list(column) for column in zip(*rows, strict=True)],
-            )
-            return
         conn.cursor().executemany(
             "INSERT INTO domain_event_outbox (id, type, aggregate, event, traceparent, created_at) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
@@ -106,9 +116,10 @@ class SqlEventOutbox:
             held = conn.execute(
                 self._sql(
                     f"SELECT seq, event FROM domain_event_outbox WHERE {done} IS NULL AND claimed_by = %s "  # noqa: S608 - fixed column names
-                    "AND lease_until > %s ORDER BY seq LIMIT %s"
+                    # limits written in, not parameters: PostgreSQL plans these once, not at every round
+                    f"AND lease_until > %s ORDER BY seq LIMIT {int(limit)}"
                 ),
-                (self.owner, now, limit),
+                (self.owner, now),
             ).fetchall()
             claimed: list[Any] = []
             if len(held) < limit:
@@ -119,9 +130,9 @@ class SqlEventOutbox:
                         "attempts = attempts + CASE WHEN claimed_by = %s THEN 0 ELSE 1 END, claimed_by = %s "
                         "WHERE seq IN (SELECT seq FROM domain_event_outbox "
                         f"WHERE {done} IS NULL AND (lease_until IS NULL OR lease_until <= %s) "
-                        f"ORDER BY seq LIMIT %s{self._skip_locked}) RETURNING seq, event"
+                        f"ORDER BY seq LIMIT {int(limit - len(held))}{self._skip_locked}) RETURNING seq, event"
                     ),
-                    (now + self._lease, self.owner, self.owner, now, limit - len(held)),
+                    (now + self._lease, self.owner, self.owner, now),
                 ).fetchall()
         rows = sorted([*held, *claimed], key=lambda row: int(row[0]))
         return [_DECODER.decode(row[1]) for row in rows]
@@ -132,8 +143,14 @@ class SqlEventOutbox:
         done = _DONE_COLUMN[stage]
         now = self._clock()
         with self._tx() as conn:
+            if self._postgres:  # one statement for the batch
+                conn.execute(
+                    f"UPDATE domain_event_outbox SET {done} = %s WHERE id = ANY(%s) AND {done} IS NULL",  # noqa: S608 - fixed column names
+                    (now, list(ids)),
+                )
+                return
             conn.cursor().executemany(
-                self._sql(f"UPDATE domain_event_outbox SET {done} = %s WHERE id = %s AND {done} IS NULL"),  # noqa: S608 - fixed column names
+                f"UPDATE domain_event_outbox SET {done} = ? WHERE id = ? AND {done} IS NULL",  # noqa: S608 - fixed column names
                 [(now, event_id) for event_id in ids],
             )
 

@@ -27,8 +27,9 @@ class HistoryReads(SqlRepository):
             rows = self._run(
                 conn,
                 f"SELECT {ALERT_COLUMNS} FROM alerts WHERE status = 'firing' AND acked_at IS NULL "  # noqa: S608 - only constant fragments and placeholders are interpolated
-                "AND escalate_at <= %s ORDER BY escalate_at LIMIT %s",
-                (now, limit),
+                # a constant limit (as in the claim): every delivery pass runs this, on a plan made once
+                f"AND escalate_at <= %s ORDER BY escalate_at LIMIT {int(limit)}",
+                (now,),
             ).fetchall()
         return [DueEscalation(alert, alert.escalations) for alert in map(alert_from_row, rows)]
 

@@ -84,7 +84,8 @@ class IncidentReads(SqlRepository):
             rows = self._run(
                 conn,
                 f"SELECT {INCIDENT_COLUMNS} FROM incidents WHERE status = 'open' AND acked_at IS NULL "  # noqa: S608 - constant columns
-                "AND escalate_at <= %s ORDER BY escalate_at LIMIT %s",
-                (now, limit),
+                # a constant limit (as for alerts): every delivery pass runs this, on a plan made once
+                f"AND escalate_at <= %s ORDER BY escalate_at LIMIT {int(limit)}",
+                (now,),
             ).fetchall()
         return [DueIncidentEscalation(i, i.escalations) for i in map(incident_from_row, rows)]

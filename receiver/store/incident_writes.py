@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,11 +146,6 @@ _ROW_COLUMNS = (
 
 class IncidentWrites(SqlRepository):
     # --- the record path ---
-
-    def _pipelined(self, conn: Any, on: bool = True) -> AbstractContextManager[Any]:
-        """PostgreSQL: the statements queued inside go out together (psycopg's pipeline mode); a
-        statement whose result is read sends what was queued before it."""
-        return conn.pipeline() if on and self._postgres else nullcontext()
 
     def _in(self, column: str, values: Sequence[Any], pg_type: str) -> tuple[str, list[Any]]:
         if self._postgres:

@@ -87,6 +87,16 @@ class SqlRepository:
     def _tx(self) -> AbstractContextManager[Any]:
         return self._db.connect()
 
+    def _pipelined(self) -> AbstractContextManager[Any]:
+        """PostgreSQL: a transaction in pipeline mode (``PostgresDatabase.pipeline``)."""
+        assert isinstance(self._db, PostgresDatabase)
+        return self._db.pipeline()
+
+    def _write(self) -> AbstractContextManager[Any]:
+        """A transaction whose statements need no answer before the commit: on PostgreSQL they go
+        out together with ``BEGIN`` and ``COMMIT``, one round trip (``PostgresDatabase.pipeline``)."""
+        return self._db.pipeline() if isinstance(self._db, PostgresDatabase) else self._db.connect()
+
     def _sql(self, text: str) -> str:
         return text if self._postgres else text.replace("%s", "?")
 
@@ -99,9 +109,10 @@ class SqlRepository:
 
     def _values(self, conn: Any, head: str, types: Sequence[str], rows: Sequence[Sequence[Any]], tail: str = "") -> Any:
         """Insert many rows in one statement, one round trip. PostgreSQL gets one array per column
-        (``unnest``: a short, cacheable statement); SQLite a multi-row ``VALUES``."""
+        (``unnest``: a short, cacheable statement), sent in binary (text arrays would quote every
+        element); SQLite a multi-row ``VALUES``."""
         if self._postgres:
-            arrays = ", ".join(f"%s::{t}[]" for t in types)
+            arrays = ", ".join(f"%b::{t}[]" for t in types)
             columns = [list(column) for column in zip(*rows, strict=True)]
             return conn.cursor().execute(f"{head} SELECT * FROM unnest({arrays}){tail}", columns, binary=True)  # noqa: S608 - placeholders only
         values = ", ".join(["(" + ", ".join(["%s"] * len(types)) + ")"] * len(rows))

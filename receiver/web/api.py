@@ -8,6 +8,7 @@ overloaded (Alertmanager retries).
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,7 +105,8 @@ def alertmanager_webhook() -> Response:
     # Admitted already: receiver.intake.admission.AdmissionGate holds an intake slot around this view.
     started = time.perf_counter()
     try:
-        payload = decode_payload(_read_body(wiring.config.max_body_bytes))
+        with wiring.metrics.timed("decode"):
+            payload = decode_payload(_read_body(wiring.config.max_body_bytes))
     except RequestEntityTooLarge:
         wiring.metrics.webhooks_rejected.labels("too_large").inc()
         log.warning("webhook rejected", reason="too_large", content_length=None)
@@ -117,7 +119,10 @@ def alertmanager_webhook() -> Response:
     # Watchdog is the dead man's switch's heartbeat: recorded, never stored as an alert nor routed.
     watchdogs = sum(1 for a in payload.alerts if is_watchdog(a.labels) and a.status == "firing")
     payload = msgspec.structs.replace(payload, alerts=[a for a in payload.alerts if not is_watchdog(a.labels)])
-    with wiring.tracer.start_as_current_span("intake", attributes={"alerts": len(payload.alerts)}):
+    with (
+        wiring.metrics.timed("observe"),
+        wiring.tracer.start_as_current_span("intake", attributes={"alerts": len(payload.alerts)}),
+    ):
         observations = observe(
             payload,
             wiring.policy,
@@ -127,22 +132,27 @@ def alertmanager_webhook() -> Response:
             wiring.incident_rules,
         )
     try:
-        # The jobs written here keep this span's traceparent: their delivery spans are its children.
-        with wiring.tracer.start_as_current_span("history write", attributes={"db.operation.name": "record"}) as span:
-            outcome = _history(wiring).record(observations, now)
-            span.set_attributes({"alerts.new": outcome.new, "alerts.updated": outcome.updated, "jobs": outcome.jobs})
-        if watchdogs and wiring.deadmans_switch is not None:
-            wiring.deadmans_switch.heartbeat()
+        with wiring.metrics.timed("store"):
+            # The jobs written here keep this span's traceparent: their delivery spans are its children.
+            with wiring.tracer.start_as_current_span(
+                "history write", attributes={"db.operation.name": "record"}
+            ) as span:
+                outcome = _history(wiring).record(observations, now)
+                span.set_attributes(
+                    {"alerts.new": outcome.new, "alerts.updated": outcome.updated, "jobs": outcome.jobs}
+                )
+            if watchdogs and wiring.deadmans_switch is not None:
+                wiring.deadmans_switch.heartbeat()
     except DatabaseUnavailable as exc:
         wiring.metrics.webhooks_rejected.labels("storage").inc()
         log.error("webhook not stored", reason=str(exc), alerts=len(observations))
         return error_response(503, "alert history unavailable; retry later", **{"Retry-After": "5"})
     wiring.metrics.webhooks_received.inc()
     wiring.metrics.watchdogs_received.inc(watchdogs)
-    for obs in observations:
-        wiring.metrics.alerts_received.labels(obs.status).inc()
-        if obs.priority_defaulted:
-            wiring.metrics.priority_defaulted.inc()
+    for status, count in Counter(obs.status for obs in observations).items():
+        wiring.metrics.alerts_received.labels(status).inc(count)
+    if defaulted := sum(1 for obs in observations if obs.priority_defaulted):
+        wiring.metrics.priority_defaulted.inc(defaulted)
     incidents = {}
     if wiring.incident_rules is not None:
         wiring.metrics.incidents_opened.inc(outcome.incidents_opened)

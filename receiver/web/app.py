@@ -27,7 +27,7 @@ from receiver.delivery.deadmans_switch import DeadMansSwitch, DeadMansSwitchColl
 from receiver.delivery.domain_events import OutboxBacklogCollector, ReceiverDomainEvents, build_domain_events
 from receiver.delivery.metrics import DeliveryMetrics, OutboxCollector
 from receiver.delivery.notification import Channel
-from receiver.delivery.outbox import Backoff, DeliveryWorker
+from receiver.delivery.process import build_background
 from receiver.intake.admission import Admission, AdmissionGate, Overloaded, RefusalSummary
 from receiver.intake.correlation import IncidentRules
 from receiver.intake.metrics import IntakeMetrics
@@ -36,7 +36,6 @@ from receiver.store.audit import SqlAuditLog
 from receiver.store.database import Database, DatabaseUnavailable, PostgresDatabase, SqliteDatabase, open_database
 from receiver.store.event_outbox import SqlEventOutbox
 from receiver.store.history import AlertHistory
-from receiver.store.retention import RETAINED_WITH_ALERTS, AlertRetention, audit_purger, incident_purger
 from receiver.store.sql_history import SqlAlertHistory
 from receiver.store.sql_reports import SqlReports
 from receiver.web import (
@@ -52,9 +51,9 @@ from receiver.web import (
     runbooks,
 )
 from receiver.web.json_errors import error_response
+from receiver.web.request_metrics import RequestMetrics, RequestTimer, remember_route
 
 log = structlog.get_logger("receiver")
-DELIVERY_BATCH = 5
 REFUSAL_LOG_INTERVAL = 10.0  # seconds between log lines counting refused webhooks
 SERVICE_NAME = "monitoring-receiver"  # the tracing resource's service.name unless OTEL_SERVICE_NAME says otherwise
 UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -72,12 +71,14 @@ def create_app(
     tracing: Tracing | None = None,
     on_reload: Callable[[], None] | None = None,
 ) -> Flask:
-    """Build the app. ``app.extensions["delivery"]`` is the outbox worker and
-    ``app.extensions["domain_events"]`` the domain-event relay; their owner starts them
-    (gunicorn's ``post_worker_init``) and stops them (``worker_exit``); tests drive them directly.
+    """Build the app. ``app.extensions["background"]`` is the work the delivery process runs (one outbox
+    sender, ``app.extensions["delivery"]``; the domain-event relay, ``app.extensions["domain_events"]``;
+    retention, ``app.extensions["retention"]``), built here for tests and tools to drive in-process:
+    under gunicorn the workers never start it, the delivery process does (receiver/delivery/process.py).
     ``on_reload`` runs after ``POST /api/v1/config/reload`` applied a new routing policy here
-    (under gunicorn: tell the master to replace every worker, so that all of them read it)."""
+    (under gunicorn: tell the master, which replaces every worker and signals the delivery process)."""
     app = Flask(__name__)
+    app.before_request(remember_route)  # first, so that requests refused by a later hook have their route
     app.config["RECEIVER"] = config
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes  # also bounds bodies sent without Content-Length
     database = database or open_database(config)
@@ -116,6 +117,7 @@ def create_app(
     composer = build_composer(
         config.notifications, clock, lambda template: delivery_metrics.template_errors.labels(template).inc()
     )
+    app.extensions["composer"] = composer
     app.extensions["ack_links"] = composer.ack_links  # None without RECEIVER_ACK_SECRET
     app.extensions["ack_link_metrics"] = ack_links.AckLinkMetrics(registry)
     app.extensions["runbooks"] = runbooks.load()
@@ -144,30 +146,26 @@ def create_app(
         incident_rules=rules,
         incidents=incidents,
     )
+    # The background work (senders, relay, retention) as the delivery process runs it, built here too so
+    # that tests and tools drive it in-process; under gunicorn the workers never start it.
+    background = None
     if history is not None:
-        app.extensions["delivery"] = DeliveryWorker(
+        background = build_background(
+            config,
+            database if isinstance(database, PostgresDatabase | SqliteDatabase) else None,
             history,
-            channels,
+            lambda: channels,
             policy,
             delivery_metrics,
             clock,
-            Backoff(config.retry_base, config.retry_max),
-            poll_interval=config.poll_interval,
-            batch=DELIVERY_BATCH,
-            # a claimed batch must be sent before its lease ends; a worker that dies frees its jobs then
-            lease=DELIVERY_BATCH * config.send_timeout + 5.0,
+            domain_events=domain_events,
             deadmans_switch=switch,
             tracer=tracer,
             incidents=incidents,
         )
-    if isinstance(database, PostgresDatabase | SqliteDatabase):  # started by gunicorn's post_worker_init
-        app.extensions["retention"] = AlertRetention(
-            database,
-            config.shared.retention.alerts_seconds,
-            clock,
-            extra=RETAINED_WITH_ALERTS,
-            purgers=(incident_purger(database), audit_purger(database)),
-        )
+        app.extensions["delivery"] = background.senders[0]
+        app.extensions["retention"] = background.retention
+    app.extensions["background"] = background
 
     def reload() -> str:
         """Re-read the routing policy file (ConfigError when it is invalid: the old one stays)."""
@@ -175,10 +173,9 @@ def create_app(
             raise ConfigError("RECEIVER_ROUTING_FILE is not set: nothing to reload")
         fresh = RoutingPolicy.from_file(config.routing_file)
         app.extensions["receiver"] = dataclasses.replace(app.extensions["receiver"], policy=fresh)
-        delivery = app.extensions.get("delivery")
-        if delivery is not None:
-            delivery.use_policy(fresh)
-        if switch is not None:
+        if background is not None:
+            background.use_policy(fresh)
+        elif switch is not None:
             switch.use_policy(fresh)
         if on_reload is not None:
             on_reload()
@@ -233,6 +230,8 @@ def create_app(
             log.warning("webhooks refused: overloaded", reason="overload", refused=count, detail=str(exc))
 
     app.wsgi_app = AdmissionGate(app.wsgi_app, admission, api.WEBHOOK_PATH, refused)  # type: ignore[method-assign]
+    # outermost: refusals are timed too
+    app.wsgi_app = RequestTimer(app.wsgi_app, RequestMetrics(registry), fixed=(api.WEBHOOK_PATH,))  # type: ignore[method-assign]
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(_exc: RequestEntityTooLarge) -> Response:

@@ -35,6 +35,8 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from receiver.config.routing import Priority
 from receiver.config.settings import WEEKDAYS
+from receiver.delivery.composer import Composer
+from receiver.delivery.links import Link
 from receiver.delivery.message import duration_text
 from receiver.reports.figures import EVERYTHING
 from receiver.reports.parameters import ParameterInvalid
@@ -127,6 +129,12 @@ def _rows(wiring: Wiring, alerts: list[AlertRecord], now: float) -> list[Row]:
             return None
 
     return [Row(a, now - a.first_seen, deadline_of(a, ack_deadline(a), now)) for a in alerts]
+
+
+def _references(alert: AlertRecord) -> tuple[Link, ...]:
+    """The alert's runbook, dashboard and graph links, resolved as its notifications resolve them."""
+    composer: Composer | None = current_app.extensions.get("composer")
+    return () if composer is None else composer.references(alert)
 
 
 def _page(template: str, status: int = 200, **context: object) -> Response:
@@ -229,6 +237,7 @@ def alert(alert_id: int) -> Response:
         row=_rows(wiring, [record], now)[0],
         timeline=timeline,
         pending=pending,
+        references=_references(record),
         now=now,
         csrf_token=token,
         acked=request.args.get("acked") == "1",

@@ -3,10 +3,10 @@
 Bind address and worker count come from the receiver's configuration, so gunicorn and
 the app agree on them; the rest are fixed production choices.
 
-Delivery runs as one outbox thread inside every worker process (``RECEIVER_DELIVERY=thread``):
-the hooks below start it after the worker has loaded the app and stop it, waiting for the
-send in flight, when the worker exits. Workers claim jobs with ``FOR UPDATE SKIP LOCKED``, so
-any number of workers and instances never send one job twice.
+The workers only serve HTTP. Delivery (the outbox senders, the domain-event relay, retention) runs
+in a process of its own (``RECEIVER_DELIVERY=process``, receiver/delivery/process.py), owned by the
+master through the hooks below: started when the master is ready, restarted when it dies, told
+of a reload (SIGHUP) with the workers, and stopped, after the send in flight, when the master exits.
 
 Metrics from several workers are summed with prometheus_client's multiprocess mode: the master
 creates ``PROMETHEUS_MULTIPROC_DIR`` (unless set) before any worker imports prometheus_client.
@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from receiver.config.settings import ReceiverConfig
+from receiver.web.delivery_owner import DeliveryOwner
 
 _config = ReceiverConfig.from_environ(os.environ)
 
@@ -45,6 +46,7 @@ proc_name = "monitoring-receiver"
 certfile = None if _config.tls_cert is None else str(_config.tls_cert)
 keyfile = None if _config.tls_key is None else str(_config.tls_key)
 _created_dirs: list[str] = []  # the master's own temporary metrics directory, removed on exit
+_delivery = DeliveryOwner() if _config.delivery == "process" else None
 
 
 def control_socket_path(config: ReceiverConfig, environ: Mapping[str, str]) -> str | None:
@@ -77,37 +79,30 @@ def on_starting(server: Any) -> None:
         _created_dirs.append(created)
 
 
+def when_ready(server: Any) -> None:
+    if _delivery is not None:  # after on_starting: it inherits PROMETHEUS_MULTIPROC_DIR
+        _delivery.start(server.log)
+
+
+def on_reload(server: Any) -> None:
+    if _delivery is not None:  # POST /api/v1/config/reload: the workers are replaced, delivery re-reads
+        _delivery.reload()
+
+
 def on_exit(server: Any) -> None:
+    if _delivery is not None:
+        _delivery.stop()  # waits for the send in flight; unsent jobs stay in the outbox
     for path in _created_dirs:
         shutil.rmtree(path, ignore_errors=True)
-
-
-def post_worker_init(worker: Any) -> None:
-    if _config.delivery == "thread":
-        delivery = worker.wsgi.extensions.get("delivery")
-        if delivery is not None:
-            delivery.start()
-    domain_events = worker.wsgi.extensions.get("domain_events")
-    if domain_events is not None:  # relays domain events from the outbox; claims are leased per worker
-        domain_events.start()
-    retention = worker.wsgi.extensions.get("retention")
-    if retention is not None:  # hourly purge past RETENTION_ALERTS; an advisory lock admits one process
-        retention.start()
 
 
 def worker_exit(server: Any, worker: Any) -> None:
     app = getattr(worker, "wsgi", None)
     if app is None:
         return
-    delivery = app.extensions.get("delivery")
-    if delivery is not None:
-        delivery.stop()  # waits for the send in flight; unsent jobs stay in the outbox
     domain_events = app.extensions.get("domain_events")
     if domain_events is not None:
-        domain_events.close()  # flushes the producer; unrelayed events stay in the outbox
-    retention = app.extensions.get("retention")
-    if retention is not None:
-        retention.stop()
+        domain_events.close()  # the event store the events API reads
     database = app.extensions.get("database")
     if hasattr(database, "close"):
         database.close()

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import msgspec
 import pytest
 
 from monitoring import catalogue as c
@@ -158,3 +159,39 @@ def test_extra_attributes_and_payload_fields_are_tolerated() -> None:
     assert decode_data(event) == c.AssetCreated(
         asset_id="a", asset_class=c.AssetClass.BOND, name="n", value=1, currency="EUR"
     )
+
+
+BINARY_HEADERS = [
+    ("ce_id", b"1"),
+    ("ce_source", b"s"),
+    ("ce_type", b"AssetCreated"),
+    ("ce_specversion", b"1.0"),
+    ("ce_time", b"2026-11-26T08:00:00Z"),
+]
+
+
+@pytest.mark.parametrize(
+    "version", [b"\xc2\xb2", b"+3", b" 3", b"3.0"], ids=["superscript two", "sign", "space", "point"]
+)
+def test_a_binary_aggregateversion_that_is_not_decimal_digits_is_the_wrong_type(version: bytes) -> None:
+    with pytest.raises(EventDecodeError) as info:
+        decode(b"{}", [*BINARY_HEADERS, ("ce_aggregateversion", version)])
+    assert info.value.reason is DecodeFailure.WRONG_TYPE
+    assert "ce_aggregateversion" in info.value.detail
+
+
+@pytest.mark.parametrize("reverse", [False, True], ids=["headers in order", "headers reversed"])
+def test_the_first_bad_attribute_in_the_envelopes_order_is_reported_whatever_the_headers_order(
+    reverse: bool,
+) -> None:
+    headers = [(k, b"0.3" if k == "ce_specversion" else b"" if k == "ce_id" else v) for k, v in BINARY_HEADERS]
+    with pytest.raises(EventDecodeError) as info:
+        decode(b"{}", headers[::-1] if reverse else headers)
+    assert info.value.reason is DecodeFailure.WRONG_TYPE  # ``id`` comes before ``specversion``
+    assert "ce_id" in info.value.detail
+
+
+def test_binary_headers_are_read_whatever_their_case_and_the_last_of_a_repeated_one_wins() -> None:
+    value, headers = encode_binary(completed_event())
+    shouted = [(k.upper(), v) for k, v in headers] + [("ce_correlationid", b"corr-2"), ("ce_subject", None)]
+    assert decode(value, shouted) == msgspec.structs.replace(completed_event(), correlationid="corr-2")

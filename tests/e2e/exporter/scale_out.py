@@ -281,7 +281,7 @@ class ScaleOut:
     @staticmethod
     def _read_prometheus(record: ScaleOutRecord, prometheus: str) -> None:
         record.prometheus_count = counted_in_prometheus(prometheus)
-        record.max_active_consistency = scalar(prometheus, f"max_over_time({_ACTIVE}[1h:500ms])")
+        record.max_active_consistency = max_concurrent_consistency(prometheus)
         record.active_instances = scalar(
             prometheus, 'count(max_over_time(monitoring_consistency_active{job="exporter"}[1h]) == 1)'
         )
@@ -294,3 +294,28 @@ class ScaleOut:
 
 
 _ACTIVE = 'sum(monitoring_consistency_active{job="exporter"})'
+
+
+def max_concurrent_consistency(prometheus: str) -> float:
+    """The most processes that reported an active consistency consumer at once, from the raw samples.
+
+    Each process's runs of ``monitoring_consistency_active == 1`` are intervals from its first to its
+    last sample of 1: it held the lock throughout each. Sums over a subquery would count a process
+    that released the lock and left as still active until Prometheus's next scrape marked its series
+    stale, which is not an overlap; two intervals that intersect are."""
+    intervals: list[tuple[float, float]] = []
+    for series in query(prometheus, 'monitoring_consistency_active{job="exporter"}[1h]'):
+        values = series["values"]
+        assert isinstance(values, list)
+        start: float | None = None
+        last = 0.0
+        for at, raw in values:
+            if float(raw) == 1.0:
+                start = float(at) if start is None else start
+                last = float(at)
+            elif start is not None:
+                intervals.append((start, last))
+                start = None
+        if start is not None:
+            intervals.append((start, last))
+    return float(max((sum(a <= at <= b for a, b in intervals) for at, _ in intervals), default=0))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import tempfile
 from pathlib import Path
 
 from tests.e2e.receiver.conftest import ReceiverProcess, Sinks, receiver_env
@@ -20,8 +22,8 @@ def answers(path: Path) -> bool:
 def test_two_receivers_with_one_home_each_get_their_own_control_socket_and_off_means_none(
     postgres_uri: str, sinks: Sinks, tmp_path: Path
 ) -> None:
-    home = tmp_path / "home"
-    home.mkdir()
+    # A short path: a Unix socket's path may not exceed 107 bytes, and pytest's tmp_path can be longer.
+    home = Path(tempfile.mkdtemp(prefix="home-", dir="/tmp"))
     shared = {"HOME": str(home), "XDG_RUNTIME_DIR": ""}
     receivers = []
     try:
@@ -37,3 +39,4 @@ def test_two_receivers_with_one_home_each_get_their_own_control_socket_and_off_m
     finally:
         for receiver in receivers:
             receiver.stop()
+        shutil.rmtree(home, ignore_errors=True)

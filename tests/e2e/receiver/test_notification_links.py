@@ -15,6 +15,7 @@ The scenarios share one stack and run in file order (~40 s).
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import threading
@@ -407,6 +408,18 @@ def test_every_link_in_every_notification_answers_and_opening_them_changes_nothi
     status, _, page = notification_links.get(console, {"Authorization": f"Bearer {stack.receiver.api_key}"})
     assert status == 200
     assert "ServiceDown" in page
+    # The alert page links the same runbook, dashboard and graph, and they answer too.
+    on_page = {
+        name: html.unescape(url)
+        for url, name in re.findall(r'<a href="([^"]+)" class="alert-link" data-link="(\w+)"', page)
+    }
+    assert sorted(on_page) == ["dashboard", "graph", "runbook"]
+    assert on_page["runbook"] in kinds["runbook"]
+    assert on_page["graph"] in kinds["graph"]
+    assert urllib.parse.urlsplit(on_page["dashboard"]).path in {
+        urllib.parse.urlsplit(u).path for u in kinds["dashboard"]
+    }
+    assert set(notification_links.follow_all(list(on_page.values())).values()) == {200}
     for url in kinds["runbook"]:
         assert "Runbook: ServiceDown" in notification_links.get(url)[2]
     # Opening links (as chat unfurlers and mail scanners do) acknowledged nothing.

@@ -145,6 +145,7 @@ class Watch:
     groups: tuple[str, ...]
     latencies: list[float] = field(default_factory=list)
     not_ready: int = 0
+    not_ready_at: list[float] = field(default_factory=list)  # monotonic times of the samples not ready
     peak_lag: dict[str, float] = field(default_factory=dict)
     last: Samples = field(default_factory=dict)
 
@@ -152,7 +153,9 @@ class Watch:
         started = time.monotonic()
         self.last = scrape(self.exporter.metrics_url)  # raises unless 200
         self.latencies.append(time.monotonic() - started)
-        self.not_ready += self.exporter.status("/readyz") != 200
+        if self.exporter.status("/readyz") != 200:
+            self.not_ready += 1
+            self.not_ready_at.append(time.monotonic())
         for group in self.groups:
             self.peak_lag[group] = max(self.peak_lag.get(group, 0.0), self.lag(group))
         return self.last
@@ -206,6 +209,9 @@ def test_an_exporter_flooded_with_events_stays_in_its_memory_bound_keeps_answeri
         sampler = RssSampler(exporter.proc.pid)
         watch = Watch(exporter, groups)
         try:
+            # Not ready until its first broker round trip (a start-up state, not overload): from then on
+            # every sample must find it ready.
+            assert wait_for(lambda: exporter.status("/readyz") == 200, 30)
             rss_ready = rss(exporter.proc.pid)
             sampler.start()
             # R: the exporter's own rate in this run, over the pre-produced batch, no producer running.
@@ -283,7 +289,7 @@ def test_an_exporter_flooded_with_events_stays_in_its_memory_bound_keeps_answeri
     )
     assert sampler.peak < RSS_BOUND, f"peak RSS {sampler.peak / MIB:.0f} MiB"
     assert max(watch.latencies) < SCRAPE_TIMEOUT, max(watch.latencies)
-    assert watch.not_ready == 0
+    assert watch.not_ready == 0, f"not ready {[round(t - ended, 1) for t in watch.not_ready_at]} s after the load ended"
     assert watch.peak_lag[group] >= backlog_at_end / 2  # the backlog shows in the lag metric
     assert resumed_rate >= rate / 4, (resumed_rate, rate)
     assert idle_after <= max(4 * idle_before, idle_before + 0.25), (idle_after, idle_before)

@@ -122,9 +122,11 @@ def test_pages_per_day_are_split_by_seoul_working_hours(database: str) -> None:
 
 
 def test_pages_by_hour_match_the_reports_week(database: str) -> None:
-    report = read_report(
-        SqlReports(PostgresDatabase(database)), ReportRequest(SINCE, UNTIL), RoutingPolicy(), EVERYTHING
-    )
+    db = PostgresDatabase(database)
+    try:
+        report = read_report(SqlReports(db), ReportRequest(SINCE, UNTIL), RoutingPolicy(), EVERYTHING)
+    finally:
+        db.close()
     rows = {row["hour"]: row for row in run(database, alert_quality.PAGES_BY_HOUR)}
     days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
     for hour in range(24):

@@ -7,13 +7,16 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from receiver.store.audit import SqlAuditLog
 from receiver.store.database import PostgresDatabase, SqliteDatabase
 from receiver.store.history import AlertFilter
+from receiver.store.migrations import MIGRATIONS
 from receiver.store.retention import PURGE_LOCK, AlertRetention, TimedTable, audit_purger
 from receiver.store.sql_history import SqlAlertHistory
 from tests.integration.receiver.test_history_contract import NOW, obs
@@ -142,5 +145,28 @@ def test_monitoring_purge_deletes_the_expired_history_once_and_reports_it(postgr
     reopened = PostgresDatabase(postgres_uri)
     try:
         assert count(reopened, "alerts") == 1
+    finally:
+        reopened.close()
+
+
+@pytest.mark.parametrize("schema", [0, 6], ids=["never migrated", "before the acknowledge links' table"])
+def test_monitoring_purge_migrates_an_older_database_first(tmp_path: Path, schema: int) -> None:
+    path = tmp_path / "alerts.sqlite3"
+    database = SqliteDatabase(path)
+    try:
+        if schema:
+            SqlAlertHistory(database).migrate(schema)
+    finally:
+        database.close()
+    env = {"PATH": "/usr/bin:/bin", "RECEIVER_SQLITE_PATH": str(path), "RETENTION_ALERTS": "90d"}
+    done = subprocess.run(
+        [sys.executable, "-m", "ops.cli", "purge"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "purged alerts 0, timeline 0, outbox 0" in done.stdout
+    reopened = SqliteDatabase(path)
+    try:
+        assert SqlAlertHistory(reopened).migrate() == MIGRATIONS[-1].version  # already there: nothing left to apply
+        assert count(reopened, "ack_links_used") == 0
     finally:
         reopened.close()

@@ -31,7 +31,7 @@ class RecordingDeadLetters:
     sent: list[tuple[int, str, str]] = field(default_factory=list)
 
     def send(self, record: ConsumedRecord, reason: str, detail: str) -> None:
-        self.sent.append((record.offset, reason, detail))
+        self.sent.append((record.offset() or 0, reason, detail))
 
 
 @dataclass

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from receiver.delivery.message import duration_text
 from receiver.web.console import CSRF_COOKIE, deadline_of
 from tests.unit.receiver.conftest import Receiver, build_receiver
@@ -160,3 +162,43 @@ def test_low_priority_alerts_have_no_deadline(tmp_path: Path) -> None:
     assert "none (planned work)" in page
     record = r.app.extensions["receiver"].history.alert(only_id(r))[0]
     assert deadline_of(record, None, r.clock.now).state == "none"
+
+
+@pytest.mark.parametrize(
+    ("env", "annotations", "expected"),
+    [
+        (
+            {"RECEIVER_EXTERNAL_URL": "https://alerts.example", "RECEIVER_GRAFANA_URL": "https://grafana.example"},
+            {"runbook_url": "/runbooks/servicedown", "dashboard_url": "/d/system-status?viewPanel=2"},
+            {
+                "runbook": "https://alerts.example/runbooks/servicedown",
+                "dashboard": "https://grafana.example/d/system-status?viewPanel=2&amp;from=",
+                "graph": "http://prometheus.example/graph",
+            },
+        ),
+        (
+            {},
+            {"runbook_url": "https://wiki.example/rb", "dashboard_url": "/d/x"},
+            {"runbook": "https://wiki.example/rb", "graph": "http://prometheus.example/graph"},
+        ),
+    ],
+    ids=["configured bases", "no bases: absolute runbook and graph only"],
+)
+def test_the_alert_page_links_its_runbook_dashboard_and_graph_as_its_notifications_do(
+    tmp_path: Path, env: dict[str, str], annotations: dict[str, str], expected: dict[str, str]
+) -> None:
+    r = build_receiver(tmp_path, env=env)
+    fire(r, alert("ServiceDown", "critical", annotations={"summary": "down", **annotations}))
+    page = r.client.get(f"/console/alerts/{only_id(r)}").get_data(as_text=True)
+    found = dict(re.findall(r'<a href="([^"]+)" class="alert-link" data-link="(\w+)"', page))
+    assert {name: url for url, name in found.items()}.keys() == expected.keys()
+    for url, name in found.items():
+        assert url.startswith(expected[name]), (name, url)
+
+
+def test_a_runbook_that_is_no_url_is_shown_as_text_not_linked(tmp_path: Path) -> None:
+    r = build_receiver(tmp_path)
+    fire(r, alert("ServiceDown", "critical", annotations={"runbook_url": "javascript:alert(1)"}))
+    page = r.client.get(f"/console/alerts/{only_id(r)}").get_data(as_text=True)
+    assert '<span class="alert-link" data-link="runbook">Runbook: javascript:alert(1)</span>' in page
+    assert 'href="javascript:' not in page

@@ -12,14 +12,14 @@ from tests.integration.exporter.stream import wait_for
 class ListSource:
     def __init__(self, batches: list[list[Record]]) -> None:
         self.batches = batches
-        self.done_batches: list[list[int]] = []
+        self.done_batches: list[list[int | None]] = []
         self.closed = False
 
     def poll(self, max_records: int, timeout: float) -> Sequence[ConsumedRecord]:
         return self.batches.pop(0) if self.batches else []
 
     def done(self, records: Sequence[ConsumedRecord]) -> None:
-        self.done_batches.append([r.offset for r in records])
+        self.done_batches.append([r.offset() for r in records])
 
     def maybe_commit(self) -> None:
         return None
@@ -30,13 +30,13 @@ class ListSource:
 
 def test_a_failing_handler_is_counted_and_the_loop_keeps_consuming_then_stop_closes_the_source() -> None:
     source = ListSource([[Record("t", 0, i, b"", []) for i in range(3)], [Record("t", 0, 3, b"", [])]])
-    seen: list[int] = []
+    seen: list[int | None] = []
     errors: list[str] = []
 
     def handle(record: ConsumedRecord) -> None:
-        if record.offset == 1:
+        if record.offset() == 1:
             raise RuntimeError("a bug")
-        seen.append(record.offset)
+        seen.append(record.offset())
 
     loop = ConsumeLoop(source, handle, 10, poll_timeout=0.01, on_error=lambda: errors.append("x"))
     loop.start()

@@ -111,7 +111,7 @@ class RecordingDeadLetters:
         self.sent: list[tuple[int, str]] = []
 
     def send(self, record: ConsumedRecord, reason: str, detail: str) -> None:
-        self.sent.append((record.offset, reason))
+        self.sent.append((record.offset() or 0, reason))
 
 
 def test_rejected_records_go_to_the_dead_letters_with_their_reason(registry: CollectorRegistry) -> None:

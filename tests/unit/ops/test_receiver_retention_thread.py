@@ -30,7 +30,7 @@ def test_the_apps_retention_thread_purges_alerts_older_than_the_configured_reten
     history.record([obs("SixDaysOld", starts_at=NOW - 6 * DAY)], NOW - 6 * DAY)
     retention = app.extensions["retention"]
     assert isinstance(retention, AlertRetention)
-    retention.start()  # as gunicorn's post_worker_init does; the first purge runs at once
+    retention.start()  # as the delivery process does; the first purge runs at once
     try:
         deadline = time.monotonic() + 10
         names = {a.alertname for a in history.alerts(AlertFilter())}
