@@ -80,7 +80,9 @@ class HistoryWrites(IncidentWrites):
         On PostgreSQL that is two round trips whatever the webhook holds (pipeline mode): one
         statement inserts the new alerts with their "received" entries and jobs and returns, locked,
         the alerts already known; then what changed for those, the domain events and the commit
-        go together. SQLite, in-process, takes a few statements more."""
+        go together. With incidents on, the components' locks go ahead of the first, and the
+        incidents are decided between the two: two to four round trips (docs/receiver.md,
+        "Incidents"). SQLite, in-process, takes a few statements more."""
         unique = {(o.fingerprint, o.starts_at): o for o in observations}
         if not unique:
             return RecordOutcome(0, 0, 0)
@@ -106,7 +108,7 @@ class HistoryWrites(IncidentWrites):
             if missed:  # inserted by a concurrent webhook after the statement's snapshot: read them now
                 existing.update(self._existing(conn, missed, correlating))
             # Incidents off, the rest is sent with the COMMIT: the second round trip. On, reading the
-            # incidents (and the ids of those it opens) costs one or two more (docs/receiver.md).
+            # incidents costs one more, and opening or resolving one another (_correlate).
             return self._apply(conn, unique, inserted, existing, now, correlating)
 
     def _apply(
