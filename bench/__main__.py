@@ -24,6 +24,7 @@ from bench import (
 from bench import backtest as backtest_bench
 from bench import deadmans_switch as deadmans_switch_bench
 from bench import exporter as exporter_bench
+from bench import incidents as incidents_bench
 from bench import ops as ops_bench
 from bench import receiver_events as receiver_events_bench
 from bench import reports as reports_bench
@@ -49,6 +50,8 @@ BENCHMARKS: dict[str, Callable[[], list[Result]]] = {
     "scale_out": scale_out.run,
     "backtest": backtest_bench.run,
     "reports": reports_bench.run,
+    # pages per fault with incidents vs every alert its own page (one pipeline run), intake p99 topology on/off
+    "incidents": incidents_bench.run,
 }
 
 

@@ -1,7 +1,7 @@
 """The event catalogue: every domain event type and the shape of its ``data``.
 
 Platform services (asset, portfolio, transaction) publish the first nine; the
-monitoring stack publishes its own six. Each payload is a frozen msgspec Struct, so
+monitoring stack publishes its own eight. Each payload is a frozen msgspec Struct, so
 decoding validates types and ranges in one pass, and ``docs/events.md`` /
 ``monitoring/schemas/*.json`` are generated from these classes (``monitoring
 schemas --write``), never written by hand.
@@ -200,6 +200,33 @@ class PerformanceAnomaly(Payload, frozen=True, kw_only=True):
     links: dict[str, str] = {}
 
 
+class IncidentOpened(Payload, frozen=True, kw_only=True):
+    """An incident opened (``reopened`` > 0: opened again within the cool-down after it resolved)."""
+
+    incident_id: Id
+    title: Name  # its probable cause: "ServiceDown (transaction-service)"
+    priority: Priority
+    part: Name | None  # the topology part of its probable cause; None when its labels match no part
+    cause_alert_id: Id
+    opened_at: datetime
+    reopened: Annotated[int, Meta(ge=0)] = 0
+
+
+class IncidentResolved(Payload, frozen=True, kw_only=True):
+    """An incident's last alert resolved, or it merged into another (``merged_into``)."""
+
+    incident_id: Id
+    title: Name
+    priority: Priority
+    part: Name | None
+    opened_at: datetime
+    resolved_at: datetime
+    duration_seconds: Seconds
+    alerts: Annotated[int, Meta(ge=0)]
+    merged_into: Id | None = None
+    reopened: Annotated[int, Meta(ge=0)] = 0
+
+
 class ServiceHealthChanged(Payload, frozen=True, kw_only=True):
     service: Name
     previous: HealthState
@@ -227,6 +254,8 @@ MONITORING_EVENTS: dict[str, type[Payload]] = {
     "AlertResolved": AlertResolved,
     "PerformanceAnomaly": PerformanceAnomaly,
     "ServiceHealthChanged": ServiceHealthChanged,
+    "IncidentOpened": IncidentOpened,
+    "IncidentResolved": IncidentResolved,
 }
 
 CATALOGUE: dict[str, type[Payload]] = {**PLATFORM_EVENTS, **MONITORING_EVENTS}
@@ -242,6 +271,8 @@ PUBLISHER: dict[str, str] = {
     "AlertCreated": "monitoring-receiver",
     "AlertResolved": "monitoring-receiver",
     "PerformanceAnomaly": "monitoring-receiver",
+    "IncidentOpened": "monitoring-receiver",
+    "IncidentResolved": "monitoring-receiver",
 }
 
 # The Kafka topic each platform service publishes to.

@@ -11,11 +11,15 @@ from __future__ import annotations
 import getpass
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 from receiver.config.routing import RoutingPolicy
 from receiver.config.settings import ReceiverConfig
+from receiver.config.topology import Topology
 from receiver.delivery.deadmans_switch import is_watchdog
 from receiver.delivery.templates import MessageTemplates
+from receiver.intake.correlation import IncidentRules
+from receiver.intake.incident_replay import ESCALATE, PAGE, UPDATE, IncidentReplay
 from receiver.reports.document import report_document
 from receiver.reports.figures import EVERYTHING, Report, read_report
 from receiver.reports.parameters import PARAMETERS as REPORT_PARAMETERS
@@ -26,20 +30,24 @@ from receiver.store.audit import BACKUP, RESEND, RESTORE, SUCCESS, VERIFY_REPAIR
 from receiver.store.database import DatabaseUnavailable, PostgresDatabase, SqliteDatabase, open_database
 from receiver.store.repair import Repairs, Resent, resend
 from receiver.store.reports import GroupBy
-from receiver.store.retention import RETAINED_WITH_ALERTS, AlertRetention, PurgeResult, audit_purger
+from receiver.store.retention import RETAINED_WITH_ALERTS, AlertRetention, PurgeResult, audit_purger, incident_purger
 from receiver.store.sql_history import SqlAlertHistory
 from receiver.store.sql_reports import SqlReports
 
 __all__ = [
     "BACKUP",
+    "ESCALATE",
+    "PAGE",
     "REPORT_PARAMETERS",
     "RESEND",
     "RESTORE",
     "SUCCESS",
+    "UPDATE",
     "VERIFY_REPAIR",
     "Database",
     "DatabaseUnavailable",
     "GroupBy",
+    "IncidentReplay",
     "KeyNotFound",
     "ParameterInvalid",
     "PostgresDatabase",
@@ -52,6 +60,7 @@ __all__ = [
     "SqlAuditLog",
     "SqlKeyStore",
     "SqliteDatabase",
+    "incident_replay",
     "is_watchdog",
     "migrate",
     "open_database",
@@ -67,6 +76,17 @@ __all__ = [
 Database = PostgresDatabase | SqliteDatabase
 
 
+def incident_replay(config: ReceiverConfig, topology_file: Path | None = None) -> IncidentReplay | None:
+    """The receiver's incident rules over ``topology_file`` (else RECEIVER_TOPOLOGY_FILE), replayed in
+    memory with the configuration's window and cool-down; None when there is no topology (every
+    alert pages on its own). ``ConfigError`` names a bad file's line."""
+    path = topology_file or config.topology_file
+    if path is None:
+        return None
+    rules = IncidentRules(Topology.from_file(path), config.incident_window, config.incident_cooldown)
+    return IncidentReplay(rules)
+
+
 def migrate(database: Database, target: int | None = None) -> int:
     """Bring the receiver's schema to ``target`` (the newest when None); return the version."""
     return SqlAlertHistory(database).migrate(target)
@@ -74,9 +94,11 @@ def migrate(database: Database, target: int | None = None) -> int:
 
 def preflight(config: ReceiverConfig) -> list[str]:
     """What `monitoring receiver` checks once, before gunicorn starts its workers: the message
-    templates of RECEIVER_TEMPLATE_DIR (``ConfigError`` names a bad one's file and line), and what
-    the notifications will lack, as warnings to log."""
+    templates of RECEIVER_TEMPLATE_DIR and the topology of RECEIVER_TOPOLOGY_FILE (``ConfigError``
+    names a bad one's file and line), and what the notifications will lack, as warnings to log."""
     MessageTemplates(config.notifications.template_dir)
+    if config.topology_file is not None:
+        Topology.from_file(config.topology_file)
     notifications = config.notifications
     warnings = []
     if notifications.external_url is None:
@@ -109,7 +131,7 @@ def purge_from_environ(env: Mapping[str, str], clock: Callable[[], float] = time
             config.shared.retention.alerts_seconds,
             clock,
             extra=RETAINED_WITH_ALERTS,
-            purgers=(audit_purger(database),),
+            purgers=(incident_purger(database), audit_purger(database)),
         ).purge()
     finally:
         database.close()

@@ -13,12 +13,15 @@ import yaml
 from monitoring.settings import Settings
 from ops.local.fast_config import Speed, write_fast_config
 from receiver.config.routing import DEFAULT_PRIORITIES
+from receiver.config.settings import ReceiverConfig
 
 REPO = Path(__file__).resolve().parents[2]
 
 DEFAULT_RUN_DIR = REPO / ".cache" / "local-run"
 
 DEMO_SCENARIO = REPO / "simulator" / "scenarios" / "demo.yaml"
+
+TOPOLOGY = REPO / "topology" / "platform.yaml"  # the shipped parts and dependencies: one page per incident
 
 # Demo only: ten times faster than production (ServiceDown's 15 s `for:` becomes 2 s, a critical
 # group's 5 s group_wait becomes 0 s); scrape and rule evaluation every second.
@@ -87,6 +90,16 @@ class Layout:
             elif path.exists():
                 path.unlink()
         self.logs.mkdir()
+
+
+def incident_settings(speed: Speed, config: ReceiverConfig) -> dict[str, str]:
+    """Incidents on the shipped topology, their window and cool-down as fast as the demo's rules
+    (the hold is about webhooks arriving together, not about rule timings: it stays)."""
+    return {
+        "RECEIVER_TOPOLOGY_FILE": str(TOPOLOGY),
+        "RECEIVER_INCIDENT_WINDOW": f"{config.incident_window / speed.speedup:g}s",
+        "RECEIVER_INCIDENT_COOLDOWN": f"{config.incident_cooldown / speed.speedup:g}s",
+    }
 
 
 def routing_document() -> dict[str, Any]:

@@ -37,8 +37,10 @@ from monitoring.settings import Settings
 from ops.local.configuration import (
     DEFAULT_RUN_DIR,
     DEMO_SCENARIO,
+    DEMO_SPEED,
     Layout,
     Ports,
+    incident_settings,
     prometheus_argv,
     write_demo_config,
 )
@@ -201,6 +203,7 @@ def _start(
             RECEIVER_SQLITE_PATH=str(layout.root / "alerts.sqlite3"),
             RECEIVER_ROUTING_FILE=str(layout.routing),
             RECEIVER_POLL_INTERVAL="500ms",
+            **incident_settings(DEMO_SPEED, ReceiverConfig.from_environ(env)),
             # notifications link to this run's console, acknowledge page and runbooks
             RECEIVER_EXTERNAL_URL=f"http://127.0.0.1:{ports.receiver}",
         ),

@@ -25,8 +25,12 @@ from ops.rules.alert_relabel import RelabelUnsupported
 from ops.rules.alertmanager_config import AlertmanagerConfig, Integration, Route, load_alertmanager_config
 from ops.rules.durations import DurationInvalid, parse_duration
 from ops.rules.history import PrometheusHistory, PrometheusTooOld, PrometheusUnavailable
+from ops.rules.incidents import incident_stage
+from ops.rules.receiver_policy import NotificationStage
 from ops.rules.rule_files import load_rule_files
 from receiver.config.routing import RoutingPolicy
+from receiver.config.settings import ReceiverConfig
+from receiver.operations import IncidentReplay, incident_replay
 
 COMMANDS = ("rules",)
 
@@ -62,6 +66,13 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="compute every recording rule of the given files, even those Prometheus runs unchanged "
         "(default: read what Prometheus recorded for them where it did)",
+    )
+    bt.add_argument(
+        "--topology",
+        type=Path,
+        metavar="FILE",
+        help="page once per incident along this topology, as the receiver does (default: RECEIVER_TOPOLOGY_FILE; "
+        "neither: every alert pages on its own)",
     )
     bt.add_argument("--json", action="store_true", help="print JSON instead of a table")
     bt.add_argument(
@@ -117,6 +128,12 @@ def parse_time(text: str, now: float) -> float:
     return now - parse_duration(raw)
 
 
+def _replay(config: ReceiverConfig, topology: Path | None) -> IncidentReplay:
+    replay = incident_replay(config, topology)
+    assert replay is not None  # only called with a topology
+    return replay
+
+
 def default_alertmanager() -> AlertmanagerConfig:
     """Without --alertmanager: one route to the receiver with Alertmanager's default timings."""
     route = Route("0", "receiver", (), (), 30.0, 300.0, 14400.0, False, ())
@@ -147,6 +164,11 @@ def _backtest(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, clo
             else:
                 against = " ".join(map(str, args.against))
                 baseline = load_rule_files([Path(p) for p in args.against], setup.evaluation_interval)
+        receiver = ReceiverConfig.from_environ(env)
+        stages: tuple[NotificationStage, ...] = ()
+        if (args.topology or receiver.topology_file) is not None:
+            incident_replay(receiver, args.topology)  # a bad topology fails here, naming its file and line
+            stages = (incident_stage(lambda: _replay(receiver, args.topology)),)
         result = backtest.run(
             history,
             setup,
@@ -155,6 +177,7 @@ def _backtest(args: argparse.Namespace, env: Mapping[str, str], out: TextIO, clo
             alertmanager,
             policy,
             baseline,
+            stages=stages,
             recompute_recordings=args.recompute_recordings,
         )
     if args.json:

@@ -128,6 +128,13 @@ class UrlSecret(Secret):
         return f"{parts.scheme}://{parts.hostname}/***"
 
 
+def parse_seconds_or_zero(raw: object) -> float:
+    """A duration, or 0 (off)."""
+    if str(raw).strip() in ("0", "0s", "off"):
+        return 0.0
+    return parse_duration(raw)
+
+
 def parse_control_socket(raw: object) -> str:
     """``auto`` (one socket per instance, named for its port), ``off``, or an absolute path."""
     text = str(raw).strip()
@@ -187,6 +194,15 @@ RECEIVER_OPTIONS: tuple[Option[Any], ...] = (
     # gunicorn's control socket (gunicornc): per instance, never gunicorn's one shared default path.
     Option("RECEIVER_CONTROL_SOCKET", "receiver.control_socket", parse_control_socket, "auto"),
     Option("RECEIVER_ROUTING_FILE", "receiver.routing_file", parse_path, None),
+    # Incidents (docs/alerting.md, "Incidents"): the platform's parts and dependencies; unset, every alert
+    # pages on its own. The window relates alerts that arrive apart; an alert firing again within the
+    # cool-down after its incident resolved reopens it (and the resolve notification waits that long).
+    Option("RECEIVER_TOPOLOGY_FILE", "receiver.topology_file", parse_path, None),
+    Option("RECEIVER_INCIDENT_WINDOW", "receiver.incident_window", parse_duration, 300.0),
+    Option("RECEIVER_INCIDENT_COOLDOWN", "receiver.incident_cooldown", parse_duration, 300.0),
+    # A new incident's page waits this long, so that related alerts arriving at the same moment through other
+    # webhooks, workers or receivers merge into it first instead of paging on their own.
+    Option("RECEIVER_INCIDENT_HOLD", "receiver.incident_hold", parse_seconds_or_zero, 2.0),
     # Delivery: "process" runs the outbox senders, the domain-event relay and retention in a process of
     # their own beside gunicorn's workers (receiver/delivery/process.py); "off" leaves them to another instance.
     Option("RECEIVER_DELIVERY", "receiver.delivery", parse_choice("process", "off"), "process"),
@@ -331,6 +347,10 @@ class ReceiverConfig:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     routing_file: Path | None = None
+    topology_file: Path | None = None
+    incident_window: float = 300.0
+    incident_cooldown: float = 300.0
+    incident_hold: float = 2.0
     delivery: str = "process"
     delivery_threads: int = 2
     poll_interval: float = 1.0
@@ -386,6 +406,10 @@ class ReceiverConfig:
             tls_cert=v["receiver.tls_cert"],
             tls_key=v["receiver.tls_key"],
             routing_file=v["receiver.routing_file"],
+            topology_file=v["receiver.topology_file"],
+            incident_window=v["receiver.incident_window"],
+            incident_cooldown=v["receiver.incident_cooldown"],
+            incident_hold=v["receiver.incident_hold"],
             delivery=v["receiver.delivery"],
             delivery_threads=v["receiver.delivery_threads"],
             poll_interval=v["receiver.poll_interval"],

@@ -23,6 +23,7 @@ VERBS = {
     "resolve": "RESOLVED",
     "escalate": "ESCALATED (not acknowledged)",
     "acknowledge": "ACKNOWLEDGED",
+    "update": "UPDATE",  # an alert joined an incident: a follow-up, not a page
 }
 
 TITLE_LIMIT = 250  # characters: a subject line, a page's summary, a console line
@@ -64,7 +65,7 @@ class Message:
     output format escapes it. ``lasted`` is set on resolves, ``missed_deadline`` on escalations."""
 
     alert_id: int
-    action: str  # trigger | resolve | escalate | acknowledge
+    action: str  # trigger | resolve | escalate | acknowledge | update
     verb: str
     title: str  # one line, at most TITLE_LIMIT characters
     alertname: str
@@ -82,6 +83,12 @@ class Message:
     fallback: bool
     labels: tuple[tuple[str, str], ...]
     links: tuple[Link, ...]
+    # The incident it speaks for (docs/alerting.md, "Incidents"); None and empty when the alert pages alone.
+    incident_id: int | None = None
+    incident_title: str = ""  # its probable cause: "ServiceDown (transaction-service)"
+    incident_priority: str = ""
+    incident_alerts: int = 0
+    incident_line: str = ""  # "incident 12, 3 alerts, probable cause ServiceDown (transaction-service)"
 
     def link(self, name: str) -> Link | None:
         """The clickable link called ``name`` (acknowledge, runbook, dashboard, graph, console), if any."""
@@ -110,6 +117,11 @@ class Message:
             "fallback": self.fallback,
             "labels": list(self.labels),
             "links": list(self.links),
+            "incident_id": self.incident_id,
+            "incident_title": self.incident_title,
+            "incident_priority": self.incident_priority,
+            "incident_alerts": self.incident_alerts,
+            "incident_line": self.incident_line,
             **{
                 f"{name}_url": clickable.get(name)
                 for name in ("acknowledge", "runbook", "dashboard", "graph", "console")
@@ -120,7 +132,38 @@ class Message:
 def default_title(n: Notification) -> str:
     alert = n.alert
     service = f" ({alert.service})" if alert.service else ""
+    if n.action == "update" and n.incident is not None:
+        incident = n.incident
+        return (
+            f"[{incident.priority.upper()}] UPDATE: incident {incident.id} ({incident.title}): "
+            f"{alert.alertname}{service} joined"
+        )
     return f"[{alert.priority.upper()}] {VERBS.get(n.action, n.action)}: {alert.alertname}{service}"
+
+
+def incident_line(n: Notification) -> str:
+    """The incident in one line: ``incident 12, 3 alerts, probable cause ServiceDown (...)``."""
+    incident = n.incident
+    if incident is None:
+        return ""
+    cause = "this alert" if incident.cause_alert_id == n.alert.id else incident.title
+    alerts = f"{incident.alerts} alert{'s' if incident.alerts != 1 else ''}"
+    return one_line(f"incident {incident.id}, {alerts}, probable cause {cause}")
+
+
+def incident_document(n: Notification) -> dict[str, object]:
+    """The incident as machine integrations (webhook, file, PagerDuty's details) get it."""
+    incident = n.incident
+    assert incident is not None
+    return {
+        "id": incident.id,
+        "key": incident.key,
+        "title": incident.title,
+        "priority": incident.priority,
+        "status": incident.status,
+        "causeAlertId": incident.cause_alert_id,
+        "alerts": incident.alerts,
+    }
 
 
 def title_line(text: str) -> str:
@@ -155,6 +198,11 @@ def facts(n: Notification, links: Sequence[Link] = ()) -> Message:
         fallback=n.fallback,
         labels=tuple(sorted(alert.labels.items())),
         links=tuple(links),
+        incident_id=None if n.incident is None else n.incident.id,
+        incident_title="" if n.incident is None else n.incident.title,
+        incident_priority="" if n.incident is None else n.incident.priority,
+        incident_alerts=0 if n.incident is None else n.incident.alerts,
+        incident_line=incident_line(n),
     )
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-from receiver.store.history import AlertRecord
+from receiver.store.history import AlertRecord, IncidentNotice
 
 
 @dataclass(frozen=True)
@@ -16,11 +16,12 @@ class Notification:
     set on escalations (the deadline that was missed)."""
 
     alert: AlertRecord
-    action: str  # trigger | resolve | escalate | acknowledge
+    action: str  # trigger | resolve | escalate | acknowledge | update (an alert joined the incident)
     fallback: bool = False
     job: int | None = None  # the outbox job sending it: the same on every retry
     thread: int | None = None  # the job of the alert's first trigger on this channel (the conversation's start)
     ack_deadline: float | None = None
+    incident: IncidentNotice | None = None  # the incident it speaks for; None: the alert pages on its own
 
 
 class DeliveryFailed(Exception):

@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
 
 import structlog
 from opentelemetry import trace
@@ -26,6 +27,7 @@ from receiver.delivery.metrics import DeliveryMetrics
 from receiver.delivery.notification import Channel, DeliveryFailed, DigestChannel, Notification
 from receiver.store.database import DatabaseUnavailable
 from receiver.store.history import AlertHistory, Job, NewJob
+from receiver.store.incidents import DueIncidentEscalation
 
 log = structlog.get_logger("receiver.outbox")
 DIGEST_LIMIT = 200  # notifications in one digest message
@@ -47,6 +49,16 @@ class Backoff:
         return max(jittered, retry_after or 0.0)
 
 
+class IncidentEscalations(Protocol):
+    """Incidents nobody acknowledged in time (the store's; docs/alerting.md, "Incidents")."""
+
+    def due_incident_escalations(self, now: float, limit: int) -> list[DueIncidentEscalation]: ...
+
+    def escalate_incident(self, due: DueIncidentEscalation, jobs: Sequence[NewJob], next_at: float, now: float) -> bool:
+        """Record one escalation unless another worker already did (returns False then)."""
+        ...
+
+
 class DeliveryWorker:
     def __init__(
         self,
@@ -62,9 +74,11 @@ class DeliveryWorker:
         batch: int = 20,
         deadmans_switch: DeadMansSwitch | None = None,
         tracer: Tracer | None = None,
+        incidents: IncidentEscalations | None = None,
         name: str = "receiver-delivery",
     ) -> None:
         self._history = history
+        self._incidents = incidents
         self._name = name
         self._tracer = tracer or trace.NoOpTracer()
         self._channels = channels
@@ -188,7 +202,9 @@ class DeliveryWorker:
                 deadline = self._policy.policy(Priority(job.alert.priority)).ack_deadline
             except ValueError:  # a priority stored by an older policy: the message says "the deadline"
                 deadline = None
-        return Notification(job.alert, job.action, job.fallback, job.id, job.thread, ack_deadline=deadline)
+        return Notification(
+            job.alert, job.action, job.fallback, job.id, job.thread, ack_deadline=deadline, incident=job.incident
+        )
 
     def _fail(self, job: Job, failure: DeliveryFailed) -> str:
         """Schedule a retry or dead-letter the job; return which (the outcome of the attempt)."""
@@ -207,7 +223,8 @@ class DeliveryWorker:
         fallback = None
         if not job.fallback and self._policy.fallback != job.channel and self._policy.fallback in self._channels:
             budget = self._policy.policy(Priority(job.alert.priority)).retry_budget
-            fallback = NewJob(self._policy.fallback, job.action, budget, fallback=True)
+            incident = None if job.incident is None else job.incident.id
+            fallback = NewJob(self._policy.fallback, job.action, budget, fallback=True, incident=incident)
         self._history.dead_letter(job, failure.reason, now, fallback)
         log.error(
             "notification dead-lettered",
@@ -242,6 +259,33 @@ class DeliveryWorker:
                 escalated += 1
                 self._metrics.escalations.inc()
                 log.warning("alert escalated", alert_id=due.alert.id, escalation=due.escalations + 1)
+        return escalated + self._escalate_incidents(now)
+
+    def _escalate_incidents(self, now: float) -> int:
+        """An incident unacknowledged past its deadline: its priority's escalation channels, once per
+        deadline, for the incident (the same PagerDuty incident), until acknowledged or resolved."""
+        if self._incidents is None:
+            return 0
+        escalated = 0
+        for due in self._incidents.due_incident_escalations(now, self._batch):
+            policy = self._policy.policy(Priority(due.incident.priority))
+            if policy.ack_deadline is None:
+                continue
+            jobs = [NewJob(c, "escalate", policy.retry_budget) for c in policy.escalation if c in self._channels]
+            with self._tracer.start_as_current_span(
+                "escalate incident",
+                attributes={
+                    "incident.id": due.incident.id,
+                    "notification.priority": due.incident.priority,
+                    "escalation": due.escalations + 1,
+                },
+            ) as span:
+                done = self._incidents.escalate_incident(due, jobs, now + policy.ack_deadline, now)
+                span.set_attribute("escalated", done)
+            if done:
+                escalated += 1
+                self._metrics.escalations.inc()
+                log.warning("incident escalated", incident_id=due.incident.id, escalation=due.escalations + 1)
         return escalated
 
     # --- the thread ---

@@ -45,12 +45,12 @@ from receiver.delivery.deadmans_switch import DeadMansSwitch
 from receiver.delivery.domain_events import ReceiverDomainEvents, build_domain_events
 from receiver.delivery.metrics import DeliveryMetrics
 from receiver.delivery.notification import Channel
-from receiver.delivery.outbox import Backoff, DeliveryWorker
+from receiver.delivery.outbox import Backoff, DeliveryWorker, IncidentEscalations
 from receiver.store.audit import SqlAuditLog
 from receiver.store.database import DatabaseUnavailable, PostgresDatabase, SqliteDatabase, open_database
 from receiver.store.event_outbox import SqlEventOutbox
 from receiver.store.history import AlertHistory
-from receiver.store.retention import RETAINED_WITH_ALERTS, AlertRetention, audit_purger
+from receiver.store.retention import RETAINED_WITH_ALERTS, AlertRetention, audit_purger, incident_purger
 from receiver.store.sql_history import SqlAlertHistory
 
 log = structlog.get_logger("receiver.delivery")
@@ -113,9 +113,11 @@ def build_background(
     domain_events: ReceiverDomainEvents | None,
     deadmans_switch: DeadMansSwitch | None,
     tracer: Tracer | None = None,
+    incidents: IncidentEscalations | None = None,
     senders: int = 1,
 ) -> Background:
-    """``channels`` builds one set of channel clients per sender (HTTP sessions are not shared)."""
+    """``channels`` builds one set of channel clients per sender (HTTP sessions are not shared);
+    ``incidents``: the store's incidents, escalated by the senders like alerts (None: incidents off)."""
     workers = [
         DeliveryWorker(
             history,
@@ -129,6 +131,7 @@ def build_background(
             lease=claim_lease(config.send_timeout),
             deadmans_switch=deadmans_switch,
             tracer=tracer,
+            incidents=incidents,
             name=f"receiver-delivery-{n}",
         )
         for n in range(senders)
@@ -140,7 +143,7 @@ def build_background(
             config.shared.retention.alerts_seconds,
             clock,
             extra=RETAINED_WITH_ALERTS,
-            purgers=(audit_purger(database),),
+            purgers=(incident_purger(database), audit_purger(database)),
         )
     return Background(workers, domain_events, retention, deadmans_switch)
 
@@ -192,6 +195,7 @@ def serve(config: ReceiverConfig, tracer: Tracer, clock: Callable[[], float], si
         domain_events=domain_events,
         deadmans_switch=switch,
         tracer=tracer,
+        incidents=history,  # escalating an incident needs no topology: its component is stored with it
         senders=config.delivery_threads,
     )
     try:

@@ -167,4 +167,14 @@ SAMPLES = (
     _sample("escalate"),
     _sample("acknowledge"),
     _sample("trigger", links=(), service="", instance="", description="", value="", labels=()),
+    # an incident's follow-up: another alert joined the incident this one belongs to
+    _sample(
+        "update",
+        title="[CRITICAL] UPDATE: incident 12 (ExporterKafkaDown (monitoring-exporter)): ServiceDown joined",
+        incident_id=12,
+        incident_title="ExporterKafkaDown (monitoring-exporter)",
+        incident_priority="critical",
+        incident_alerts=3,
+        incident_line="incident 12, 3 alerts, probable cause ExporterKafkaDown (monitoring-exporter)",
+    ),
 )

@@ -43,7 +43,7 @@ class IntakeMetrics:
         self.stage_seconds = Histogram(
             "receiver_webhook_stage_duration_seconds",
             "Time a webhook spends in each intake stage: decode (read and parse the body), observe (priority "
-            "and channels per alert), store (the history's transaction)",
+            "and channels per alert, and its topology part), store (the history's transaction)",
             ["stage"],
             buckets=STAGE_BUCKETS,
             registry=registry,
@@ -51,6 +51,21 @@ class IntakeMetrics:
         self.watchdogs_received = Counter(
             "receiver_watchdogs_received_total",
             "Watchdog alerts from Alertmanager (dead man's switch heartbeats; never routed)",
+            registry=registry,
+        )
+        self.incidents_opened = Counter(
+            "receiver_incidents_opened_total",
+            "Incidents opened: each pages once (RECEIVER_TOPOLOGY_FILE set)",
+            registry=registry,
+        )
+        self.incident_joins = Counter(
+            "receiver_incident_joins_total",
+            "Firing alerts that joined an incident already open (or reopened it): an update, not a page",
+            registry=registry,
+        )
+        self.alerts_unmatched = Counter(
+            "receiver_alerts_unmatched_total",
+            "Firing alerts whose labels match no part of the topology: each is an incident of its own",
             registry=registry,
         )
         self._stages = {stage: self.stage_seconds.labels(stage) for stage in STAGES}

@@ -8,6 +8,7 @@ import math
 from collections.abc import Collection
 
 from receiver.config.routing import RoutingPolicy, priority_from_labels
+from receiver.intake.correlation import IncidentRules
 from receiver.intake.payload import WebhookAlert, WebhookPayload, ends_at_or_none
 from receiver.store.history import Observation
 
@@ -23,10 +24,16 @@ def next_digest(now: float, interval: float) -> float:
 
 
 def observe(
-    payload: WebhookPayload, policy: RoutingPolicy, configured: Collection[str], now: float, digest_interval: float
+    payload: WebhookPayload,
+    policy: RoutingPolicy,
+    configured: Collection[str],
+    now: float,
+    digest_interval: float,
+    incidents: IncidentRules | None = None,
 ) -> list[Observation]:
     """One observation per alert. Channels that are not configured are dropped; if none is left,
-    the policy's fallback channel is used (when configured)."""
+    the policy's fallback channel is used (when configured). With ``incidents``, each also gets the
+    topology part its labels match and its connected component (the store's lock)."""
     digest_at = next_digest(now, digest_interval)
     observations = []
     for alert in payload.alerts:
@@ -36,6 +43,7 @@ def observe(
         if not channels and policy.fallback in configured:
             channels = (policy.fallback,)
         ends_at = ends_at_or_none(alert)
+        part, component = (None, None) if incidents is None else incidents.place(alert.labels, alert.fingerprint)
         observations.append(
             Observation(
                 fingerprint=alert.fingerprint,
@@ -54,6 +62,8 @@ def observe(
                 retry_budget=rules.retry_budget,
                 ack_deadline=rules.ack_deadline,
                 digest_at=digest_at,
+                part=part,
+                component=component,
             )
         )
     return observations

@@ -40,6 +40,10 @@ class Observation:
     retry_budget: int
     ack_deadline: float | None
     digest_at: float | None = None  # when the next e-mail digest goes out (for email_digest jobs)
+    # With incidents on (RECEIVER_TOPOLOGY_FILE): the topology part its labels match (None: none) and
+    # the connected component the store locks while it correlates; None when incidents are off.
+    part: str | None = None
+    component: str | None = None
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,9 @@ class RecordOutcome:
     new: int
     updated: int
     jobs: int
+    incidents_opened: int = 0
+    incidents_joined: int = 0  # alerts that joined an incident already open (or reopened, or merged)
+    unmatched: int = 0  # firing alerts whose labels match no part of the topology: their own incident
 
 
 @dataclass(frozen=True)
@@ -100,6 +107,20 @@ class TimelineEntry:
 
 
 @dataclass(frozen=True)
+class IncidentNotice:
+    """The incident a notification speaks for (docs/alerting.md, "Incidents"): PagerDuty's dedup_key
+    is its key, so every page, escalation, acknowledgement and resolve of it is one PagerDuty incident."""
+
+    id: int
+    key: str
+    title: str  # its probable cause: "ServiceDown (transaction-service)"
+    priority: str
+    status: str  # open | resolved | merged
+    cause_alert_id: int
+    alerts: int  # how many alerts it groups
+
+
+@dataclass(frozen=True)
 class Job:
     id: int
     channel: str
@@ -111,6 +132,7 @@ class Job:
     alert: AlertRecord
     traceparent: str | None = None  # the trace context it was queued in: its delivery span's parent
     thread: int | None = None  # the alert's first trigger job on this channel (e-mail: the thread's first message)
+    incident: IncidentNotice | None = None  # the incident it pages, escalates, updates or resolves
 
 
 @dataclass(frozen=True)
@@ -136,6 +158,7 @@ class NewJob:
     max_attempts: int
     fallback: bool = False
     not_before: float | None = None  # digest jobs wait for the digest time; others go at once
+    incident: int | None = None  # the incident it speaks for (its PagerDuty dedup_key)
 
 
 @dataclass(frozen=True)

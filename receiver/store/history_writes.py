@@ -4,6 +4,7 @@ and the dead man's switch episodes; each in one transaction, with its domain eve
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import msgspec
@@ -14,7 +15,6 @@ from receiver.config.routing import DIGEST
 from receiver.store import alert_events, audit
 from receiver.store.audit import AuditContext
 from receiver.store.history import (
-    AckLinkUsed,
     AlertNotFound,
     AlertRecord,
     DueEscalation,
@@ -22,7 +22,9 @@ from receiver.store.history import (
     Observation,
     RecordOutcome,
 )
-from receiver.store.sql_repository import ALERT_COLUMNS, SqlRepository, alert_from_row
+from receiver.store.incident_writes import IncidentWrites
+from receiver.store.incidents import Arrival, Departure
+from receiver.store.sql_repository import ALERT_COLUMNS, alert_from_row
 
 CHANGED, CHANGED_DETAIL = "changed", "labels or annotations changed"
 REFIRED, REFIRED_DETAIL = "refired", "fired again after resolving"
@@ -42,7 +44,9 @@ def _received(obs: Observation) -> str:
 
 
 Key = tuple[str, float]  # an alert's identity: fingerprint and startsAt
-Known = tuple[int, str, str, float]  # an alert recorded before this webhook: id, status, content hash, last seen
+# An alert recorded before this webhook: id, status, content hash, last seen, and its incident (None
+# when incidents are off).
+Known = tuple[int, str, str, float, int | None]
 _JSON = msgspec.json.Encoder()
 
 
@@ -50,7 +54,24 @@ def _json(document: dict[str, str]) -> str:
     return _JSON.encode(document).decode()
 
 
-class HistoryWrites(SqlRepository):
+@dataclass
+class _Superseded:
+    departures: list[Departure] = field(default_factory=list)
+    jobs: list[tuple[int, NewJob]] = field(default_factory=list)
+    timeline: list[tuple[int, float, str, str | None, str | None, str]] = field(default_factory=list)
+    resolved: list[tuple[int, Observation, float]] = field(default_factory=list)  # (alert, episode, when)
+
+
+def _paged_by_incident(obs: Observation) -> bool:
+    """With incidents on, a firing alert pages through its incident, not on its own."""
+    return obs.component is not None and obs.status == "firing"
+
+
+def _unpaged(obs: Observation) -> Observation:
+    return replace(obs, channels=(), ack_deadline=None) if _paged_by_incident(obs) else obs
+
+
+class HistoryWrites(IncidentWrites):
     # --- intake ---
 
     def record(self, observations: Sequence[Observation], now: float) -> RecordOutcome:
@@ -59,21 +80,36 @@ class HistoryWrites(SqlRepository):
         On PostgreSQL that is two round trips whatever the webhook holds (pipeline mode): one
         statement inserts the new alerts with their "received" entries and jobs and returns, locked,
         the alerts already known; then what changed for those, the domain events and the commit
-        go together. SQLite, in-process, takes a few statements more."""
+        go together. With incidents on, the components' locks go ahead of the first, and the
+        incidents are decided between the two: two to four round trips (docs/receiver.md,
+        "Incidents"). SQLite, in-process, takes a few statements more."""
         unique = {(o.fingerprint, o.starts_at): o for o in observations}
         if not unique:
             return RecordOutcome(0, 0, 0)
+        correlating = self._correlator is not None and self._incident_schema
+        if not correlating and any(o.component is not None for o in unique.values()):
+            unique = {key: replace(o, component=None) for key, o in unique.items()}
+        # With incidents on, a firing alert with a part gets no jobs of its own: its incident pages.
+        rows = [_unpaged(o) for o in unique.values()] if correlating else list(unique.values())
+        components = [o.component for o in unique.values() if o.component is not None]
         if not self._postgres:
-            with self._tx() as conn:
-                inserted = self._insert(conn, list(unique.values()), now)
-                known = sorted({key[0] for key in unique if key not in inserted})
-                return self._apply(conn, unique, inserted, self._existing(conn, known), now)
+            with self._tx() as conn:  # SQLite's single writer already orders related webhooks
+                inserted = self._insert(conn, rows, now)
+                known = {key[0] for key in unique if key not in inserted}
+                if correlating:  # and the new firings' earlier episodes, which they may replace (_supersede)
+                    known |= {key[0] for key, o in unique.items() if key in inserted and o.status == "firing"}
+                existing = self._existing(conn, sorted(known), correlating)
+                return self._apply(conn, unique, inserted, existing, now, correlating)
         with self._pipelined() as conn:
-            inserted, existing = self._intake(conn, list(unique.values()), now)  # the first round trip
+            if correlating:  # related alerts decide their incident one transaction after the other
+                self._lock_components(conn, components)  # sent with BEGIN and the intake: no answer awaited
+            inserted, existing = self._intake(conn, rows, now, correlating)  # the first round trip
             missed = sorted({key[0] for key in unique if key not in inserted and key not in existing})
             if missed:  # inserted by a concurrent webhook after the statement's snapshot: read them now
-                existing.update(self._existing(conn, missed))
-            return self._apply(conn, unique, inserted, existing, now)  # sent with the COMMIT: the second
+                existing.update(self._existing(conn, missed, correlating))
+            # Incidents off, the rest is sent with the COMMIT: the second round trip. On, reading the
+            # incidents costs one more, and opening or resolving one another (_correlate).
+            return self._apply(conn, unique, inserted, existing, now, correlating)
 
     def _apply(
         self,
@@ -82,8 +118,12 @@ class HistoryWrites(SqlRepository):
         inserted: dict[Key, int],
         existing: dict[Key, Known],
         now: float,
+        correlating: bool,
     ) -> RecordOutcome:
-        """Everything after the insert: changes to known alerts, and the domain events of all."""
+        """Everything after the insert: changes to known alerts, superseded episodes, incidents,
+        and the domain events of all."""
+        arrivals: list[tuple[Arrival, Observation]] = []
+        departures: list[Departure] = []
         jobs: list[tuple[int, NewJob]] = []
         fresh_jobs: list[tuple[int, NewJob]] = []
         timeline: list[tuple[int, float, str, str | None, str | None, str]] = []
@@ -94,7 +134,10 @@ class HistoryWrites(SqlRepository):
         trace = self._traceparent() if emit else None
         for key, obs in unique.items():
             if key in inserted:
-                new_jobs += len(obs.channels)
+                if _paged_by_incident(obs):
+                    arrivals.append((self._arrival(inserted[key], obs), obs))
+                else:
+                    new_jobs += len(obs.channels)
                 if emit and obs.status == "firing":
                     events.extend(alert_events.fired(inserted[key], obs, trace))
                 elif emit:
@@ -103,9 +146,9 @@ class HistoryWrites(SqlRepository):
                 if not self._postgres:  # PostgreSQL wrote them in the same statement as the alert
                     alert_id = inserted[key]
                     timeline.append((alert_id, now, "received", None, None, _received(obs)))
-                    fresh_jobs.extend((alert_id, _job(obs, c, _action(obs))) for c in obs.channels)
+                    fresh_jobs.extend((alert_id, _job(obs, c, _action(obs))) for c in _unpaged(obs).channels)
                 continue
-            alert_id, status, content_hash, last_seen = existing[key]
+            alert_id, status, content_hash, last_seen, incident_id = existing[key]
             if status == "resolved" and obs.status == "firing" and now - last_seen < self._stale_firing_grace:
                 # Alertmanager gives a new firing a new startsAt: this is an old delivery (a lagging HA
                 # peer, a replay) arriving after the resolve. Shown in the timeline; nobody is paged.
@@ -123,10 +166,15 @@ class HistoryWrites(SqlRepository):
                     (resolved_at, now, alert_id),
                 )
                 timeline.append((alert_id, now, "resolved", None, None, "resolved by Alertmanager"))
-                jobs.extend((alert_id, _job(obs, c, "resolve")) for c in obs.channels)
+                if incident_id is not None and obs.component is not None:
+                    departures.append(Departure(alert_id, incident_id))  # its incident resolves, not it
+                else:
+                    jobs.extend((alert_id, _job(obs, c, "resolve")) for c in obs.channels)
                 if emit:
                     events.append(alert_events.resolved(alert_id, obs, resolved_at, trace))
             elif obs.status == "firing" and (status == "resolved" or content_hash != obs.content_hash):
+                by_incident = _paged_by_incident(obs) and (status == "resolved" or incident_id is not None)
+                deadline = None if by_incident else obs.ack_deadline
                 self._run(
                     conn,
                     "UPDATE alerts SET status = 'firing', resolved_at = NULL, labels = %s, annotations = %s, "
@@ -138,22 +186,87 @@ class HistoryWrites(SqlRepository):
                         _json(obs.annotations),
                         obs.content_hash,
                         now,
-                        None if obs.ack_deadline is None else now + obs.ack_deadline,
+                        None if deadline is None else now + deadline,
                         alert_id,
                     ),
                 )
                 # A re-fire (the same alert firing again after it resolved) is its own entry: reports count them.
                 kind, detail = (REFIRED, REFIRED_DETAIL) if status == "resolved" else (CHANGED, CHANGED_DETAIL)
                 timeline.append((alert_id, now, kind, None, None, detail))
-                jobs.extend((alert_id, _job(obs, c, "trigger")) for c in obs.channels)
+                if by_incident and status == "resolved":  # firing again: it joins (or reopens) an incident
+                    arrivals.append((self._arrival(alert_id, obs), obs))
+                elif not by_incident:  # a change of an alert in an incident is in its timeline only
+                    jobs.extend((alert_id, _job(obs, c, "trigger")) for c in obs.channels)
             else:
                 seen.append(alert_id)
+        if correlating:
+            replaced = self._supersede(conn, unique, inserted, existing, now)
+            departures += replaced.departures
+            jobs += replaced.jobs
+            timeline += replaced.timeline
+            if emit:
+                events += [alert_events.resolved(a, o, at, trace) for a, o, at in replaced.resolved]
         self._seen(conn, seen, now)
+        opened = joined = 0
+        if arrivals or departures:  # reads the incidents after the changes above (a round trip on PostgreSQL)
+            correlated = self._correlate(conn, arrivals, departures, now)
+            jobs += correlated.jobs
+            events += correlated.events
+            timeline += correlated.timeline
+            opened, joined = correlated.opened, correlated.joined
         self._timeline(conn, timeline)
         self._jobs(conn, fresh_jobs + jobs, now)
         if self._events is not None:
             self._events.add(conn, events, now)
-        return RecordOutcome(new=len(inserted), updated=len(unique) - len(inserted), jobs=new_jobs + len(jobs))
+        return RecordOutcome(
+            new=len(inserted),
+            updated=len(unique) - len(inserted),
+            jobs=new_jobs + len(jobs),
+            incidents_opened=opened,
+            incidents_joined=joined,
+            unmatched=sum(1 for a, _ in arrivals if a.part is None),
+        )
+
+    def _supersede(
+        self,
+        conn: Any,
+        unique: dict[Key, Observation],
+        inserted: dict[Key, int],
+        existing: dict[Key, Known],
+        now: float,
+    ) -> _Superseded:
+        """A new firing of an alert replaces its earlier episode still recorded firing.
+
+        Alertmanager keys an alert by its labels: when it fires again (a new startsAt) before the
+        resolve of the previous firing was sent, that resolve is never sent. Left firing, the old
+        episode would keep its incident open, and the incident would swallow every later fault on
+        that part without a page. It is resolved at the new firing's startsAt instead."""
+        out = _Superseded()
+        newest = {k[0]: k[1] for k, o in unique.items() if k in inserted and o.status == "firing"}
+        for (fingerprint, starts_at), (alert_id, status, _, _, incident_id) in existing.items():
+            if status != "firing" or starts_at >= newest.get(fingerprint, starts_at):
+                continue
+            obs = unique[(fingerprint, newest[fingerprint])]
+            self._run(
+                conn,
+                "UPDATE alerts SET status = 'resolved', resolved_at = %s, last_seen = %s, escalate_at = NULL "
+                "WHERE id = %s",
+                (obs.starts_at, now, alert_id),
+            )
+            detail = "resolved: the alert fired again (a new startsAt) before Alertmanager sent this one's resolve"
+            out.timeline.append((alert_id, now, "resolved", None, None, detail))
+            if incident_id is not None:
+                out.departures.append(Departure(alert_id, incident_id))
+            else:
+                out.jobs += [(alert_id, _job(obs, c, "resolve")) for c in obs.channels]
+            episode = replace(obs, starts_at=starts_at, status="resolved", ends_at=obs.starts_at)
+            out.resolved.append((alert_id, episode, obs.starts_at))
+        return out
+
+    @staticmethod
+    def _arrival(alert_id: int, obs: Observation) -> Arrival:
+        assert obs.component is not None
+        return Arrival(alert_id, obs.fingerprint, obs.part, obs.component, obs.priority)
 
     def _seen(self, conn: Any, ids: Sequence[int], now: float) -> None:
         if not ids:
@@ -163,25 +276,34 @@ class HistoryWrites(SqlRepository):
         else:
             self._many(conn, "UPDATE alerts SET last_seen = %s WHERE id = %s", [(now, i) for i in ids])
 
-    def _existing(self, conn: Any, fingerprints: Sequence[str]) -> dict[Key, Known]:
-        """(fingerprint, startsAt) -> (id, status, content hash, last seen) of the known alerts of these
-        fingerprints, locked for this transaction (PostgreSQL)."""
+    def _existing(self, conn: Any, fingerprints: Sequence[str], incidents: bool = False) -> dict[Key, Known]:
+        """(fingerprint, startsAt) -> (id, status, content hash, last seen, incident) of every recorded
+        episode of these fingerprints, locked for this transaction (PostgreSQL); the incident only
+        when incidents are on (the column comes with their schema)."""
         if not fingerprints:
             return {}
+        columns = f"id, fingerprint, starts_at, status, content_hash, last_seen{', incident_id' if incidents else ''}"
         if self._postgres:
             rows = conn.execute(
-                "SELECT id, fingerprint, starts_at, status, content_hash, last_seen FROM alerts "
-                "WHERE fingerprint = ANY(%s) FOR UPDATE",
+                f"SELECT {columns} FROM alerts WHERE fingerprint = ANY(%s) FOR UPDATE",  # noqa: S608 - constant columns
                 (list(fingerprints),),
             ).fetchall()
         else:
             marks = ", ".join(["?"] * len(fingerprints))
             rows = conn.execute(
-                "SELECT id, fingerprint, starts_at, status, content_hash, last_seen FROM alerts "  # noqa: S608 - placeholders only
-                f"WHERE fingerprint IN ({marks})",
+                f"SELECT {columns} FROM alerts WHERE fingerprint IN ({marks})",  # noqa: S608 - placeholders only
                 list(fingerprints),
             ).fetchall()
-        return {(r[1], float(r[2])): (int(r[0]), r[3], r[4], float(r[5])) for r in rows}
+        return {
+            (r[1], float(r[2])): (
+                int(r[0]),
+                r[3],
+                r[4],
+                float(r[5]),
+                int(r[6]) if incidents and r[6] is not None else None,
+            )
+            for r in rows
+        }
 
     _ALERT_INSERT = (
         "INSERT INTO alerts (fingerprint, starts_at, alertname, status, priority, priority_defaulted, service, "
@@ -226,9 +348,13 @@ class HistoryWrites(SqlRepository):
         " escalate_at float8, channels text, action text, budget int4, detail text, digest_at float8"
     )
 
-    def _intake(self, conn: Any, fresh: Sequence[Observation], now: float) -> tuple[dict[Key, int], dict[Key, Known]]:
+    def _intake(
+        self, conn: Any, fresh: Sequence[Observation], now: float, incidents: bool = False
+    ) -> tuple[dict[Key, int], dict[Key, Known]]:
         """PostgreSQL: one statement inserts the new alerts, their "received" timeline entries and their
         jobs (data-modifying CTEs) and reads the alerts already known, locked: ``(inserted, known)``.
+        ``incidents``: the known alerts come with their incident, and a firing alert's other episodes
+        still recorded firing come too (locked: a new firing supersedes them).
 
         An alert inserted by a concurrent webhook that commits after this statement's snapshot is in
         neither; the caller reads those again."""
@@ -262,12 +388,16 @@ class HistoryWrites(SqlRepository):
             ]
         ).decode()
         traced_column, traced_value = (", traceparent", ", %(trace)s") if self._traced_jobs else ("", "")
+        incident, member, episodes = "", "", ""
+        if incidents:
+            incident, member = ", a.incident_id", ", incident_id"
+            episodes = " OR (input.status = 'firing' AND a.status = 'firing')"
         rows = conn.execute(
             f"WITH input AS (SELECT * FROM json_to_recordset(%(alerts)s::json) AS i({self._INTAKE_COLUMNS})),"  # noqa: S608 - constant fragments and placeholders only
             # one index lookup per alert (a join would hash the whole table), locked
             " known AS (SELECT k.* FROM input CROSS JOIN LATERAL (SELECT a.id, a.fingerprint, a.starts_at, a.status,"
-            "  a.content_hash, a.last_seen FROM alerts a WHERE a.fingerprint = input.fingerprint"
-            "  AND a.starts_at = input.starts_at FOR UPDATE) k),"
+            f"  a.content_hash, a.last_seen{incident} FROM alerts a WHERE a.fingerprint = input.fingerprint"
+            f"  AND (a.starts_at = input.starts_at{episodes}) FOR UPDATE) k),"
             f" new AS ({self._ALERT_INSERT} SELECT fingerprint, starts_at, alertname, status, priority,"
             " priority_defaulted, service, labels::text, annotations::text, content_hash, generator_url, %(now)s,"
             " %(now)s, resolved_at, escalate_at FROM input"
@@ -281,18 +411,26 @@ class HistoryWrites(SqlRepository):
             f"  {traced_value} FROM new JOIN input USING (fingerprint, starts_at)"
             "  CROSS JOIN LATERAL unnest(string_to_array(input.channels, ',')) WITH ORDINALITY AS ch(channel, n)"
             "  ORDER BY new.id, ch.n)"
-            " SELECT id, fingerprint, starts_at, NULL, NULL, NULL FROM new"
-            " UNION ALL SELECT id, fingerprint, starts_at, status, content_hash, last_seen FROM known",
+            f" SELECT id, fingerprint, starts_at, NULL, NULL, NULL{', NULL' if incidents else ''} FROM new"
+            f" UNION ALL SELECT id, fingerprint, starts_at, status, content_hash, last_seen{member} FROM known",
             {"alerts": document, "now": now, "trace": current_traceparent()},
         ).fetchall()  # the first round trip (with BEGIN)
         inserted: dict[Key, int] = {}
         known: dict[Key, Known] = {}
-        for alert_id, fingerprint, starts_at, status, content_hash, last_seen in rows:
+        for row in rows:
+            alert_id, fingerprint, starts_at, status, content_hash, last_seen = row[:6]
             key = (fingerprint, float(starts_at))
             if status is None:
                 inserted[key] = int(alert_id)
             else:
-                known[key] = (int(alert_id), status, content_hash, float(last_seen))
+                incident_id = row[6] if incidents else None
+                known[key] = (
+                    int(alert_id),
+                    str(status),
+                    str(content_hash),
+                    float(last_seen),
+                    None if incident_id is None else int(incident_id),
+                )
         return inserted, known
 
     # --- acknowledgement and escalation ---
@@ -310,14 +448,7 @@ class HistoryWrites(SqlRepository):
     ) -> AlertRecord:
         with self._tx() as conn:
             if link is not None:  # a one-click link acknowledges once: a second use changes nothing
-                used = self._run(
-                    conn,
-                    "INSERT INTO ack_links_used (token_id, alert_id, used_at, used_by) VALUES (%s, %s, %s, %s) "
-                    "ON CONFLICT (token_id) DO NOTHING",
-                    (link, alert_id, now, who),
-                )
-                if used.rowcount != 1:
-                    raise AckLinkUsed(link)
+                self._use_ack_link(conn, link, alert_id, now, who)
             row = self._run(
                 conn,
                 "UPDATE alerts SET acked_at = COALESCE(acked_at, %s), acked_by = COALESCE(acked_by, %s), "  # noqa: S608 - constant columns

@@ -6,14 +6,28 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class SqliteRebuild:
+    """SQLite cannot alter a constraint: rebuild ``table`` from its own stored definition with
+    ``old`` replaced by ``new`` (SQLite's documented procedure: create the new table, copy the rows,
+    drop the old one, rename, recreate its indexes). Whatever columns other migrations added stay."""
+
+    table: str
+    old: str
+    new: str
+
+
+Statement = str | SqliteRebuild
+
+
+@dataclass(frozen=True)
 class Migration:
     version: int
     description: str
     statements: tuple[str, ...]  # ``{id}`` is the dialect's auto-increment primary key
-    postgresql: tuple[str, ...] = ()  # then these, on PostgreSQL only
-    sqlite: tuple[str, ...] = ()  # or these, on SQLite only
+    postgresql: tuple[Statement, ...] = ()  # then these, on PostgreSQL only
+    sqlite: tuple[Statement, ...] = ()  # or these, on SQLite only
 
-    def for_dialect(self, postgres: bool) -> tuple[str, ...]:
+    def for_dialect(self, postgres: bool) -> tuple[Statement, ...]:
         return self.statements + (self.postgresql if postgres else self.sqlite)
 
 
@@ -64,6 +78,7 @@ END
 $$"""
 
 TRACEPARENT_SCHEMA = 5  # from this version on, outbox jobs store the traceparent they were queued in
+INCIDENT_SCHEMA = 11  # from this version on, alerts and jobs may belong to an incident
 ACK_LINKS_SCHEMA = 7  # from this version on, one-click acknowledge links are single-use
 REPORT_FACTS_SCHEMA = 13  # from this version on, the reports read facts the database keeps (below)
 
@@ -448,6 +463,70 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX alerts_time_to_resolve ON alerts ((resolved_at - first_seen)) WHERE resolved_at IS NOT NULL",
             "CREATE INDEX timeline_refired ON timeline (at, alert_id) WHERE kind = 'refired'",
             _REFIRES_BACKFILL,
+        ),
+    ),
+    Migration(
+        INCIDENT_SCHEMA,
+        "incidents: alerts grouped along the platform's dependency graph, paged once per incident",
+        (
+            """CREATE TABLE incidents (
+                id {id},
+                page_key TEXT NOT NULL UNIQUE,
+                component TEXT NOT NULL,
+                part TEXT,
+                title TEXT NOT NULL,
+                status TEXT NOT NULL CHECK (status IN ('open', 'resolved', 'merged')),
+                priority TEXT NOT NULL,
+                cause_alert_id BIGINT NOT NULL,
+                merged_into BIGINT REFERENCES incidents (id),
+                opened_at DOUBLE PRECISION NOT NULL,
+                updated_at DOUBLE PRECISION NOT NULL,
+                resolved_at DOUBLE PRECISION,
+                acked_at DOUBLE PRECISION,
+                acked_by TEXT,
+                escalate_at DOUBLE PRECISION,
+                escalations INTEGER NOT NULL DEFAULT 0,
+                reopened INTEGER NOT NULL DEFAULT 0,
+                channels TEXT NOT NULL DEFAULT ''
+            )""",
+            "CREATE INDEX incidents_component ON incidents (component, status)",
+            "CREATE INDEX incidents_opened_at ON incidents (opened_at)",
+            "CREATE INDEX incidents_escalate_at ON incidents (escalate_at) WHERE status = 'open' AND acked_at IS NULL",
+            "CREATE INDEX incidents_merged_into ON incidents (merged_into) WHERE merged_into IS NOT NULL",
+            """CREATE TABLE incident_timeline (
+                id {id},
+                incident_id BIGINT NOT NULL REFERENCES incidents (id),
+                at DOUBLE PRECISION NOT NULL,
+                kind TEXT NOT NULL,
+                alert_id BIGINT,
+                channel TEXT,
+                actor TEXT,
+                detail TEXT NOT NULL
+            )""",
+            "CREATE INDEX incident_timeline_incident ON incident_timeline (incident_id, id)",
+            "ALTER TABLE alerts ADD COLUMN incident_id BIGINT REFERENCES incidents (id)",
+            "ALTER TABLE alerts ADD COLUMN part TEXT",
+            # an incident's alerts that the rules look at: firing, or resolved lately
+            "CREATE INDEX alerts_incident ON alerts (incident_id, status, last_seen) WHERE incident_id IS NOT NULL",
+            "ALTER TABLE outbox ADD COLUMN incident_id BIGINT REFERENCES incidents (id)",
+            "CREATE INDEX outbox_incident_channel ON outbox (incident_id, channel, id) WHERE incident_id IS NOT NULL",
+        ),
+    ),
+    Migration(
+        12,
+        "outbox jobs may be an incident's follow-up message (update)",
+        (),
+        postgresql=(
+            "ALTER TABLE outbox DROP CONSTRAINT outbox_action_check",
+            "ALTER TABLE outbox ADD CONSTRAINT outbox_action_check "
+            "CHECK (action IN ('trigger', 'resolve', 'escalate', 'acknowledge', 'update'))",
+        ),
+        sqlite=(
+            SqliteRebuild(
+                "outbox",
+                "CHECK (action IN ('trigger', 'resolve', 'escalate', 'acknowledge'))",
+                "CHECK (action IN ('trigger', 'resolve', 'escalate', 'acknowledge', 'update'))",
+            ),
         ),
     ),
     Migration(

@@ -63,6 +63,36 @@ def audit_purger(database: PostgresDatabase | SqliteDatabase) -> Purger:
     return ("audit_log", lambda cutoff: purge_before(audit_log, cutoff))
 
 
+def incident_purger(database: PostgresDatabase | SqliteDatabase, batch: int = DEFAULT_BATCH) -> Purger:
+    """Incidents resolved (or merged) before the cutoff whose alerts and jobs are gone, with their
+    timeline; those merged into them first (a later round takes the incident they pointed at)."""
+    postgres = isinstance(database, PostgresDatabase)
+    gone = (
+        "SELECT id FROM incidents i WHERE i.status <> 'open' AND i.resolved_at < %s "
+        "AND NOT EXISTS (SELECT 1 FROM alerts a WHERE a.incident_id = i.id) "
+        "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.incident_id = i.id) "
+        "AND NOT EXISTS (SELECT 1 FROM incidents c WHERE c.merged_into = i.id) ORDER BY i.id LIMIT %s"
+    )
+
+    def sql(text: str) -> str:
+        return text if postgres else text.replace("%s", "?")
+
+    def purge(cutoff: float) -> int:
+        total = 0
+        while True:
+            with database.connect() as conn:
+                ids = [row[0] for row in conn.execute(sql(gone), (cutoff, batch)).fetchall()]
+                if ids:
+                    marks = ", ".join(["%s"] * len(ids))
+                    conn.execute(sql(f"DELETE FROM incident_timeline WHERE incident_id IN ({marks})"), ids)  # noqa: S608 - placeholders only
+                    conn.execute(sql(f"DELETE FROM incidents WHERE id IN ({marks})"), ids)  # noqa: S608 - placeholders only
+            total += len(ids)
+            if len(ids) < batch:
+                return total
+
+    return ("incidents", purge)
+
+
 @dataclass(frozen=True)
 class PurgeResult:
     alerts: int = 0

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from receiver.store.history_reads import HistoryReads
 from receiver.store.history_writes import HistoryWrites
+from receiver.store.incident_reads import IncidentReads
 from receiver.store.outbox_jobs import OutboxJobs
 
 
-class SqlAlertHistory(HistoryWrites, OutboxJobs, HistoryReads):
+class SqlAlertHistory(HistoryWrites, OutboxJobs, HistoryReads, IncidentReads):
     """The ``AlertHistory`` repository on PostgreSQL or SQLite: its writes, its outbox jobs and its
     reads, each in a module of its own, over the shared ``SqlRepository`` (connections, dialect,
     migrations). ``events``: the domain-event outbox that ``record`` writes to in the alert's own

@@ -8,6 +8,7 @@ locked (``FOR UPDATE [SKIP LOCKED]`` on PostgreSQL; SQLite serialises writers wi
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
@@ -20,7 +21,8 @@ from receiver.store.history import (
     AlertRecord,
     NewJob,
 )
-from receiver.store.migrations import MIGRATIONS, TRACEPARENT_SCHEMA
+from receiver.store.incidents import Correlator
+from receiver.store.migrations import INCIDENT_SCHEMA, MIGRATIONS, TRACEPARENT_SCHEMA, SqliteRebuild
 
 ALERT_COLUMNS = (
     "id, fingerprint, starts_at, alertname, status, priority, priority_defaulted, service, labels, "
@@ -54,7 +56,8 @@ def alert_from_row(row: Sequence[Any]) -> AlertRecord:
 class SqlRepository:
     """``events``: the domain-event outbox that ``record`` writes to in the alert's own
     transaction (None: no domain events); ``traceparent`` gives the trace context they carry;
-    ``audit_log``: where acknowledgements and escalations are audit-logged, in their transaction."""
+    ``audit_log``: where acknowledgements and escalations are audit-logged, in their transaction;
+    ``correlator``: the incident rules (None: incidents off, every alert pages on its own)."""
 
     def __init__(
         self,
@@ -64,8 +67,10 @@ class SqlRepository:
         audit_log: SqlAuditLog | None = None,
         *,
         stale_firing_grace: float = 60.0,
+        correlator: Correlator | None = None,
     ) -> None:
         self._db = database
+        self._correlator = correlator
         self._stale_firing_grace = stale_firing_grace
         self._audit = audit_log
         self._events = events
@@ -75,6 +80,7 @@ class SqlRepository:
         self._for_update = " FOR UPDATE" if self._postgres else ""
         # Jobs keep their traceparent from schema version 5 on; until ``migrate`` says otherwise, it is there.
         self._traced_jobs = True
+        self._incident_schema = True  # likewise the incident columns, from version 11
 
     # --- plumbing ---
 
@@ -121,11 +127,14 @@ class SqlRepository:
         if not rows:
             return
         traced = (current_traceparent(),) if self._traced_jobs else ()
+        incident = any(j.incident is not None for _, j in rows)  # only then: schemas before 11 lack the column
         self._values(
             conn,
             "INSERT INTO outbox (alert_id, channel, action, state, attempts, max_attempts, fallback, created_at, "
-            f"next_attempt_at{', traceparent' if traced else ''})",
-            ("int8", "text", "text", "text", "int4", "int4", "bool", "float8", "float8") + ("text",) * len(traced),
+            f"next_attempt_at{', traceparent' if traced else ''}{', incident_id' if incident else ''})",
+            ("int8", "text", "text", "text", "int4", "int4", "bool", "float8", "float8")
+            + ("text",) * len(traced)
+            + ("int8",) * incident,
             [
                 (
                     alert_id,
@@ -138,6 +147,7 @@ class SqlRepository:
                     now,
                     j.not_before or now,
                     *traced,
+                    *((j.incident,) if incident else ()),
                 )
                 for alert_id, j in rows
             ],
@@ -146,6 +156,8 @@ class SqlRepository:
     # --- schema ---
 
     def migrate(self, target: int | None = None) -> int:
+        """Apply every migration not yet applied, in version order (versions are assigned per issue
+        and may land out of order: a gap filled later is applied then, not skipped)."""
         key = "BIGSERIAL PRIMARY KEY" if self._postgres else "INTEGER PRIMARY KEY AUTOINCREMENT"
         with self._tx() as conn:
             if self._postgres:
@@ -154,17 +166,39 @@ class SqlRepository:
                 "CREATE TABLE IF NOT EXISTS schema_migrations "
                 "(version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
             )
-            current = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
+            applied = {int(row[0]) for row in conn.execute("SELECT version FROM schema_migrations").fetchall()}
             for migration in MIGRATIONS:
-                if migration.version <= current or (target is not None and migration.version > target):
+                if migration.version in applied or (target is not None and migration.version > target):
                     continue
                 for statement in migration.for_dialect(self._postgres):
-                    conn.execute(statement.replace("{id}", key))
+                    if isinstance(statement, SqliteRebuild):
+                        self._rebuild(conn, statement)
+                    else:
+                        conn.execute(statement.replace("{id}", key))
                 self._run(
                     conn,
                     "INSERT INTO schema_migrations (version, description, applied_at) VALUES (%s, %s, 0)",
                     (migration.version, migration.description),
                 )
-                current = migration.version
-            self._traced_jobs = current >= TRACEPARENT_SCHEMA
-            return int(current)
+                applied.add(migration.version)
+            self._traced_jobs = TRACEPARENT_SCHEMA in applied
+            self._incident_schema = INCIDENT_SCHEMA in applied
+            return max(applied, default=0)
+
+    @staticmethod
+    def _rebuild(conn: Any, step: SqliteRebuild) -> None:
+        table = step.table
+        rows = conn.execute(
+            "SELECT type, sql FROM sqlite_master WHERE tbl_name = ? AND sql IS NOT NULL", (table,)
+        ).fetchall()
+        [definition] = [sql for kind, sql in rows if kind == "table"]
+        if step.old not in definition:
+            raise RuntimeError(f"cannot rebuild {table}: {step.old!r} not in its definition")
+        renamed = re.sub(rf'^CREATE TABLE\s+("?){table}\1', f"CREATE TABLE {table}_rebuilt", definition, count=1)
+        conn.execute(renamed.replace(step.old, step.new))
+        conn.execute(f"INSERT INTO {table}_rebuilt SELECT * FROM {table}")  # noqa: S608 - names from code
+        conn.execute(f"DROP TABLE {table}")
+        conn.execute(f"ALTER TABLE {table}_rebuilt RENAME TO {table}")
+        for kind, sql in rows:
+            if kind in ("index", "trigger"):
+                conn.execute(sql)

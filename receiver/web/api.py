@@ -23,6 +23,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from receiver.config.routing import Priority, RoutingPolicy
 from receiver.config.settings import ReceiverConfig
 from receiver.delivery.deadmans_switch import DeadMansSwitch, is_watchdog
+from receiver.intake.correlation import IncidentRules
 from receiver.intake.metrics import IntakeMetrics
 from receiver.intake.observations import observe
 from receiver.intake.payload import PayloadInvalid, decode_payload
@@ -39,6 +40,7 @@ from receiver.store.history import (
     PendingJob,
     TimelineEntry,
 )
+from receiver.store.incidents import IncidentRecord, IncidentStore
 from receiver.web import access
 from receiver.web.json_errors import error_response
 from receiver.web.query_params import moment, page, rfc3339
@@ -61,6 +63,8 @@ class Wiring:
     deadmans_switch: DeadMansSwitch | None = None
     tracer: Tracer = field(default_factory=trace.NoOpTracer)
     audit_log: AuditLog | None = None
+    incident_rules: IncidentRules | None = None  # the topology's rules: incidents on
+    incidents: IncidentStore | None = None
 
 
 def _wiring() -> Wiring:
@@ -119,7 +123,14 @@ def alertmanager_webhook() -> Response:
         wiring.metrics.timed("observe"),
         wiring.tracer.start_as_current_span("intake", attributes={"alerts": len(payload.alerts)}),
     ):
-        observations = observe(payload, wiring.policy, wiring.configured_channels, now, wiring.config.digest_interval)
+        observations = observe(
+            payload,
+            wiring.policy,
+            wiring.configured_channels,
+            now,
+            wiring.config.digest_interval,
+            wiring.incident_rules,
+        )
     try:
         with wiring.metrics.timed("store"):
             # The jobs written here keep this span's traceparent: their delivery spans are its children.
@@ -142,6 +153,14 @@ def alertmanager_webhook() -> Response:
         wiring.metrics.alerts_received.labels(status).inc(count)
     if defaulted := sum(1 for obs in observations if obs.priority_defaulted):
         wiring.metrics.priority_defaulted.inc(defaulted)
+    incidents = {}
+    if wiring.incident_rules is not None:
+        wiring.metrics.incidents_opened.inc(outcome.incidents_opened)
+        wiring.metrics.incident_joins.inc(outcome.incidents_joined)
+        wiring.metrics.alerts_unmatched.inc(outcome.unmatched)
+        incidents = {"incidents_opened": outcome.incidents_opened, "incident_joins": outcome.incidents_joined}
+        if outcome.unmatched:
+            incidents["unmatched"] = outcome.unmatched
     log.info(
         "webhook stored",
         group_key=payload.group_key,
@@ -151,6 +170,7 @@ def alertmanager_webhook() -> Response:
         jobs=outcome.jobs,
         watchdogs=watchdogs,
         duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        **incidents,
     )
     response = jsonify({"new": outcome.new, "updated": outcome.updated, "jobs": outcome.jobs})
     response.status_code = 200
@@ -167,14 +187,19 @@ def acknowledge_alert(
     link: str | None = None,
 ) -> AlertRecord:
     """Record an acknowledgement (API, console and one-click links alike); PagerDuty's incident is
-    acknowledged too.
+    acknowledged too. An alert that belongs to an incident acknowledges its incident (every alert of
+    it, one PagerDuty acknowledge): the page was the incident's.
 
     The audit entry (``actor``: by default the authenticated key and the client address) is written
     in the same transaction; an acknowledgement that fails is audit-logged as failed. ``link``: the
     one-click link's id, used up in the same transaction (``AckLinkUsed`` on a second use)."""
     pages = NewJob("pagerduty", "acknowledge", ACK_BUDGET) if "pagerduty" in wiring.configured_channels else None
     actor = actor or AuditContext(access.current_key().id, request.remote_addr or "")
+    incident = None if wiring.incidents is None else wiring.incidents.incident_of(alert_id)
     try:
+        if incident is not None:
+            acknowledge_incident(wiring, incident, who, comment, actor=actor, link=link, link_alert=alert_id)
+            return _history(wiring).alert(alert_id)[0]
         return _history(wiring).acknowledge(
             alert_id, who.strip()[:200], comment[:2000], wiring.clock(), pages, audit_context=actor, link=link
         )
@@ -185,6 +210,36 @@ def acknowledge_alert(
                 actor.actor, audit.ACKNOWLEDGE, f"alert:{alert_id}", actor.source, audit.FAILED, reason
             )
         raise
+
+
+def acknowledge_incident(
+    wiring: Wiring,
+    incident_id: int,
+    who: str,
+    comment: str,
+    *,
+    actor: AuditContext | None = None,
+    link: str | None = None,
+    link_alert: int | None = None,
+) -> IncidentRecord:
+    """Acknowledge an incident and its alerts (API, console and an alert's one-click link alike),
+    audit-logged in the same transaction; PagerDuty's incident is acknowledged once. ``link``: the
+    one-click link (of the alert ``link_alert``), used up in that transaction. IncidentNotFound for
+    an unknown id."""
+    if wiring.incidents is None:
+        raise DatabaseUnavailable("no incident store")
+    pages = NewJob("pagerduty", "acknowledge", ACK_BUDGET) if "pagerduty" in wiring.configured_channels else None
+    actor = actor or AuditContext(access.current_key().id, request.remote_addr or "")
+    return wiring.incidents.acknowledge_incident(
+        incident_id,
+        who.strip()[:200],
+        comment[:2000],
+        wiring.clock(),
+        pages,
+        audit_context=actor,
+        link=link,
+        link_alert=link_alert,
+    )
 
 
 @bp.post("/alerts/<int:alert_id>/ack")

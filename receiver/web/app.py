@@ -20,6 +20,7 @@ from monitoring.settings import ConfigError
 from monitoring.tracing import Tracing, configure_tracing, context_from_traceparent
 from receiver.config.routing import RoutingPolicy
 from receiver.config.settings import ReceiverConfig
+from receiver.config.topology import Topology
 from receiver.delivery.channel_set import build_channels
 from receiver.delivery.composer import build_composer
 from receiver.delivery.deadmans_switch import DeadMansSwitch, DeadMansSwitchCollector
@@ -28,6 +29,7 @@ from receiver.delivery.metrics import DeliveryMetrics, OutboxCollector
 from receiver.delivery.notification import Channel
 from receiver.delivery.process import build_background
 from receiver.intake.admission import Admission, AdmissionGate, Overloaded, RefusalSummary
+from receiver.intake.correlation import IncidentRules
 from receiver.intake.metrics import IntakeMetrics
 from receiver.store.api_keys import SqlKeyStore
 from receiver.store.audit import SqlAuditLog
@@ -36,7 +38,18 @@ from receiver.store.event_outbox import SqlEventOutbox
 from receiver.store.history import AlertHistory
 from receiver.store.sql_history import SqlAlertHistory
 from receiver.store.sql_reports import SqlReports
-from receiver.web import access, ack_links, admin_api, api, console, events_api, health, reports_api, runbooks
+from receiver.web import (
+    access,
+    ack_links,
+    admin_api,
+    api,
+    console,
+    events_api,
+    health,
+    incidents_api,
+    reports_api,
+    runbooks,
+)
 from receiver.web.json_errors import error_response
 from receiver.web.request_metrics import RequestMetrics, RequestTimer, remember_route
 
@@ -84,13 +97,19 @@ def create_app(
         keys = SqlKeyStore(database, audit_log, clock)
     app.extensions["audit_log"] = audit_log
     app.extensions["keys"] = keys
+    rules = None  # incidents: on with a topology (a bad file stops the start, naming file and line)
+    if config.topology_file is not None:
+        topology = Topology.from_file(config.topology_file)
+        rules = IncidentRules(topology, config.incident_window, config.incident_cooldown, config.incident_hold)
     if history is None and isinstance(database, PostgresDatabase | SqliteDatabase):
         history = SqlAlertHistory(
             database,
             None if domain_events is None else domain_events.outbox,
             audit_log=audit_log,
             stale_firing_grace=config.stale_firing_grace,
+            correlator=rules,
         )
+    incidents = history if isinstance(history, SqlAlertHistory) else None
     migrated = history is None or _migrate(history)
     metrics = IntakeMetrics(registry)
     delivery_metrics = DeliveryMetrics(registry)
@@ -124,6 +143,8 @@ def create_app(
         switch,
         tracer=tracer,
         audit_log=audit_log,
+        incident_rules=rules,
+        incidents=incidents,
     )
     # The background work (senders, relay, retention) as the delivery process runs it, built here too so
     # that tests and tools drive it in-process; under gunicorn the workers never start it.
@@ -140,6 +161,7 @@ def create_app(
             domain_events=domain_events,
             deadmans_switch=switch,
             tracer=tracer,
+            incidents=incidents,
         )
         app.extensions["delivery"] = background.senders[0]
         app.extensions["retention"] = background.retention
@@ -164,6 +186,7 @@ def create_app(
     app.extensions["reports"] = reports_api.Reports(sql_reports, config.reports, registry)
     app.register_blueprint(health.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(incidents_api.bp)
     app.register_blueprint(console.bp)
     app.register_blueprint(ack_links.bp)
     app.register_blueprint(runbooks.bp)

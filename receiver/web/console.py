@@ -3,6 +3,9 @@
 - ``/console``: active alerts grouped by priority, with age and acknowledgement deadline
 - ``/console/history``: recorded alerts, filtered by priority, status, alert name, service, time
 - ``/console/alerts/<id>``: one alert's labels and timeline, and an acknowledge form
+- ``/console/incidents``: open incidents and those resolved in the last day, probable cause first
+- ``/console/incidents/<id>``: one incident: its probable cause, the alerts on the same part, its
+  symptoms, its timeline, and an acknowledge form (acknowledging it acknowledges its alerts)
 - ``/console/reports``: alert quality over a window (receiver/reports/), with server-drawn SVG charts
 
 Templates are Jinja2 with autoescaping (every label and annotation is alert-controlled text).
@@ -40,10 +43,11 @@ from receiver.reports.parameters import ParameterInvalid
 from receiver.store.api_keys import SqlKeyStore
 from receiver.store.database import DatabaseUnavailable
 from receiver.store.history import AlertFilter, AlertHistory, AlertNotFound, AlertRecord
+from receiver.store.incidents import OPEN, RESOLVED, IncidentFilter, IncidentNotFound, IncidentStore
 from receiver.store.reports import GroupBy
 from receiver.web import report_charts, reports_api
 from receiver.web.access import CONSOLE_KEY_COOKIE
-from receiver.web.api import Wiring, acknowledge_alert
+from receiver.web.api import Wiring, acknowledge_alert, acknowledge_incident
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
 log = structlog.get_logger("receiver.console")
@@ -52,6 +56,7 @@ CSRF_COOKIE = "console_csrf"
 PRIORITY_ORDER = tuple(Priority)
 HISTORY_LIMIT = 200  # rows shown on the history page
 HISTORY_SCAN_PAGES = 10  # pages of 500 read at most when filtering by alert name
+RECENT_INCIDENTS = 86400.0  # resolved incidents shown on the incidents page: the last day's
 WINDOWS = {"1h": 3600.0, "6h": 6 * 3600.0, "24h": 86400.0, "7d": 7 * 86400.0, "all": None}
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
@@ -149,6 +154,17 @@ def _not_found(_exc: AlertNotFound) -> Response:
     return _page("console/error.html", 404, message="No such alert.")
 
 
+@bp.errorhandler(IncidentNotFound)
+def _no_incident(_exc: IncidentNotFound) -> Response:
+    return _page("console/error.html", 404, message="No such incident.")
+
+
+def _incidents(wiring: Wiring) -> IncidentStore:
+    if wiring.incidents is None:
+        raise DatabaseUnavailable("no incident store")
+    return wiring.incidents
+
+
 @bp.errorhandler(BadRequest)
 def _bad_request(exc: BadRequest) -> Response:
     return _page("console/error.html", 400, message=exc.description or "Bad request.")
@@ -225,10 +241,44 @@ def alert(alert_id: int) -> Response:
         now=now,
         csrf_token=token,
         acked=request.args.get("acked") == "1",
+        incident_id=None if wiring.incidents is None else wiring.incidents.incident_of(alert_id),
     )
+    return _with_csrf_cookie(response, token)
+
+
+def _with_csrf_cookie(response: Response, token: str) -> Response:
     if request.cookies.get(CSRF_COOKIE) != token:
         response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="Strict", path="/console")
     return response
+
+
+@bp.get("/incidents")
+def incidents() -> Response:
+    wiring = _wiring()
+    now = wiring.clock()
+    store = _incidents(wiring)
+    open_ = store.incidents(IncidentFilter(status=OPEN, limit=500))
+    recent = store.incidents(IncidentFilter(status=RESOLVED, since=now - RECENT_INCIDENTS, limit=200))
+    order = {p.value: i for i, p in enumerate(PRIORITY_ORDER)}
+    open_.sort(key=lambda i: (order.get(i.priority, 1), -i.opened_at))
+    return _page("console/incidents.html", open=open_, recent=recent, now=now, recent_window=RECENT_INCIDENTS)
+
+
+@bp.get("/incidents/<int:incident_id>")
+def incident(incident_id: int) -> Response:
+    wiring = _wiring()
+    record, alerts, timeline = _incidents(wiring).incident(incident_id)
+    token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+    response = _page(
+        "console/incident.html",
+        incident=record,
+        alerts=alerts,
+        timeline=timeline,
+        now=wiring.clock(),
+        csrf_token=token,
+        acked=request.args.get("acked") == "1",
+    )
+    return _with_csrf_cookie(response, token)
 
 
 @bp.get("/login")
@@ -273,9 +323,8 @@ def same_origin(origin: str | None, host_url: str) -> bool:
     return (theirs.scheme, theirs.netloc) == (ours.scheme, ours.netloc)
 
 
-@bp.post("/alerts/<int:alert_id>/ack")
-def acknowledge(alert_id: int) -> WerkzeugResponse:
-    wiring = _wiring()
+def _forged(**context: int) -> Response | None:
+    """A 403 page unless the form echoes the CSRF cookie and comes from this site."""
     cookie = request.cookies.get(CSRF_COOKIE, "")
     form_token = request.form.get("csrf_token", "")
     if (
@@ -283,14 +332,38 @@ def acknowledge(alert_id: int) -> WerkzeugResponse:
         or not hmac.compare_digest(cookie, form_token)
         or not same_origin(request.headers.get("Origin"), request.host_url)
     ):
-        log.warning("console acknowledgement refused", reason="csrf", alert_id=alert_id, remote=request.remote_addr)
+        log.warning("console acknowledgement refused", reason="csrf", remote=request.remote_addr, **context)
         return _page("console/error.html", 403, message="The form expired or came from another site; reload the page.")
+    return None
+
+
+def _who() -> str:
     who = request.form.get("who", "").strip()
     if not who:
         raise BadRequest("Say who acknowledges (the 'who' field).")
-    alert = acknowledge_alert(wiring, alert_id, who, request.form.get("comment", ""))
+    return who
+
+
+@bp.post("/alerts/<int:alert_id>/ack")
+def acknowledge(alert_id: int) -> WerkzeugResponse:
+    wiring = _wiring()
+    refused = _forged(alert_id=alert_id)
+    if refused is not None:
+        return refused
+    alert = acknowledge_alert(wiring, alert_id, _who(), request.form.get("comment", ""))
     log.info("alert acknowledged", alert_id=alert_id, who=alert.acked_by, via="console")
     return redirect(url_for("console.alert", alert_id=alert_id, acked=1), code=303)
+
+
+@bp.post("/incidents/<int:incident_id>/ack")
+def acknowledge_incident_form(incident_id: int) -> WerkzeugResponse:
+    wiring = _wiring()
+    refused = _forged(incident_id=incident_id)
+    if refused is not None:
+        return refused
+    incident = acknowledge_incident(wiring, incident_id, _who(), request.form.get("comment", ""))
+    log.info("incident acknowledged", incident_id=incident.id, who=incident.acked_by, via="console")
+    return redirect(url_for("console.incident", incident_id=incident.id, acked=1), code=303)
 
 
 REPORT_WINDOWS = (("24h", "last 24 hours"), ("7d", "last 7 days"), ("30d", "last 30 days"), ("90d", "last 90 days"))

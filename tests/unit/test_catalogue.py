@@ -36,6 +36,8 @@ def test_the_catalogue_has_the_specs_event_types() -> None:
         "AlertResolved",
         "PerformanceAnomaly",
         "ServiceHealthChanged",
+        "IncidentOpened",
+        "IncidentResolved",
     }
 
 

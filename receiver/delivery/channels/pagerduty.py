@@ -1,7 +1,9 @@
 """PagerDuty Events API v2 through the ``pagerduty`` package.
 
-``dedup_key`` is derived from the alert's identity (fingerprint + startsAt), so a resolve
-closes the incident its trigger opened. A trigger carries the message's facts in
+``dedup_key`` is the receiver incident's key when the notification speaks for one (its page,
+escalations by priority and by deadline, acknowledgement and resolve are one PagerDuty incident),
+else derived from the alert's identity (fingerprint + startsAt), so a resolve closes the incident
+its trigger opened. A trigger carries the message's facts in
 ``custom_details``, its http(s) links in ``links`` (href + text) and the alert's console page as
 ``client``/``client_url`` ("View in Monitoring receiver"). The client's own retry loops are
 switched off: the outbox owns retries, backoff and Retry-After.
@@ -35,6 +37,10 @@ def dedup_key(alert: AlertRecord) -> str:
     return f"{alert.fingerprint}-{alert.starts_at:.3f}"
 
 
+def notification_key(n: Notification) -> str:
+    return f"incident-{n.incident.key}" if n.incident is not None else dedup_key(n.alert)
+
+
 class _Rejected(Exception):
     def __init__(self, response: Response) -> None:
         super().__init__(response.status_code)
@@ -63,7 +69,7 @@ class PagerDutyChannel:
         self._composer = composer
 
     def send(self, notification: Notification) -> None:
-        key = dedup_key(notification.alert)
+        key = notification_key(notification)
         try:
             if notification.action in ("resolve", "acknowledge"):
                 self._client.send_event(notification.action, dedup_key=key)
@@ -91,6 +97,7 @@ def trigger(n: Notification, m: Message) -> dict[str, Any]:
         "labels": {k: message.truncate(v, ANNOTATION_LIMIT) for k, v in alert.labels.items()},
         "annotations": {k: message.truncate(v, ANNOTATION_LIMIT) for k, v in alert.annotations.items()},
         "action": n.action,
+        "incident": None if n.incident is None else message.incident_document(n),
     }
     fields: dict[str, Any] = {
         "payload": {

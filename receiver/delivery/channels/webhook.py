@@ -11,6 +11,7 @@ from typing import Any
 
 import requests
 
+from receiver.delivery import message
 from receiver.delivery.channels import check_status
 from receiver.delivery.composer import Composer
 from receiver.delivery.links import ORDER
@@ -20,6 +21,7 @@ from receiver.delivery.notification import DeliveryFailed, Notification
 
 def document(n: Notification, m: Message) -> dict[str, Any]:
     alert = n.alert
+    incident = {"incident": message.incident_document(n)} if n.incident is not None else {}
     return {
         "version": "1",
         "action": n.action,
@@ -45,6 +47,7 @@ def document(n: Notification, m: Message) -> dict[str, Any]:
             "annotations": alert.annotations,
             "generatorURL": alert.generator_url,
         },
+        **incident,
     }
 
 

@@ -1,9 +1,9 @@
 """`monitoring run` (what `make run` starts): the whole pipeline on free ports with the demo fault.
 
-Within two minutes the demo outage of transaction-service produces a notification on the file
-channel (printed by `monitoring run`, with its links) and an alert history entry in the receiver's
-API and on the alert console; every link of every notification answers 200; Ctrl-C (SIGINT) or
-SIGTERM then stops every process it started.
+Within two minutes the demo outage of transaction-service produces one page on the file channel
+(printed by `monitoring run`, with its links) for its two alerts, one incident in the receiver's API
+and the alerts on the alert console; every link of every notification answers 200; Ctrl-C (SIGINT)
+or SIGTERM then stops every process it started.
 """
 
 from __future__ import annotations
@@ -172,9 +172,17 @@ def test_the_demo_fault_notifies_within_two_minutes_and_ctrl_c_stops_every_proce
         )
         print(f"first notification {elapsed:.1f}s after `monitoring run` started")
 
+        # Two signals see the outage, the failed scrape and the exporter's health check: two alerts, one
+        # incident, one page; the second alert is a follow-up naming the incident.
+        run.wait_line("notification: [CRITICAL] UPDATE: incident ", 30)
+        notifications = [json.loads(line) for line in (run.run_dir / "notifications.jsonl").read_text().splitlines()]
+        outage = [n for n in notifications if n["alert"]["alertname"] == "ServiceDown"]
+        pages = [n for n in outage if n["action"] == "trigger"]
+        assert [p["title"] for p in pages] == ["[CRITICAL] FIRING: ServiceDown (transaction-service)"], outage
+        [update] = [n for n in outage if n["action"] == "update"]
+        assert update["incident"]["id"] == pages[0]["incident"]["id"]
+        assert update["alert"]["id"] != pages[0]["alert"]["id"]
         text = (run.run_dir / "notifications.jsonl").read_text()
-        titles = [json.loads(line)["title"] for line in text.splitlines()]
-        assert "[CRITICAL] FIRING: ServiceDown (transaction-service)" in titles
         # Every link of every notification answers: acknowledge page, runbook, Prometheus graph, console.
         statuses = notification_links.follow_all(notification_links.file_lines(text))
         assert {url: status for url, status in statuses.items() if status != 200} == {}
@@ -185,9 +193,12 @@ def test_the_demo_fault_notifies_within_two_minutes_and_ctrl_c_stops_every_proce
         run.wait_line("  acknowledge  http://127.0.0.1:", 5)  # printed under the notification
         print(f"followed {len(statuses)} distinct links of the notifications: every one answered 200")
         entries = [a for a in history(run) if a["alertname"] == "ServiceDown"]
-        assert entries, history(run)
+        assert {a["labels"]["job"] for a in entries} == {"platform", "exporter"}, entries
         assert {a["service"] for a in entries} == {"transaction-service"}
         assert {a["priority"] for a in entries} == {"critical"}
+        _, body = get(run.url("receiver", "/api/v1/incidents"), run.run_dir / "receiver-api-key")
+        [incident] = [i for i in json.loads(body)["incidents"] if i["title"] == "ServiceDown (transaction-service)"]
+        assert (incident["alertCount"], incident["part"]) == (2, "transaction-service")
         _, console = get(run.url("receiver", "/console/"), run.run_dir / "receiver-api-key")
         critical = console.decode().split('id="priority-critical"')[1].split('id="priority-high"')[0]
         assert "ServiceDown" in critical

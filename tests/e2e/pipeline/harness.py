@@ -203,6 +203,11 @@ class Pipeline:
     ports: dict[str, int] = field(default_factory=dict)
     api_key: str = ""  # a viewer key for the receiver's API
     processes: dict[str, ServerProcess] = field(default_factory=dict)
+    receiver_env: dict[str, str] = field(default_factory=dict)  # more settings for the receiver
+    # A second receiver that Alertmanager notifies too (its own database, the same sinks), with these
+    # settings instead of ``receiver_env``: today's behaviour next to a change, in the same run.
+    baseline_env: dict[str, str] | None = None
+    baseline_api_key: str = ""
 
     @classmethod
     @contextmanager
@@ -228,7 +233,11 @@ class Pipeline:
         self._start_fake_services(stack)
         self._start_simulator(stack)
         self._start_exporter(stack, exporter_db)
-        self._start_receiver(stack, receiver_db)
+        self._start_receiver(stack, receiver_db, "receiver", self.receiver_env)
+        if self.baseline_env is not None:
+            baseline_db = self._create_database("baseline")
+            stack.callback(self._drop_database, baseline_db)
+            self._start_receiver(stack, baseline_db, "baseline", self.baseline_env)
         self._start_prometheus_and_alertmanager(stack)
 
     def _topics(self) -> list[str]:
@@ -267,6 +276,7 @@ class Pipeline:
             "slack": RecordingSink(),
             "sms": RecordingSink(status=201),
             "pagerduty": RecordingSink(status=202, body=pagerduty_reply, tls=server_tls(cert, key)),
+            "webhook": RecordingSink(),  # the generic webhook channel, for receivers configured to use it
         }
         for sink in self.sinks.values():
             sink.start()
@@ -376,13 +386,15 @@ class Pipeline:
         process = self._process(stack, "exporter", [sys.executable, "-m", "ops.cli", "exporter"], env)
         process.wait_ready(f"http://127.0.0.1:{self.ports['exporter']}/readyz", timeout=60)
 
-    def _start_receiver(self, stack: ExitStack, database: str) -> None:
-        self.ports["receiver"] = services.free_port()
-        multiproc = self.workdir / "receiver-metrics"
+    def _start_receiver(
+        self, stack: ExitStack, database: str, name: str = "receiver", overrides: dict[str, str] | None = None
+    ) -> None:
+        self.ports[name] = services.free_port()
+        multiproc = self.workdir / f"{name}-metrics"
         multiproc.mkdir(exist_ok=True)
         env = self._env(
             POSTGRES_URI=self._database_uri(database),
-            RECEIVER_PORT=str(self.ports["receiver"]),
+            RECEIVER_PORT=str(self.ports[name]),
             RECEIVER_WORKERS="2",
             RECEIVER_WEBHOOK_TOKEN=TOKEN,
             RECEIVER_EGRESS_ALLOW="127.0.0.1",  # the sinks listen on loopback, denied by default
@@ -407,15 +419,26 @@ class Pipeline:
             RECEIVER_EXTERNAL_URL=self.receiver_url,
             RECEIVER_GRAFANA_URL=self.grafana.url,
             RECEIVER_ACK_SECRET=ACK_SECRET,
+            # the generic webhook channel, used where the routing policy sends to it: path = the receiver
+            RECEIVER_WEBHOOK_URL=f"{self.sinks['webhook'].url}/{name}",
             PROMETHEUS_MULTIPROC_DIR=str(multiproc),
         )
-        self.api_key = provision_key(env, Role.VIEWER)  # reads the history below
-        process = self._process(stack, "receiver", [sys.executable, "-m", "ops.cli", "receiver"], env)
-        process.wait_ready(f"{self.receiver_url}/readyz", timeout=60)
+        env.update(overrides or {})
+        key = provision_key(env, Role.VIEWER)  # reads the history below
+        if name == "receiver":
+            self.api_key = key
+        else:
+            self.baseline_api_key = key
+        process = self._process(stack, name, [sys.executable, "-m", "ops.cli", "receiver"], env)
+        process.wait_ready(f"http://127.0.0.1:{self.ports[name]}/readyz", timeout=60)
 
     @property
     def receiver_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['receiver']}"
+
+    @property
+    def baseline_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['baseline']}"
 
     @property
     def prometheus_url(self) -> str:
@@ -438,6 +461,8 @@ class Pipeline:
             )
         )
         prometheus = self.rewrite_addresses(prometheus, config_dir)
+        if self.baseline_env is not None:
+            alertmanager = also_notify(alertmanager, f"{self.baseline_url}/api/v1/alerts/alertmanager")
         am_dir = self.workdir / "alertmanager"
         am_dir.mkdir(exist_ok=True)
         am = start_alertmanager(
@@ -509,14 +534,21 @@ class Pipeline:
 
     # --- observing -----------------------------------------------------------------------
 
-    def history(self) -> list[dict[str, Any]]:
+    def history(self, receiver: str = "receiver") -> list[dict[str, Any]]:
         """Every alert the receiver has recorded (GET /api/v1/alerts), newest first."""
+        return self.listing(receiver, "alerts")
+
+    def listing(self, receiver: str, what: str) -> list[dict[str, Any]]:
+        """Every alert (``what="alerts"``) or incident (``"incidents"``) a receiver has, newest first."""
+        url, key = (
+            (self.receiver_url, self.api_key) if receiver == "receiver" else (self.baseline_url, self.baseline_api_key)
+        )
         out: list[dict[str, Any]] = []
         after: int | None = None
         for _ in range(20):
             query = "limit=1000" + (f"&after={after}" if after is not None else "")
-            document = credentials.get_json(f"{self.receiver_url}/api/v1/alerts?{query}", self.api_key)
-            out += document["alerts"]
+            document = credentials.get_json(f"{url}/api/v1/{what}?{query}", key)
+            out += document[what]
             after = document["next"]
             if after is None:
                 break
@@ -528,7 +560,7 @@ class Pipeline:
 
     def deliveries(self) -> list[Delivery]:
         parse = {"slack": slack_delivery, "sms": sms_delivery, "pagerduty": pagerduty_delivery}
-        out = [parse[name](r) for name, sink in self.sinks.items() for r in sink.received()]
+        out = [parse[name](r) for name, sink in self.sinks.items() if name in parse for r in sink.received()]
         return out + self.mailbox.deliveries()
 
     def prometheus_alerts(self) -> list[dict[str, Any]]:
@@ -537,6 +569,17 @@ class Pipeline:
     def diagnostics(self) -> str:
         """Log tails of every process, for assertion messages."""
         return "\n".join(f"--- {name}\n{p.log_tail(15)}" for name, p in self.processes.items())
+
+
+def also_notify(alertmanager: dict[str, Any], url: str) -> dict[str, Any]:
+    """The configuration with every receiver's webhook sent to ``url`` as well (same credentials)."""
+    receivers = []
+    for receiver in alertmanager["receivers"]:
+        hooks = receiver.get("webhook_configs") or []
+        if hooks:
+            receiver = {**receiver, "webhook_configs": [*hooks, {**hooks[0], "url": url}]}
+        receivers.append(receiver)
+    return {**alertmanager, "receivers": receivers}
 
 
 def get_json(url: str) -> Any:

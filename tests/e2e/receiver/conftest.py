@@ -14,7 +14,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
 
@@ -137,6 +137,17 @@ class ReceiverProcess:
                 return int(response.status)
         except urllib.error.HTTPError as exc:
             return int(exc.code)
+
+    def post_json(self, path: str, body: dict[str, object]) -> Any:
+        """POST ``body`` to the API with this instance's admin key; the answer's JSON."""
+        request = urllib.request.Request(  # noqa: S310 - loopback
+            f"{self.url}{path}",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.api_key}"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+            return json.loads(response.read())
 
     def metric(self, name: str) -> float:
         with urllib.request.urlopen(f"{self.url}/metrics", timeout=5) as response:  # noqa: S310 - loopback

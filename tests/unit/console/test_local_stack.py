@@ -16,6 +16,7 @@ from ops.local.configuration import (
     REPO,
     Layout,
     Ports,
+    incident_settings,
     prometheus_argv,
     routing_document,
     write_demo_config,
@@ -24,6 +25,8 @@ from ops.local.host import check_ports, ensure_tools
 from ops.local.stack import NotificationTail
 from ops.local.supervision import StackFailed
 from receiver.config.routing import RoutingPolicy
+from receiver.config.settings import ReceiverConfig
+from receiver.config.topology import Topology
 
 ALL = {"prometheus": "/usr/bin/prometheus", "prometheus-alertmanager": "/usr/bin/am"}
 
@@ -59,6 +62,19 @@ def test_the_local_routing_sends_every_priority_and_escalation_to_the_file_chann
         assert "file" in priority.channels
         assert "file" in priority.escalation
     assert policy.priorities[next(iter(policy.priorities))].ack_deadline == 300.0  # deadlines as shipped
+
+
+def test_the_demo_pages_per_incident_on_the_shipped_topology_with_its_windows_at_demo_speed() -> None:
+    env = incident_settings(DEMO_SPEED, ReceiverConfig.from_environ({}))
+    config = ReceiverConfig.from_environ(env)
+    assert config.topology_file == REPO / "topology" / "platform.yaml"
+    Topology.from_file(config.topology_file)
+    shipped = ReceiverConfig.from_environ({})
+    assert config.incident_window == shipped.incident_window / DEMO_SPEED.speedup
+    assert config.incident_cooldown == shipped.incident_cooldown / DEMO_SPEED.speedup
+    assert config.incident_hold == shipped.incident_hold
+    moved = incident_settings(DEMO_SPEED, ReceiverConfig.from_environ({"RECEIVER_INCIDENT_COOLDOWN": "20m"}))
+    assert moved["RECEIVER_INCIDENT_COOLDOWN"] == "120s"
 
 
 def test_the_demo_overlay_points_every_job_at_the_run_ports_and_keeps_thresholds(tmp_path: Path) -> None:

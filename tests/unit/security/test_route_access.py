@@ -33,7 +33,8 @@ def allowed(caller: str, needed: object) -> bool:
 
 
 def concrete(rule: str, alert_id: int) -> str:
-    return re.sub(r"<(?:int:)?(\w+)>", lambda m: str(alert_id) if m.group(1) == "alert_id" else "x", rule)
+    ids = ("alert_id", "incident_id")
+    return re.sub(r"<(?:int:)?(\w+)>", lambda m: str(alert_id) if m.group(1) in ids else "x", rule)
 
 
 @pytest.fixture
