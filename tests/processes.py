@@ -35,7 +35,9 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise ProcessFailed(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
+                failed = ProcessFailed(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
+                self._log.close()  # the caller never gets this process to stop
+                raise failed
             try:
                 with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - loopback test URL
                     if response.status == 200:

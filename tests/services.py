@@ -9,8 +9,10 @@ how to start it; nothing is ever skipped.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
+from pathlib import Path
 
 LOCAL_POSTGRES = "postgresql://monitoring:monitoring@127.0.0.1:5432/monitoring"
 LOCAL_KAFKA = "127.0.0.1:9092"
@@ -40,7 +42,31 @@ def binary(name: str, package: str) -> str:
     return path
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
+_PORTS = random.SystemRandom()  # from the OS: parallel test workers pick apart
+PORT_LOW = 20000
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nothing listens on, taken below the kernel's ephemeral range.
+
+    A port the kernel hands out for ``bind(0)`` is an ephemeral one, and between this check and the
+    server's own bind any outgoing connection (a Kafka client, an HTTP request of a parallel test
+    worker) may take it as its local port: Prometheus then failed with "address already in use".
+    Ports below the range are never given to outgoing connections."""
+    high = max(_ephemeral_low(), PORT_LOW + 1000)
+    for _ in range(500):
+        port = _PORTS.randrange(PORT_LOW, high)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise OSError(f"no free port in {PORT_LOW}-{high}")

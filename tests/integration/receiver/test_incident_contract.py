@@ -12,9 +12,11 @@ import pytest
 
 from receiver.config.topology import Topology
 from receiver.intake.correlation import IncidentRules
+from receiver.store import sql_repository
 from receiver.store.database import DatabaseUnavailable, PostgresDatabase, SqliteDatabase
 from receiver.store.history import AlertFilter, NewJob, Observation
 from receiver.store.incidents import DueIncidentEscalation, IncidentFilter
+from receiver.store.migrations import INCIDENT_SCHEMA, MIGRATIONS
 from receiver.store.retention import AlertRetention, incident_purger
 from receiver.store.sql_history import SqlAlertHistory
 
@@ -71,13 +73,34 @@ def test_migrating_from_the_schema_before_incidents_keeps_alerts_and_jobs(
     assert old.migrate(target=6) == 6
     old.record([replace(obs("DiskFull", "node", 1), component=None)], NOW)
     fresh = SqlAlertHistory(database, correlator=RULES)
-    assert fresh.migrate() == 12
+    assert fresh.migrate() == MIGRATIONS[-1].version
     assert jobs(fresh) == [("pagerduty", "trigger"), ("slack", "trigger"), ("sms", "trigger")]
     fresh.record([obs("ServiceDown", "asset-service", 2)], NOW)
     [incident] = fresh.incidents(IncidentFilter())
     assert incident.part == "asset-service"
     fresh.acknowledge_incident(incident.id, "alice", "", NOW + 1, NewJob("pagerduty", "acknowledge", 5))
     assert jobs(fresh)[-1] == ("pagerduty", "acknowledge")  # the rebuilt outbox takes the new columns
+
+
+def test_incidents_migrate_onto_a_database_that_already_has_the_report_facts(
+    database: PostgresDatabase | SqliteDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Versions land per issue: a database that ran migration 13 (report facts, with triggers on the
+    outbox) before 11 and 12 existed gets them afterwards, the outbox rebuilt with its triggers kept."""
+    before = tuple(m for m in MIGRATIONS if m.version not in (INCIDENT_SCHEMA, INCIDENT_SCHEMA + 1))
+    monkeypatch.setattr(sql_repository, "MIGRATIONS", before)
+    old = SqlAlertHistory(database)
+    assert old.migrate() == MIGRATIONS[-1].version
+    old.record([replace(obs("DiskFull", "node", 1), component=None)], NOW)
+    monkeypatch.setattr(sql_repository, "MIGRATIONS", MIGRATIONS)
+    fresh = SqlAlertHistory(database, correlator=RULES)
+    assert fresh.migrate() == MIGRATIONS[-1].version
+    assert jobs(fresh) == [("pagerduty", "trigger"), ("slack", "trigger"), ("sms", "trigger")]
+    fresh.record([obs("ServiceDown", "asset-service", 2)], NOW)
+    [incident] = fresh.incidents(IncidentFilter())
+    assert incident.part == "asset-service"
+    fresh.acknowledge_incident(incident.id, "alice", "", NOW + 1, NewJob("pagerduty", "acknowledge", 5))
+    assert jobs(fresh)[-1] == ("pagerduty", "acknowledge")
 
 
 def test_related_alerts_are_one_incident_with_one_page_and_follow_ups(history: SqlAlertHistory) -> None:
