@@ -22,6 +22,12 @@ before the resolutions of that instant sent by that alert's rule or a later one
 as it goes), so an alert firing for exactly ``group_wait`` is notified; later ticks come after
 every resolution of their instant (Alertmanager re-arms a group's timer after each flush, so
 its ticks fall later and later behind the instants they started from).
+
+That settlement is a likely order, not a certain one: a tick and a resolution Prometheus sent
+at the same instant arrive within the same milliseconds. A notification whose content would
+differ had that instant's resolutions come all before or all after the flush is marked
+``racy``: Alertmanager may or may not send it (e2e run: a high alert's first tick and the
+resolution of the critical alert inhibiting it, both at one evaluation).
 """
 
 from __future__ import annotations
@@ -57,8 +63,9 @@ class Alert:
         """Alertmanager knows at ``at`` that the alert resolved."""
         return self.ends_at is not None and (_ms(self.ends_at), self.order) < at
 
-    def active(self, at: Instant) -> bool:
-        return (_ms(self.starts_at), self.order) <= at and not self.resolved(at)
+    def active(self, at: Instant, resolutions: Instant | None = None) -> bool:
+        """Arrived by ``at`` and not resolved by ``resolutions`` (``at`` unless told)."""
+        return (_ms(self.starts_at), self.order) <= at and not self.resolved(resolutions or at)
 
 
 Instant = tuple[int, int]  # (milliseconds, the position of the rule whose alert it follows)
@@ -80,6 +87,7 @@ class Notification:
     group: Labels
     firing: tuple[Alert, ...]
     resolved: tuple[Alert, ...]
+    racy: bool = False  # a resolution at the flush's own instant could change it (see the module)
 
 
 @dataclass
@@ -99,7 +107,13 @@ class _LogEntry:
     at: float
 
 
-def inhibited(alert: Alert, at: Instant, rules: Sequence[InhibitRule], alerts: Sequence[Alert]) -> bool:
+def inhibited(
+    alert: Alert,
+    at: Instant,
+    rules: Sequence[InhibitRule],
+    alerts: Sequence[Alert],
+    resolutions: Instant | None = None,
+) -> bool:
     """Alertmanager's ``Inhibitor.Mutes`` at ``at``, ``alerts`` being every alert it receives."""
     labels = alert.label_map
     for rule in rules:
@@ -107,7 +121,7 @@ def inhibited(alert: Alert, at: Instant, rules: Sequence[InhibitRule], alerts: S
             continue
         two_sided = matches_all(rule.source, labels)
         for source in alerts:
-            if not source.active(at):
+            if not source.active(at, resolutions):
                 continue
             source_labels = source.label_map
             if not matches_all(rule.source, source_labels):
@@ -183,6 +197,22 @@ def dispatch(config: AlertmanagerConfig, alerts: Sequence[Alert], until: float) 
     return notifications
 
 
+def _shown(
+    config: AlertmanagerConfig,
+    alerts: Sequence[Alert],
+    instant: Instant,
+    sources: Sequence[Alert],
+    resolutions: Instant | None = None,
+) -> tuple[tuple[Alert, ...], tuple[Alert, ...]]:
+    """(firing, resolved) of ``alerts`` a flush at ``instant`` shows: the ones not inhibited then.
+
+    ``resolutions``: where the flush falls among the resolutions (``instant`` unless told).
+    """
+    settled = resolutions or instant
+    shown = [a for a in alerts if not inhibited(a, instant, config.inhibit_rules, sources, settled)]
+    return tuple(a for a in shown if not a.resolved(settled)), tuple(a for a in shown if a.resolved(settled))
+
+
 def _flush(
     config: AlertmanagerConfig,
     group: _Group,
@@ -192,11 +222,13 @@ def _flush(
     sources: Sequence[Alert],
 ) -> list[Notification]:
     alerts = sorted(group.alerts.values(), key=lambda a: a.labels)
-    shown = [a for a in alerts if not inhibited(a, instant, config.inhibit_rules, sources)]
-    if not shown:
+    firing, resolved = _shown(config, alerts, instant, sources)
+    if not firing and not resolved:
         return []
-    firing = tuple(a for a in shown if not a.resolved(instant))
-    resolved = tuple(a for a in shown if a.resolved(instant))
+    racy = any(
+        _shown(config, alerts, instant, sources, other) != (firing, resolved)
+        for other in ((instant[0], -1), (instant[0], _LATE))
+    )
     firing_set = frozenset(a.labels for a in firing)
     resolved_set = frozenset(a.labels for a in resolved)
     route = group.route
@@ -220,5 +252,7 @@ def _flush(
         log[key] = _LogEntry(firing_set, resolved_set, at)
         if not firing and not sent_resolved:
             continue
-        out.append(Notification(at, route.receiver, integration.kind, route.path, group.labels, firing, sent_resolved))
+        out.append(
+            Notification(at, route.receiver, integration.kind, route.path, group.labels, firing, sent_resolved, racy)
+        )
     return out

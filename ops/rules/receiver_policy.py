@@ -37,6 +37,7 @@ class Page:
     labels: Labels
     starts_at: float
     rule: str
+    racy: bool = False  # its notification hinges on a same-instant race (``Notification.racy``)
 
     @property
     def alertname(self) -> str:
@@ -53,7 +54,14 @@ def pages(notifications: Sequence[Notification], policy: RoutingPolicy) -> list[
             priority, _ = priority_from_labels(first.label_map)
             action = "trigger" if note.firing else "resolve"
             page = Page(
-                note.at, note.integration + DIRECT, action, priority.value, first.labels, first.starts_at, first.rule
+                note.at,
+                note.integration + DIRECT,
+                action,
+                priority.value,
+                first.labels,
+                first.starts_at,
+                first.rule,
+                note.racy,
             )
             out.append(page)
             continue
@@ -75,7 +83,8 @@ def pages(notifications: Sequence[Notification], policy: RoutingPolicy) -> list[
                 continue
             priority, _ = priority_from_labels(labels)
             for channel in policy.channels_for(labels, priority):
-                out.append(Page(note.at, channel, action, priority.value, alert.labels, alert.starts_at, alert.rule))
+                labels_, starts = alert.labels, alert.starts_at
+                out.append(Page(note.at, channel, action, priority.value, labels_, starts, alert.rule, note.racy))
     return out
 
 

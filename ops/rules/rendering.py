@@ -72,7 +72,11 @@ def summary(backtest: Backtest) -> dict[str, Any]:
             }
             for e in result.episodes
         ],
-        "pages": {"total": len(trigger_pages(result)), "by_priority": per_priority},
+        "pages": {
+            "total": len(trigger_pages(result)),
+            "by_priority": per_priority,
+            "racy": sum(p.racy for p in trigger_pages(result)),
+        },
         "notifications": len(result.notifications),
         "diff": [
             {
@@ -132,7 +136,9 @@ def text(backtest: Backtest, against: str | None) -> str:
     lines += _table(rows)
     lines.append("")
     by_priority = document["pages"]["by_priority"]
-    lines.append(f"Pages: {document['pages']['total']}")
+    racy = document["pages"]["racy"]
+    race = f" ({racy} at an instant where a resolution races Alertmanager's flush: may or may not be sent)"
+    lines.append(f"Pages: {document['pages']['total']}" + (race if racy else ""))
     for priority in sorted(by_priority, key=lambda p: PRIORITIES.index(p) if p in PRIORITIES else 9):
         lines.append(f"  {priority}: {_channels(by_priority[priority])}")
     if backtest.changes:

@@ -296,7 +296,8 @@ def test_backtesting_the_shipped_rules_over_the_run_reproduces_the_alerts_the_re
     """`monitoring rules backtest` over this run: what the receiver recorded, and nothing more.
 
     Matched on alertname, labels and a start within one evaluation interval; at least 95% of
-    the recorded alerts must be matched and no predicted alert may be missing from the history.
+    the recorded alerts must be matched and no predicted alert may be missing from the history,
+    except one whose every notification hinges on a same-instant race (it may go either way).
     """
     window = run_window(pipeline)
     dropped = "sum(prometheus_notifications_dropped_total)"
@@ -317,9 +318,14 @@ def test_backtesting_the_shipped_rules_over_the_run_reproduces_the_alerts_the_re
     def paired(one: tuple[dict[str, str], float], others: list[tuple[dict[str, str], float]]) -> bool:
         return any(one[0] == o[0] and abs(one[1] - o[1]) <= INTERVAL for o in others)
 
+    # Sent only in notifications that hinge on a resolution racing a flush at one instant
+    # (``Notification.racy``): Alertmanager settles that race either way, so they may be missing.
+    settled_only = received([n for n in result.candidate.notifications if not n.racy])
     matched = [r for r in recorded if paired(r, predicted)]
     extra = [p for p in predicted if not paired(p, recorded)]
-    print(f"backtest: {len(matched)}/{len(recorded)} recorded alerts matched, {len(extra)} extra")
+    racy = [p for p in extra if (tuple(sorted(p[0].items())), p[1]) not in settled_only]
+    extra = [p for p in extra if p not in racy]
+    print(f"backtest: {len(matched)}/{len(recorded)} recorded alerts matched, {len(extra)} extra, {len(racy)} racy")
     assert len(recorded) >= 8, recorded  # the scenarios above paged at least eight alerts
     firings = [(dict(e.labels), e.active_at, e.fired_at, e.resolved_at) for e in result.candidate.episodes]
     assert len(matched) >= 0.95 * len(recorded), (

@@ -104,6 +104,29 @@ def test_a_group_interval_tick_knows_every_resolution_of_its_instant(shipped: Al
     assert notes == []
 
 
+@pytest.mark.parametrize(
+    ("alerts", "receiver", "expected"),
+    [
+        # resolved well apart from any flush: every notification is settled
+        ([alert(100, 112, **CRITICAL)], "priority-critical", [(105, False), (115, False)]),
+        # firing for exactly group_wait: its own resolution races its first flush
+        ([alert(100, 105, **CRITICAL)], "priority-critical", [(105, True), (115, False)]),
+        # the high copy's first flush and the resolution of the critical copy muting it, one instant
+        (
+            [alert(100, 300, 0, **CRITICAL), alert(270, 300, 1, priority="high", service="s")],
+            "priority-high",
+            [(300, True), (330, False)],
+        ),
+    ],
+)
+def test_a_notification_that_hinges_on_a_resolution_at_its_own_instant_is_marked_racy(
+    shipped: AlertmanagerConfig, alerts: list[Alert], receiver: str, expected: list[tuple[float, bool]]
+) -> None:
+    """Alertmanager settles a flush and a resolution of one instant either way: the replay says it guessed."""
+    notes = [n for n in dispatch(shipped, alerts, until=600) if n.receiver == receiver]
+    assert [(n.at, n.racy) for n in notes] == expected
+
+
 def test_service_down_inhibits_the_services_threshold_alerts_but_not_other_services(
     shipped: AlertmanagerConfig,
 ) -> None:
