@@ -10,6 +10,8 @@ and ``GET /api/v1/reports/summary`` give the same figures for the same window:
   ``paging_channels``, pagerduty and sms by default);
 - acknowledged means before it resolved; durations count from ``first_seen``, never below 0;
   percentiles are nearest rank (``percentile_disc``), as the reports' are;
+- an incident counts when it was opened in the time range, unless it was merged into another (it never
+  paged on its own); ``$service`` is its probable cause's;
 - local time is ``$tz`` (default Asia/Seoul), working hours ``$working_start``-``$working_end``
   (start included, end excluded) on ``$working_days``.
 
@@ -28,7 +30,7 @@ from grafana.datasources import Sql
 from grafana.panels import PanelBuilder, build, graph, grid, single
 
 UID = "alert-quality"
-VERSION = 1
+VERSION = 2
 SERVICE = "a.service ~ '^(${service:regex})$'"
 ALERTS_IN_RANGE = f"$__unixEpochFilter(a.first_seen) AND {SERVICE}"
 PAGES = (
@@ -55,6 +57,9 @@ ALERTS_FIRED = f"SELECT count(*) AS alerts FROM alerts a WHERE {ALERTS_IN_RANGE}
 
 ACKNOWLEDGED_SHARE = f"""SELECT count(*) FILTER (WHERE {ACKNOWLEDGED})::float8 / NULLIF(count(*), 0) AS acknowledged
 FROM alerts a WHERE {ALERTS_IN_RANGE}"""
+
+INCIDENTS = f"""SELECT count(*) AS incidents FROM incidents i JOIN alerts a ON a.id = i.cause_alert_id
+WHERE $__unixEpochFilter(i.opened_at) AND i.status <> 'merged' AND {SERVICE}"""
 
 RESOLVED_UNACKNOWLEDGED = f"""SELECT count(*) AS "resolved, nobody acknowledged"
 FROM alerts a WHERE {ALERTS_IN_RANGE} AND a.resolved_at IS NOT NULL AND NOT ({ACKNOWLEDGED})"""
@@ -198,6 +203,14 @@ def dashboard() -> model.Dashboard:
             unit="s",
         ),
         grid("Deadlines by priority", "What became of the alerts, escalations and missed deadlines.", [Sql(DEADLINES)]),
+        single(
+            "Incidents",
+            "Incidents opened in the time range (alerts grouped along the platform's dependencies, paged once);"
+            " merged ones left out.",
+            [Sql(INCIDENTS)],
+            "none",
+            width=12,
+        ),
     ]
     noise: list[PanelBuilder] = [
         grid("Noisiest alerts", "The ten alerts with the most pages and their share of all pages.", [Sql(NOISIEST)]),

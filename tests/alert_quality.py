@@ -28,6 +28,17 @@ Times are KST; TTA and TTR in seconds from first seen.
   pagerduty Mon 00:00:10, a page in the window (out of hours) of an alert outside it.
 - A10 DiskFull (fp-disk), critical, asset, first seen Mon 03-09 00:00:00 = until: outside, and so is
   its page at 00:00:05.
+
+Incidents (rows written as the incident rules would leave them; each cause's notifications are the
+incident's): their group is the incident's priority, or its probable cause's service and alert name; by
+channel, every channel the incident was notified on (a delivered trigger or escalation).
+
+- I1 cause A1, critical, opened Mon 10:00, resolved: pagerduty, slack, sms.
+- I2 cause A2, critical, opened Mon 11:00, merged into I1: never paged on its own, not counted.
+- I4 cause A5 (medium), high (a high symptom joined), opened Tue 09:00, resolved: slack, email.
+- I3 cause A6, high, opened Wed 14:00, resolved: pagerduty, slack.
+- I5 cause A8, critical, opened Sun 22:00, open: pagerduty, sms, slack.
+- I6 cause A9, opened before the window; I7 cause A10, opened at `until`: outside.
 """
 
 from __future__ import annotations
@@ -122,13 +133,41 @@ class Recorder:
     def acknowledge(self, key: str, who: str, at: float, pages: NewJob | None = None) -> None:
         self.history.acknowledge(self.ids[key], who, "on it", at, pages)
 
+    def incident(self, cause: str, priority: str, status: str, opened_at: float, merged_into: int | None = None) -> int:
+        """An incident with ``cause`` as its probable cause, owning the cause's notifications. No public call
+        writes one at a chosen time without the topology's rules (which would hold and merge the pages
+        above), so the row is written as those rules leave it."""
+        obs, alert_id, history = self.observations[cause], self.ids[cause], self.history
+        with history._tx() as conn:
+            [(incident_id,)] = history._run(
+                conn,
+                "INSERT INTO incidents (page_key, component, title, status, priority, cause_alert_id, merged_into,"
+                " opened_at, updated_at, channels) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                [
+                    f"seed-{cause}",
+                    obs.service,
+                    f"{obs.alertname} ({obs.service})",
+                    status,
+                    priority,
+                    alert_id,
+                    merged_into,
+                    opened_at,
+                    opened_at,
+                    ",".join(obs.channels),
+                ],
+            ).fetchall()
+            history._run(conn, "UPDATE outbox SET incident_id = %s WHERE alert_id = %s", [incident_id, alert_id])
+            history._run(conn, "UPDATE alerts SET incident_id = %s WHERE id = %s", [incident_id, alert_id])
+        return int(incident_id)
+
     def escalate(self, key: str, at: float, channels: tuple[str, ...]) -> None:
         [due] = [d for d in self.history.due_escalations(at, 100) if d.alert.id == self.ids[key]]
         jobs = [NewJob(c, "escalate", 3) for c in channels]
         assert self.history.escalate(due, jobs, at + (DEADLINES[due.alert.priority] or 0.0), at)
 
 
-def seed(history: SqlAlertHistory) -> Seeded:
+def seed(history: SqlAlertHistory, *, incidents: bool = True) -> Seeded:
+    """The week; ``incidents=False`` for a history at a schema before incidents (migration 11)."""
     r = Recorder(history)
     # A9: first seen before the window; its page comes inside it (Monday 00:00:10, out of hours).
     r.fire(
@@ -221,6 +260,15 @@ def seed(history: SqlAlertHistory) -> Seeded:
         kst(9, "00:00"),
     )
     r.deliver("A10", "pagerduty", "trigger", kst(9, "00:00:05"))
+    if not incidents:
+        return Seeded(r.ids)
+    i1 = r.incident("A1", "critical", "resolved", kst(2, "10:00"))
+    r.incident("A2", "critical", "merged", kst(2, "11:00"), merged_into=i1)
+    r.incident("A5", "high", "resolved", kst(3, "09:00"))
+    r.incident("A6", "high", "resolved", kst(4, "14:00"))
+    r.incident("A8", "critical", "open", kst(8, "22:00"))
+    r.incident("A9", "high", "resolved", kst(1, "23:59:50"))
+    r.incident("A10", "critical", "open", kst(9, "00:00"))
     return Seeded(r.ids)
 
 
@@ -262,6 +310,24 @@ NOISIEST = [  # (alertname, service, pages), most first, ties by name
     ("SlowQueries", "asset", 1),
 ]
 FLAPPING = [("fp-disk", "DiskFull", 3), ("fp-queue", "QueueStuck", 2)]  # cycles: new alerts plus re-fires
+# incidents opened in the window, merged ones left out: per priority, service, alert name, channel
+INCIDENTS = {
+    "all": 4,  # I1, I3, I4, I5
+    "priority": {"critical": 2, "high": 2, "medium": 0, "low": 0},
+    "service": {"asset": 1, "transaction": 2, "payments": 1, "portfolio": 0, "gateway": 0, "batch": 0},
+    "alertname": {
+        "DiskFull": 1,
+        "ErrorRate": 1,
+        "QueueStuck": 1,
+        "PaymentsDown": 1,
+        "LagHigh": 0,
+        "CertExpiring": 0,
+        "SlowQueries": 0,
+        "NightlyBatchLate": 0,
+    },
+    # I2's e-mail fallback is a merged incident's: not counted
+    "channel": {"pagerduty": 3, "slack": 4, "sms": 2, "email": 1, "email_digest": 0},
+}
 FIRED_FINGERPRINTS = 7  # fp-disk, fp-lag, fp-err, fp-queue, fp-cert, fp-pay, fp-slow
 PAGES_PER_DAY = {  # local date -> (working, out of hours, weekend)
     "2026-03-02": (4, 1, 0),

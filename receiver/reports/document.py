@@ -1,7 +1,7 @@
 """A report as JSON: the API's answers and ``monitoring report --json`` (one shape for both).
 
 Names are camelCase like the rest of the receiver's API; durations are seconds; times RFC 3339 in
-UTC; ``incidents`` is null until incidents are recorded ([Q2]).
+UTC; ``incidents`` (opened in the window, merged ones left out) is null when the alerts were not read.
 """
 
 from __future__ import annotations

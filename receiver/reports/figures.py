@@ -4,9 +4,8 @@ day and hour of the week, with shares and rates.
 ``read_report`` asks the repository (``receiver.store.reports.ReportReads``) for the sections it needs,
 with the window cut along local time (``working_time``); ``assemble`` is pure arithmetic on the rows.
 
-Incidents ([Q2]) are not recorded yet: every ``GroupFigures`` carries ``incidents = None`` so that the
-figure has its place in the API, the console and the CLI; once incidents exist, the repository counts
-them per group like alerts (opened in the window) and ``assemble`` fills them in.
+Incidents are counted per group with the alerts (opened in the window, merged ones left out:
+``receiver.store.reports``); a report that does not read the alerts has ``incidents = None``.
 """
 
 from __future__ import annotations
@@ -94,7 +93,7 @@ class GroupFigures:
     alerts: AlertFigures
     pages: HoursSplit = field(default_factory=HoursSplit)
     page_share: float | None = None  # of all pages in the window; None when there were none
-    incidents: int | None = None  # [Q2]: not recorded yet
+    incidents: int | None = None  # opened in the window, not merged; None when the alerts were not read
 
 
 @dataclass(frozen=True)
@@ -169,20 +168,33 @@ def read_report(
         groups: dict[str, AlertFigures] = {}
         total, by_priority = AlertFigures(), dict[str, AlertFigures]()
         pages: tuple[PageCount, ...] = ()
+        incidents: Incidents | None = None
         if Section.ALERTS in sections:
-            groups, total, by_priority, pages = _alert_figures(snapshot, query, pages=Section.PAGES in sections)
+            groups, total, by_priority, pages, incidents = _alert_figures(
+                snapshot, query, pages=Section.PAGES in sections
+            )
         elif Section.PAGES in sections:
             pages = snapshot.pages(query)
         noisiest = snapshot.noisiest(query) if Section.NOISIEST in sections else ()
         flapping = snapshot.flapping(query) if Section.FLAPPING in sections else FlappingRows((), 0, 0)
-    return assemble(request, policy, sections, segments, groups, total, by_priority, pages, noisiest, flapping)
+    return assemble(
+        request, policy, sections, segments, groups, total, by_priority, pages, noisiest, flapping, incidents
+    )
+
+
+@dataclass(frozen=True)
+class Incidents:
+    """Incidents opened in the window: per group, and in total (by channel, not the groups' sum)."""
+
+    groups: Mapping[str, int]
+    total: int
 
 
 def _alert_figures(
     snapshot: ReportSnapshot, query: ReportQuery, *, pages: bool
-) -> tuple[dict[str, AlertFigures], AlertFigures, dict[str, AlertFigures], tuple[PageCount, ...]]:
-    """Per group, in total and per priority (and the pages, read in the same pass). Groups by channel
-    overlap: the total and the priorities then come from a read of every alert once, by priority."""
+) -> tuple[dict[str, AlertFigures], AlertFigures, dict[str, AlertFigures], tuple[PageCount, ...], Incidents]:
+    """Per group, in total and per priority (and the pages and incidents, read in the same pass). Groups by
+    channel overlap: the total and the priorities then come from a read of every alert once, by priority."""
     rows = snapshot.alerts(query, pages=pages)
     overlapping = query.group_by is GroupBy.CHANNEL
     by_priority = replace(query, group_by=GroupBy.PRIORITY)
@@ -198,7 +210,8 @@ def _alert_figures(
         total = total.plus(count)
     for name in set(groups) | set(rows.refired):
         groups[name] = _timed(groups.get(name, AlertFigures()), durations, name, rows.refired.get(name, 0))
-    return groups, _timed(total, durations, None, sum(everyone.refired.values())), priorities, rows.pages
+    incidents = Incidents(rows.incidents, sum(everyone.incidents.values()))
+    return groups, _timed(total, durations, None, sum(everyone.refired.values())), priorities, rows.pages, incidents
 
 
 def _counted(counts: Sequence[AlertCount]) -> dict[str, AlertFigures]:
@@ -228,6 +241,7 @@ def assemble(
     pages: Sequence[PageCount],
     noisiest: Sequence[NoisyAlert],
     flapping: FlappingRows,
+    incidents: Incidents | None = None,  # None: not read (the figure stays None)
 ) -> Report:
     # Summed as plain counts first: a window's pages come as a row per group and segment (thousands).
     per_group: dict[str, Counter[Kind]] = {}
@@ -248,9 +262,15 @@ def assemble(
     def share(pages: int) -> float | None:
         return pages / all_pages.total if all_pages.total else None
 
+    opened = incidents.groups if incidents is not None else {}
     groups = [
-        GroupFigures(name, alert_groups.get(name, AlertFigures()), split.get(name, HoursSplit()))
-        for name in set(alert_groups) | set(split)
+        GroupFigures(
+            name,
+            alert_groups.get(name, AlertFigures()),
+            split.get(name, HoursSplit()),
+            incidents=None if incidents is None else opened.get(name, 0),
+        )
+        for name in set(alert_groups) | set(split) | set(opened)
     ]
     groups = [replace(g, page_share=share(g.pages.total)) for g in groups]
     if request.group_by is GroupBy.PRIORITY:
@@ -274,7 +294,9 @@ def assemble(
         request=request,
         paging_channels=policy.paging_channels,
         sections=sections,
-        total=GroupFigures("all", total, all_pages, share(all_pages.total)),
+        total=GroupFigures(
+            "all", total, all_pages, share(all_pages.total), None if incidents is None else incidents.total
+        ),
         groups=tuple(groups),
         deadlines=deadlines if Section.ALERTS in sections else (),
         days=tuple(DayPages(day, by_day[day]) for day in sorted(by_day)),

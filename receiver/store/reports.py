@@ -12,7 +12,11 @@ outbox) over a window ``[since, until)`` of epoch seconds:
   is a page only when the fallback channel pages; each e-mail digest job is one notification
   (never a page);
 - a re-fire is the same alert (fingerprint and ``startsAt``) firing again after it resolved:
-  a ``refired`` timeline entry, counted when it happened.
+  a ``refired`` timeline entry, counted when it happened;
+- an incident belongs to the window when it was opened in it (``opened_at``), unless it was merged
+  into another (status ``merged``: folded into the other, it never paged on its own). Its group is its
+  ``priority``, or the ``service`` and ``alertname`` of its probable cause (``cause_alert_id``); by
+  channel, every channel it was notified on (a delivered trigger or escalation of the incident).
 
 Durations (time to acknowledge, time to resolve) come back as histograms: per metric, group and
 duration bucket, how many and the shortest and longest. ``receiver.reports.percentiles`` finds the
@@ -24,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Protocol
 
@@ -106,6 +110,7 @@ class AlertRows:
     # Per priority (the count's group) and state, every alert once: the counts themselves when grouped by
     # priority; none when the groups overlap (by channel: read the alerts grouped by priority for them).
     priorities: tuple[AlertCount, ...] = ()
+    incidents: dict[str, int] = field(default_factory=dict)  # incidents opened in the window per group
 
 
 @dataclass(frozen=True)
@@ -149,8 +154,8 @@ class ReportSnapshot(Protocol):
     """Reads over one consistent state of the history."""
 
     def alerts(self, query: ReportQuery, *, pages: bool = False) -> AlertRows:
-        """Counts, duration histograms and re-fires per group, counts per priority; ``pages``: also the pages,
-        as ``pages`` would count them."""
+        """Counts, duration histograms, re-fires and incidents per group, counts per priority; ``pages``: also
+        the pages, as ``pages`` would count them."""
         ...
 
     def ranked(self, query: ReportQuery, targets: Sequence[RankTarget]) -> dict[RankTarget, float]:

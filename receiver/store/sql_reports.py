@@ -21,6 +21,8 @@ What each read costs (docs/receiver.md, "Alert-quality reports"):
   another: the window's alerts per group, state and resolve bucket (a hash aggregation over the table); the
   acknowledged ones per group and ack bucket (index-only, ``alerts_time_to_ack``); the window's re-fires per
   group (index-only, ``timeline_refired``); counts per priority when the groups are not the priorities;
+  the window's incidents per group (``incidents_opened_at``; their probable cause looked up by id, or by
+  channel their notifications through ``outbox_incident_channel``);
   the window's pages per group and UTC hour (index-only, ``outbox_notified``; see ``PageRead``);
 - ``ranked``: the window's alerts in the buckets holding a wanted rank (index-only, ``alerts_time_to_ack``
   and ``alerts_time_to_resolve``): a few thousand at a million alerts, numbered in order;
@@ -66,6 +68,7 @@ class Row(IntEnum):
     REFIRES = 3  # per group
     PAGES_BY_SEGMENT = 4  # per group and segment, of the hours cut into several
     PRIORITIES = 5  # per priority and state: counts
+    INCIDENTS = 6  # per group: incidents opened in the window
 
 
 FIRST_SEEN_IN_WINDOW = "a.first_seen >= %s AND a.first_seen < %s"
@@ -85,6 +88,8 @@ CHANNEL_FACTS = (
     f" JOIN (SELECT DISTINCT n.alert_id, n.channel FROM outbox n WHERE {NOTIFIED}) n ON n.alert_id = a.id"
     f" WHERE {FIRST_SEEN_IN_WINDOW})"
 )
+# An incident of the window: opened in it, and not merged into another (it never paged on its own).
+OPENED_IN_WINDOW = "i.opened_at >= %s AND i.opened_at < %s AND i.status <> 'merged'"
 # Per metric: its histogram bucket and duration columns (of alerts, migration 13).
 DURATION_COLUMNS = {
     Metric.TIME_TO_ACK: ("a.ack_bucket", "a.time_to_ack"),
@@ -231,8 +236,9 @@ class SqlReportSnapshot:
             f" MAX(a.time_to_ack) FROM {source} WHERE {FIRST_SEEN_IN_WINDOW} AND a.ack_bucket IS NOT NULL"
             " GROUP BY 2, 4",
             self._refired(query),
+            self._incidents(query),
         ]
-        params: list[Any] = [*window, *window, *window]
+        params: list[Any] = [*window, *window, *window, *window]
         if query.group_by not in (GroupBy.PRIORITY, GroupBy.CHANNEL):
             selects.append(
                 f"SELECT {Row.PRIORITIES.value}, a.priority, a.ack_state, NULL, COUNT(*), SUM(a.escalations),"
@@ -250,6 +256,7 @@ class SqlReportSnapshot:
         with_ctes = f"WITH {', '.join(ctes)} " if ctes else ""
         rows = self._sql.run(self._conn, f"{with_ctes}{' UNION ALL '.join(selects)}", [*cte_params, *params])
         refired: dict[str, int] = {}
+        incidents: dict[str, int] = {}
         page_counts: list[PageCount] = []
         durations: list[DurationBucket] = []
         # (group, state) -> [alerts, escalations, deadlines missed], summed over the resolve buckets
@@ -266,6 +273,8 @@ class SqlReportSnapshot:
                 durations.append(DurationBucket(Metric.TIME_TO_ACK, str(g), int(b), int(n), float(low), float(high)))
             elif kind == Row.REFIRES:
                 refired[str(g)] = int(n)
+            elif kind == Row.INCIDENTS:
+                incidents[str(g)] = int(n)
             elif paged is not None:
                 page_counts.extend(paged.counts(kind, str(g), int(b), int(n)))
         counts, priorities = (
@@ -274,7 +283,24 @@ class SqlReportSnapshot:
         )
         if query.group_by is GroupBy.PRIORITY:
             priorities = counts
-        return AlertRows(counts, tuple(durations), refired, tuple(page_counts), priorities)
+        return AlertRows(counts, tuple(durations), refired, tuple(page_counts), priorities, incidents)
+
+    @staticmethod
+    def _incidents(query: ReportQuery) -> str:
+        """The window's incidents per group: their own priority, their probable cause's service or alert name
+        (an incident whose cause is gone from the history is in the group ''); by channel, once per channel
+        they were notified on."""
+        group, source, incidents = "i.priority", "incidents i", "COUNT(*)"
+        if query.group_by in (GroupBy.SERVICE, GroupBy.ALERTNAME):
+            group = f"COALESCE(a.{query.group_by.value}, '')"
+            source = "incidents i LEFT JOIN alerts a ON a.id = i.cause_alert_id"
+        elif query.group_by is GroupBy.CHANNEL:
+            group, incidents = "n.channel", "COUNT(DISTINCT i.id)"
+            source = f"incidents i JOIN outbox n ON n.incident_id = i.id AND {NOTIFIED}"
+        return (
+            f"SELECT {Row.INCIDENTS.value}, {group}, NULL, NULL, {incidents}, NULL, NULL, NULL, NULL FROM {source}"
+            f" WHERE {OPENED_IN_WINDOW} GROUP BY 2"
+        )
 
     @staticmethod
     def _refired(query: ReportQuery) -> str:

@@ -93,6 +93,7 @@ def test_a_viewer_reads_the_weeks_alert_quality_with_charts_drawn_under_the_csp(
     totals = wait.until(expected_conditions.presence_of_element_located((By.ID, "report-totals"))).text
     assert "15 pages" in totals.replace("\n", " ")
     assert "9 alerts fired" in totals.replace("\n", " ")
+    assert "1 fired again · 4 incidents" in totals.replace("\n", " ")
     for chart in ("pages-per-day", "pages-by-hour", "fates", "durations", "noisiest"):
         svg = browser.find_element(By.CSS_SELECTOR, f"#chart-{chart} svg[role=img]")
         assert svg.size["width"] > 600, chart

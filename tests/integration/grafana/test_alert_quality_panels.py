@@ -88,6 +88,7 @@ def test_every_sql_panel_of_the_dashboard_is_checked_here() -> None:
         alert_quality.PAGE_COUNT,
         alert_quality.PAGES_OUT_OF_HOURS,
         alert_quality.ALERTS_FIRED,
+        alert_quality.INCIDENTS,
         alert_quality.ACKNOWLEDGED_SHARE,
         alert_quality.RESOLVED_UNACKNOWLEDGED,
         alert_quality.DEADLINES_MISSED,
@@ -108,6 +109,7 @@ def test_the_single_figures_are_the_weeks(database: str) -> None:
     assert single(database, alert_quality.ACKNOWLEDGED_SHARE) == pytest.approx(4 / 9)
     assert single(database, alert_quality.RESOLVED_UNACKNOWLEDGED) == 3
     assert single(database, alert_quality.DEADLINES_MISSED) == 2
+    assert single(database, alert_quality.INCIDENTS) == expected.INCIDENTS["all"]
 
 
 def test_pages_per_day_are_split_by_seoul_working_hours(database: str) -> None:

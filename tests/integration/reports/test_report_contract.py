@@ -215,9 +215,33 @@ def test_window_bounds_include_since_and_exclude_until(
     assert (r.total.alerts.alerts, r.total.pages.total) == (alerts, pages)
 
 
+@pytest.mark.parametrize("group_by", list(GroupBy))
+def test_incidents_opened_in_the_window_count_once_per_group_and_merged_ones_not_at_all(
+    reports: SqlReports, seeded: Seeded, group_by: GroupBy
+) -> None:
+    r = report(reports, group_by)
+    assert r.total.incidents == expected.INCIDENTS["all"]
+    assert {g.name: g.incidents for g in r.groups} == expected.INCIDENTS[group_by.value]
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "incidents"),
+    [
+        (kst(1, "23:59:50"), kst(2, "10:00"), 1),  # I6 opened at since: in; I1 at until: out
+        (kst(2, "10:00"), kst(2, "11:00:01"), 1),  # I1; I2 was merged into it
+        (kst(8, "22:00:01"), kst(9, "00:00:01"), 1),  # I7 opened at 00:00:00; I5 a second before since
+    ],
+)
+def test_an_incident_belongs_to_the_window_it_was_opened_in(
+    reports: SqlReports, seeded: Seeded, since: float, until: float, incidents: int
+) -> None:
+    assert report(reports, since=since, until=until).total.incidents == incidents
+
+
 def test_an_empty_window_has_zero_counts_and_no_percentiles(reports: SqlReports, seeded: Seeded) -> None:
     r = report(reports, since=kst(20, "00:00"), until=kst(21, "00:00"))
     assert counts(r.total) == (0, 0, 0, 0, 0, 0, 0)
+    assert r.total.incidents == 0
     assert astuple(r.total.alerts.time_to_ack) == (0, None, None, None)
     assert r.groups == ()
     assert r.noisiest == ()
@@ -230,6 +254,7 @@ def test_an_empty_window_has_zero_counts_and_no_percentiles(reports: SqlReports,
 def test_only_the_sections_asked_for_are_read(reports: SqlReports, seeded: Seeded) -> None:
     r = report(reports, sections=frozenset({Section.NOISIEST}))
     assert r.total.alerts == AlertFigures()
+    assert r.total.incidents is None
     assert r.days == ()
     assert [n.alertname for n in r.noisiest][:2] == ["DiskFull", "PaymentsDown"]
 
@@ -278,7 +303,7 @@ def test_migration_13_gives_the_history_recorded_before_it_the_same_figures(
     and re-fires already written."""
     history = SqlAlertHistory(database)
     history.migrate(target=9)
-    seed(history)
+    seed(history, incidents=False)
     history.migrate()
     r = report(SqlReports(database))
     assert counts(r.total) == expected.COUNTS["all"]

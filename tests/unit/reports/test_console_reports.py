@@ -27,6 +27,8 @@ def test_the_page_shows_the_weeks_figures_and_draws_its_charts_as_inline_svg(see
     assert "<strong>15</strong> pages" in tiles
     assert "3 out of hours · 6 on the weekend" in tiles
     assert "<strong>9</strong> alerts fired" in tiles
+    assert "1 fired again · 4 incidents" in tiles
+    assert "not recorded yet" not in html
     assert "<strong>3m</strong> to acknowledge (p50)" in tiles  # 180 s
     assert "p90 22m · max 22m" in tiles  # 1320 s
     assert "<strong>2</strong> flapping alerts" in tiles

@@ -49,7 +49,9 @@ def test_the_report_prints_a_table_per_priority_with_the_total_last(env: dict[st
     assert rows["all"].split()[1:5] == ["9", "4", "3", "2"]
     assert "3m / 22m / 22m" in rows["all"]  # to acknowledge: p50, p90, max
     assert "20m / 1h 30m / 1h 30m" in rows["all"]  # to resolve
-    assert rows["all"].split()[-6:] == ["1", "15", "3", "6", "100.0", "%"]
+    assert "INCIDENTS" in header
+    assert rows["all"].split()[-7:] == ["1", "4", "15", "3", "6", "100.0", "%"]  # refired, incidents, pages...
+    assert rows["medium"].split()[-7:-5] == ["0", "0"]  # no re-fire, no incident
     assert "DiskFull" in text
     assert "26.7 %" in text  # its share of all pages
     assert "QueueStuck" in text.split("FLAPPING ALERT")[1]

@@ -45,7 +45,7 @@ def test_the_summary_gives_the_hand_computed_figures_per_priority(seeded: Receiv
         2,
     ]
     assert (totals["escalations"], totals["deadlinesMissed"], totals["refired"]) == (3, 2, 1)
-    assert totals["incidents"] is None
+    assert totals["incidents"] == 4  # opened in the window; I2, merged into I1, not counted
     assert totals["timeToAcknowledge"] == {"count": 4, "p50Seconds": 180.0, "p90Seconds": 1320.0, "maxSeconds": 1320.0}
     assert totals["timeToResolve"] == {"count": 6, "p50Seconds": 1200.0, "p90Seconds": 5400.0, "maxSeconds": 5400.0}
     assert totals["pages"] == {"total": 15, "workingHours": 6, "outOfHours": 3, "weekend": 6}
@@ -53,6 +53,7 @@ def test_the_summary_gives_the_hand_computed_figures_per_priority(seeded: Receiv
     assert list(groups) == ["critical", "high", "medium", "low"]
     assert groups["critical"]["pages"] == {"total": 11, "workingHours": 4, "outOfHours": 1, "weekend": 6}
     assert groups["critical"]["pageShare"] == pytest.approx(11 / 15)
+    assert {name: g["incidents"] for name, g in groups.items()} == {"critical": 2, "high": 2, "medium": 0, "low": 0}
     assert body["deadlines"][0] == {  # type: ignore[index]
         "priority": "critical",
         "ackDeadlineSeconds": 300.0,
