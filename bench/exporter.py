@@ -214,14 +214,16 @@ def run() -> list[Result]:
         samples.add("path", rate)
         samples.add("path cpu", cpu * 1e6)
 
-    def whole_process(uri: str) -> None:
-        with exporter_process(brokers, topic, uri) as process:
+    def whole_process(uri: str, allocator: str = "tuned") -> None:
+        with exporter_process(brokers, topic, uri, {"EXPORTER_ALLOCATOR": allocator}) as process:
             run = process.run_until(EVENTS)
-        samples.add("process", run.rate)
-        samples.add("process cpu", run.cpu_seconds / EVENTS * 1e6)
-        samples.add("rss ready", run.rss_ready / MiB)
-        samples.add("rss after", run.rss_after / MiB)
-        samples.add("pss after", run.pss_after / MiB)
+        suffix = "" if allocator == "tuned" else f" {allocator}"
+        samples.add("process" + suffix, run.rate)
+        samples.add("process cpu" + suffix, run.cpu_seconds / EVENTS * 1e6)
+        samples.add("rss ready" + suffix, run.rss_ready / MiB)
+        samples.add("rss after" + suffix, run.rss_after / MiB)
+        samples.add("pss after" + suffix, run.pss_after / MiB)
+        samples.add("rss exporter" + suffix, run.rss_exporter / MiB)
 
     try:
         fill(brokers, topic, EVENTS)
@@ -233,6 +235,7 @@ def run() -> list[Result]:
                     # the whole process next to its baseline in every round, whichever the order
                     path,
                     lambda: whole_process(uri),
+                    lambda: whole_process(uri, "default"),  # glibc's allocator as it comes
                 ]
             )
     finally:
@@ -270,6 +273,27 @@ def run() -> list[Result]:
             "its RSS summed",
             samples["rss after"],
             "<= 128 MiB",
+        ),
+        Result(
+            f"exporter process alone RSS after {EVENTS:,} events, allocator tuned (exporter/allocator.py)",
+            samples["rss exporter"],
+            "MiB",
+            "EXPORTER_ALLOCATOR=default (glibc's defaults)",
+            samples["rss exporter default"],
+        ),
+        Result(
+            f"exporter process tree PSS after {EVENTS:,} events, allocator tuned",
+            samples["pss after"],
+            "MiB",
+            "EXPORTER_ALLOCATOR=default",
+            samples["pss after default"],
+        ),
+        Result(
+            "exporter process tree CPU per event, allocator tuned",
+            samples["process cpu"],
+            "µs",
+            "EXPORTER_ALLOCATOR=default",
+            samples["process cpu default"],
         ),
         Result(
             "exporter event path: consume+decode+validate+metrics+commit",

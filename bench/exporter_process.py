@@ -20,7 +20,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,7 +52,9 @@ class ProcessRun:
 
 
 class ExporterProcess:
-    def __init__(self, brokers: str, topic: str, postgres_uri: str, workdir: Path) -> None:
+    def __init__(
+        self, brokers: str, topic: str, postgres_uri: str, workdir: Path, settings: Mapping[str, str] | None = None
+    ) -> None:
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("EXPORTER_", "MONGODB_", "COLLECTION_"))}
         env.update(
@@ -65,6 +67,7 @@ class ExporterProcess:
                 "EXPORTER_SPOOL_PATH": str(workdir / "spool.sqlite3"),
                 "EXPORTER_EVENT_STORE_PATH": str(workdir / "events.sqlite3"),
                 "LOG_FORMAT": "json",
+                **(settings or {}),
             }
         )
         self.server = ServerProcess("exporter", [str(MONITORING), "exporter"], workdir, env)
@@ -121,9 +124,12 @@ class ExporterProcess:
 
 
 @contextmanager
-def exporter_process(brokers: str, topic: str, postgres_uri: str) -> Iterator[ExporterProcess]:
+def exporter_process(
+    brokers: str, topic: str, postgres_uri: str, settings: Mapping[str, str] | None = None
+) -> Iterator[ExporterProcess]:
+    """``settings``: environment variables on top of the shipped defaults."""
     with tempfile.TemporaryDirectory(prefix="bench-exporter-") as workdir:
-        process = ExporterProcess(brokers, topic, postgres_uri, Path(workdir))
+        process = ExporterProcess(brokers, topic, postgres_uri, Path(workdir), settings)
         try:
             yield process
         finally:

@@ -85,6 +85,8 @@ EXPORTER_OPTIONS: tuple[Option[Any], ...] = (
     Option("EXPORTER_TRACE_RATE", "exporter.trace_rate", parse_positive_int, 100),
     # TLS and basic auth for /metrics, in Prometheus's --web.config.file format (exporter/web_config.py).
     Option("EXPORTER_WEB_CONFIG", "exporter.web_config", parse_path, None),
+    # glibc's malloc set for streaming (exporter/allocator.py), or left at its defaults.
+    Option("EXPORTER_ALLOCATOR", "exporter.allocator", parse_choice("tuned", "default"), "tuned"),
 )
 
 
@@ -113,6 +115,7 @@ class ExporterConfig:
     instance: str = ""
     trace_rate: int = 100  # processing spans per second at most (with tracing on)
     web: WebConfig = field(default_factory=WebConfig)  # EXPORTER_WEB_CONFIG: TLS, basic auth
+    allocator: str = "tuned"  # EXPORTER_ALLOCATOR: tuned | default
 
     @property
     def spool_file(self) -> Path:
@@ -151,6 +154,7 @@ class ExporterConfig:
             snapshots=values["exporter.snapshots"] == "on",
             instance=values["exporter.instance"],
             trace_rate=values["exporter.trace_rate"],
+            allocator=values["exporter.allocator"],
             web=WebConfig()
             if values["exporter.web_config"] is None
             else load_web_config(values["exporter.web_config"]),

@@ -26,7 +26,7 @@ from typing import BinaryIO
 import structlog
 from prometheus_client import CollectorRegistry
 
-from exporter import metric_snapshot
+from exporter import allocator, metric_snapshot
 from exporter.config import ExporterConfig
 from exporter.consistency import ConsistencyProcessor, load_rules
 from exporter.consumer import ConsumeLoop
@@ -45,6 +45,7 @@ PARENT_GONE = 3  # exit code
 
 def run(config: ExporterConfig, reports: BinaryIO, stopping: threading.Event) -> None:
     """The consistency consumer until ``stopping`` is set, reporting its metrics."""
+    allocator.tune(config.allocator)  # before its Kafka client starts its threads
     registry = CollectorRegistry()
     events = EventMetrics(registry)  # its consumer's commits and retries, its loop's errors
     metrics = ConsistencyMetrics(registry)

@@ -16,6 +16,7 @@ import structlog
 from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
+from exporter import allocator
 from exporter.collection_cycle import CollectionCycle
 from exporter.config import ExporterConfig
 from exporter.consistency import ConsistencyProcessor, load_rules
@@ -297,6 +298,7 @@ def _business_data(
 
 def run(config: ExporterConfig, model: EventModel | None = None) -> int:
     """Run until SIGTERM or SIGINT; ``model`` feeds the exporter when KAFKA_BROKERS is unset."""
+    allocator.tune(config.allocator)  # before any Kafka client starts its threads
     registry = CollectorRegistry()
     for collector in (ProcessCollector, PlatformCollector, GCCollector):
         collector(registry=registry)
