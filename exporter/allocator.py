@@ -12,9 +12,8 @@ With its defaults, glibc's malloc keeps memory a streaming process has freed:
 
 ``tune`` (at start-up, before any Kafka client starts its threads) allows two arenas, keeps the
 mapping and trim thresholds fixed at 128 KiB, so what a batch freed goes back to the system.
-Measured on 1,000,000 records with every feature on (docs/metrics.md, "Memory"): RSS of the
-exporter 91 → 79 MiB, of the process tree summed 154 → 139 MiB, PSS 127 → 112 MiB, at the
-same rate. ``EXPORTER_ALLOCATOR=default`` leaves glibc's defaults.
+What it saves, measured against glibc's defaults by ``python -m bench exporter``: docs/metrics.md,
+"Memory". ``EXPORTER_ALLOCATOR=default`` leaves glibc's defaults.
 """
 
 from __future__ import annotations

@@ -225,7 +225,7 @@ def _flush(
     firing, resolved = _shown(config, alerts, instant, sources)
     if not firing and not resolved:
         return []
-    racy = any(
+    racy = any(_ms(a.ends_at) == instant[0] for a in (*alerts, *sources) if a.ends_at is not None) and any(
         _shown(config, alerts, instant, sources, other) != (firing, resolved)
         for other in ((instant[0], -1), (instant[0], _LATE))
     )

@@ -83,8 +83,10 @@ def pages(notifications: Sequence[Notification], policy: RoutingPolicy) -> list[
                 continue
             priority, _ = priority_from_labels(labels)
             for channel in policy.channels_for(labels, priority):
-                labels_, starts = alert.labels, alert.starts_at
-                out.append(Page(note.at, channel, action, priority.value, labels_, starts, alert.rule, note.racy))
+                page = Page(
+                    note.at, channel, action, priority.value, alert.labels, alert.starts_at, alert.rule, note.racy
+                )
+                out.append(page)
     return out
 
 

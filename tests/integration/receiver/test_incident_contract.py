@@ -66,12 +66,8 @@ def jobs(history: SqlAlertHistory) -> list[tuple[str, str]]:
     return [(channel, action) for channel, action, _, _ in history.jobs_by_state()]
 
 
-def test_migrating_from_the_schema_before_incidents_keeps_alerts_and_jobs(
-    database: PostgresDatabase | SqliteDatabase,
-) -> None:
-    old = SqlAlertHistory(database)
-    assert old.migrate(target=6) == 6
-    old.record([replace(obs("DiskFull", "node", 1), component=None)], NOW)
+def assert_migrated_with_incidents(database: PostgresDatabase | SqliteDatabase) -> None:
+    """Migrated to the newest schema: the old alert's jobs kept, incidents opened and acknowledged."""
     fresh = SqlAlertHistory(database, correlator=RULES)
     assert fresh.migrate() == MIGRATIONS[-1].version
     assert jobs(fresh) == [("pagerduty", "trigger"), ("slack", "trigger"), ("sms", "trigger")]
@@ -80,6 +76,15 @@ def test_migrating_from_the_schema_before_incidents_keeps_alerts_and_jobs(
     assert incident.part == "asset-service"
     fresh.acknowledge_incident(incident.id, "alice", "", NOW + 1, NewJob("pagerduty", "acknowledge", 5))
     assert jobs(fresh)[-1] == ("pagerduty", "acknowledge")  # the rebuilt outbox takes the new columns
+
+
+def test_migrating_from_the_schema_before_incidents_keeps_alerts_and_jobs(
+    database: PostgresDatabase | SqliteDatabase,
+) -> None:
+    old = SqlAlertHistory(database)
+    assert old.migrate(target=6) == 6
+    old.record([replace(obs("DiskFull", "node", 1), component=None)], NOW)
+    assert_migrated_with_incidents(database)
 
 
 def test_incidents_migrate_onto_a_database_that_already_has_the_report_facts(
@@ -93,14 +98,7 @@ def test_incidents_migrate_onto_a_database_that_already_has_the_report_facts(
     assert old.migrate() == MIGRATIONS[-1].version
     old.record([replace(obs("DiskFull", "node", 1), component=None)], NOW)
     monkeypatch.setattr(sql_repository, "MIGRATIONS", MIGRATIONS)
-    fresh = SqlAlertHistory(database, correlator=RULES)
-    assert fresh.migrate() == MIGRATIONS[-1].version
-    assert jobs(fresh) == [("pagerduty", "trigger"), ("slack", "trigger"), ("sms", "trigger")]
-    fresh.record([obs("ServiceDown", "asset-service", 2)], NOW)
-    [incident] = fresh.incidents(IncidentFilter())
-    assert incident.part == "asset-service"
-    fresh.acknowledge_incident(incident.id, "alice", "", NOW + 1, NewJob("pagerduty", "acknowledge", 5))
-    assert jobs(fresh)[-1] == ("pagerduty", "acknowledge")
+    assert_migrated_with_incidents(database)
 
 
 def test_related_alerts_are_one_incident_with_one_page_and_follow_ups(history: SqlAlertHistory) -> None:

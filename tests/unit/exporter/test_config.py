@@ -13,6 +13,7 @@ def test_defaults_consume_the_platform_topics_in_the_exporter_group() -> None:
     assert config.topics == DEFAULT_TOPICS
     assert config.group_id == "monitoring-exporter"
     assert config.consistency is True
+    assert config.allocator == "tuned"
 
 
 def test_the_environment_overrides_the_file(tmp_path: Path) -> None:
@@ -26,7 +27,12 @@ def test_the_environment_overrides_the_file(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("variable", "raw"),
-    [("EXPORTER_TOPICS", "bad topic!"), ("EXPORTER_GROUP_ID", "a,b"), ("EXPORTER_COMMIT_INTERVAL", "soon")],
+    [
+        ("EXPORTER_TOPICS", "bad topic!"),
+        ("EXPORTER_GROUP_ID", "a,b"),
+        ("EXPORTER_COMMIT_INTERVAL", "soon"),
+        ("EXPORTER_ALLOCATOR", "jemalloc"),
+    ],
 )
 def test_a_bad_value_fails_naming_the_variable(variable: str, raw: str) -> None:
     with pytest.raises(ConfigError, match=variable):
