@@ -22,6 +22,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -78,9 +79,29 @@ def fresh_database() -> Iterator[str]:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+def serving_workers(master: int, metrics: Path) -> int:
+    """gunicorn workers of ``master`` that have built their app: each writes its metrics files
+    (``*_<pid>.db``) as it does. The delivery process writes some too; it is no worker."""
+    pids = {int(f.stem.rpartition("_")[2]) for f in metrics.glob("*_*.db") if f.stem.rpartition("_")[2].isdigit()}
+    serving = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:  # gone
+            continue
+        parent = int(stat.rpartition(")")[2].split()[1])
+        serving += parent == master and b"gunicorn" in command
+    return serving
+
+
 @contextmanager
 def receiver(uri: str, **env: str) -> Iterator[int]:
+    """A receiver under gunicorn, once every one of its workers serves: the first worker up would
+    otherwise take every connection the clients open (they keep them), and the run would measure one
+    worker of ``WORKERS``."""
     port = free_port()
+    metrics = Path(tempfile.mkdtemp(prefix="bench-receiver-metrics-"))
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("RECEIVER_", "PROMETHEUS_MULTIPROC"))}
     environment.update(
         {
@@ -90,6 +111,7 @@ def receiver(uri: str, **env: str) -> Iterator[int]:
             "LOG_LEVEL": "warning",
             "RECEIVER_WEBHOOK_TOKEN": TOKEN,
             "RECEIVER_EGRESS_ALLOW": "127.0.0.1",
+            "PROMETHEUS_MULTIPROC_DIR": str(metrics),
             **env,
         }
     )
@@ -103,14 +125,16 @@ def receiver(uri: str, **env: str) -> Iterator[int]:
                     raise RuntimeError(f"receiver did not start:\n{log.read().decode(errors='replace')[-2000:]}")
                 try:
                     with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
-                        if r.status == 200:
+                        if r.status == 200 and serving_workers(proc.pid, metrics) == int(WORKERS):
                             break
                 except (urllib.error.URLError, OSError):
-                    time.sleep(0.1)
+                    pass
+                time.sleep(0.1)
             yield port
         finally:
             proc.terminate()
             proc.wait(30)
+            shutil.rmtree(metrics, ignore_errors=True)
 
 
 def payload(tag: str, seq: int, priority: str = "medium") -> bytes:
@@ -272,11 +296,25 @@ def sink_process(status: int = 200, delay: float = 0.0) -> Iterator[str]:
         process.wait(10)
 
 
-def paced_p99(uri: str, samples: Samples, kind: str, slack: str, sms: str) -> None:
-    """One round of the p99 at a paced 50 webhooks/s, the delivery process sending to ``slack`` and ``sms``."""
+def paced_p99(samples: Samples, kind: str, slack: str, sms: str) -> None:
+    """One round of the p99 at a paced 50 webhooks/s, the delivery process sending to ``slack`` and ``sms``.
+
+    Each round has a database of its own: in the intake rounds' database the delivery process would
+    find their jobs (tens of thousands, queued with delivery off) and spend the round sending them,
+    and a round would find the retries the last one left."""
     tag = f"{kind[0]}{samples.count(kind)}x"
-    with receiver(uri, RECEIVER_SLACK_WEBHOOK_URL=slack, RECEIVER_SMS_API_URL=sms, **CHANNELS) as port:
-        samples.add(kind, p(paced(port, tag), 99))
+    with fresh_database() as uri:
+        migrate(uri)
+        with receiver(uri, RECEIVER_SLACK_WEBHOOK_URL=slack, RECEIVER_SMS_API_URL=sms, **CHANNELS) as port:
+            samples.add(kind, p(paced(port, tag), 99))
+
+
+def migrate(uri: str) -> None:
+    database = PostgresDatabase(uri)
+    try:
+        SqlAlertHistory(database).migrate()
+    finally:
+        database.close()
 
 
 def round_trips(uri: str) -> dict[str, float]:
@@ -300,16 +338,14 @@ def round_trips(uri: str) -> dict[str, float]:
 def run() -> list[Result]:
     samples = Samples()
     with fresh_database() as uri:
-        database = PostgresDatabase(uri)
-        SqlAlertHistory(database).migrate()
-        database.close()
+        migrate(uri)
         with sink_process() as healthy, sink_process(status=503) as broken, sink_process(delay=3.0) as stalled:
             interleave(
                 [
                     lambda: intake(uri, samples),
                     lambda: copy(uri, samples),
-                    lambda: paced_p99(uri, samples, "healthy", healthy, healthy),
-                    lambda: paced_p99(uri, samples, "failing", stalled, broken),
+                    lambda: paced_p99(samples, "healthy", healthy, healthy),
+                    lambda: paced_p99(samples, "failing", stalled, broken),
                 ]
             )
         trips = round_trips(uri)

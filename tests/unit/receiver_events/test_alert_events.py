@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -113,6 +114,33 @@ def test_ids_are_stable_per_fingerprint_starts_at_and_type() -> None:
     assert not set(first) & set(later)
     assert not set(first) & set(other)
     assert first[0] == alert_events.event_id("a1b2c3d4e5f60718", STARTS, "AlertCreated")
+
+
+@pytest.mark.parametrize(
+    ("fingerprint", "starts_at", "event_type"),
+    [
+        ("a1b2c3d4e5f60718", STARTS, "AlertCreated"),
+        ("ffff", STARTS + 0.25, "AlertResolved"),  # a fraction of a second in the timestamp
+        ("0", 0.0, "ThresholdExceeded"),
+        ("Z" * 64, 4102444800.0, "PerformanceAnomaly"),  # the longest fingerprint, year 2100
+    ],
+)
+def test_ids_are_the_uuid5_of_the_firing_and_type_as_published_before(
+    fingerprint: str, starts_at: float, event_type: str
+) -> None:
+    """The ids were uuid.uuid5's before they were worked out by hand: the same alerts must keep the
+    same ids (the outbox, the event store and consumers skip a known id), in RFC 4122 form."""
+    firing = f"{fingerprint}|{datetime.fromtimestamp(starts_at, UTC).isoformat()}"
+    namespace = alert_events.EVENT_ID_NAMESPACE
+    assert alert_events.event_id(fingerprint, starts_at, event_type) == str(
+        uuid.uuid5(namespace, f"{firing}|{event_type}")
+    )
+    assert alert_events.correlation_id(fingerprint, starts_at) == str(uuid.uuid5(namespace, firing))
+    fired = alert_events.fired(1, observation(fingerprint=fingerprint, starts_at=starts_at), None)[0]
+    assert (fired.id, fired.correlationid) == (
+        str(uuid.uuid5(namespace, f"{firing}|AlertCreated")),
+        str(uuid.uuid5(namespace, firing)),
+    )
 
 
 def test_a_resolved_alert_becomes_alert_resolved_with_its_duration() -> None:
