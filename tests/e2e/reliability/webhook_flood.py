@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from tests.unit.receiver.fakes import alert, webhook
 
@@ -207,8 +208,18 @@ class Probe:
         conn.close()
 
 
-def rss_mib(root_pid: int) -> float:
-    """Resident memory of a process and its children (gunicorn master and workers), in MiB."""
+class Memory(NamedTuple):
+    """A process tree's memory in MiB: ``pss`` counts a page shared by n processes as 1/n in each
+    (the memory the tree takes), ``rss`` counts it in full in each (gunicorn's workers share the
+    pages of the modules the master loaded before forking them, so summed RSS counts those again
+    per worker)."""
+
+    pss: float
+    rss: float
+
+
+def memory_mib(root_pid: int) -> Memory:
+    """Memory of a process and its children (gunicorn master, workers, the delivery process)."""
     pids = [root_pid]
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -217,21 +228,23 @@ def rss_mib(root_pid: int) -> float:
             continue
         if int(fields[1]) == root_pid:  # the field after the state is the parent pid
             pids.append(int(stat.parent.name))
-    total_kib = 0
+    pss_kib = rss_kib = 0
     for pid in pids:
         try:
-            status = Path(f"/proc/{pid}/status").read_text()
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
         except OSError:
             continue
-        for line in status.splitlines():
-            if line.startswith("VmRSS:"):
-                total_kib += int(line.split()[1])
-    return total_kib / 1024
+        for line in rollup.splitlines():
+            if line.startswith("Pss:"):
+                pss_kib += int(line.split()[1])
+            elif line.startswith("Rss:"):
+                rss_kib += int(line.split()[1])
+    return Memory(pss_kib / 1024, rss_kib / 1024)
 
 
-async def sample_rss(root_pid: int, stop: asyncio.Event, out: list[float], interval: float = 0.5) -> None:
+async def sample_memory(root_pid: int, stop: asyncio.Event, out: list[Memory], interval: float = 0.5) -> None:
     while not stop.is_set():
-        out.append(rss_mib(root_pid))
+        out.append(memory_mib(root_pid))
         await asyncio.sleep(interval)
 
 
