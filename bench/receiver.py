@@ -115,6 +115,7 @@ def receiver(uri: str, **env: str) -> Iterator[int]:
             **env,
         }
     )
+    workers = int(environment["RECEIVER_WORKERS"])  # WORKERS unless the caller chose another count
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen([sys.executable, "-m", "ops.cli", "receiver"], env=environment, stdout=log, stderr=log)
         try:
@@ -125,7 +126,7 @@ def receiver(uri: str, **env: str) -> Iterator[int]:
                     raise RuntimeError(f"receiver did not start:\n{log.read().decode(errors='replace')[-2000:]}")
                 try:
                     with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
-                        if r.status == 200 and serving_workers(proc.pid, metrics) == int(WORKERS):
+                        if r.status == 200 and serving_workers(proc.pid, metrics) == workers:
                             break
                 except (urllib.error.URLError, OSError):
                     pass
