@@ -37,10 +37,6 @@ UNNAMED = "unnamed"  # catalogue names are non-empty; an alert without the label
 LINK_ANNOTATIONS = {"runbook_url": "runbook", "dashboard": "dashboard", "dashboard_url": "dashboard"}
 
 
-def _iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat()
-
-
 def _uuid5(name: str) -> str:
     """``str(uuid.uuid5(EVENT_ID_NAMESPACE, name))``, without building UUID objects: a webhook of ten
     new alerts asks for twenty of these, and the uuid module's were a tenth of its intake CPU."""
@@ -51,18 +47,18 @@ def _uuid5(name: str) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def _firing(fingerprint: str, starts_at: float) -> str:
+def _firing(fingerprint: str, starts_at: datetime) -> str:
     """The name of one firing of one alert, from which its events' ids and correlation id derive."""
-    return f"{fingerprint}|{_iso(starts_at)}"
+    return f"{fingerprint}|{starts_at.isoformat()}"
 
 
 def event_id(fingerprint: str, starts_at: float, event_type: str) -> str:
-    return _uuid5(f"{_firing(fingerprint, starts_at)}|{event_type}")
+    return _uuid5(f"{_firing(fingerprint, datetime.fromtimestamp(starts_at, UTC))}|{event_type}")
 
 
 def correlation_id(fingerprint: str, starts_at: float) -> str:
     """One firing of one alert: shared by its AlertCreated, ThresholdExceeded and AlertResolved."""
-    return _uuid5(_firing(fingerprint, starts_at))
+    return _uuid5(_firing(fingerprint, datetime.fromtimestamp(starts_at, UTC)))
 
 
 def links(obs: Observation) -> dict[str, str]:
@@ -89,7 +85,7 @@ def _priority(obs: Observation) -> Priority:
 def _event(
     obs: Observation, event_type: str, at: datetime, data: Payload, traceparent: str | None, firing: str
 ) -> CloudEvent:
-    """``firing``: ``_firing(obs.fingerprint, obs.starts_at)``, worked out once for all the firing's events."""
+    """``firing``: ``_firing(...)`` of the observation, worked out once for all the firing's events."""
     return new_event(
         id=_uuid5(f"{firing}|{event_type}"),
         type=event_type,
@@ -107,7 +103,7 @@ def fired(alert_id: int, obs: Observation, traceparent: str | None) -> list[Clou
     alertname = obs.alertname or UNNAMED
     service = obs.service or UNNAMED
     starts_at = datetime.fromtimestamp(obs.starts_at, UTC)
-    firing = f"{obs.fingerprint}|{starts_at.isoformat()}"
+    firing = _firing(obs.fingerprint, starts_at)
     created = AlertCreated(
         alert_id=str(alert_id),
         fingerprint=obs.fingerprint,
@@ -157,4 +153,5 @@ def resolved(alert_id: int, obs: Observation, resolved_at: float, traceparent: s
         resolved_at=at,
         duration_seconds=max(0.0, resolved_at - obs.starts_at),
     )
-    return _event(obs, "AlertResolved", at, data, traceparent, _firing(obs.fingerprint, obs.starts_at))
+    firing = _firing(obs.fingerprint, datetime.fromtimestamp(obs.starts_at, UTC))
+    return _event(obs, "AlertResolved", at, data, traceparent, firing)
