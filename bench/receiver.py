@@ -19,10 +19,10 @@ alert fingerprints:
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -163,24 +163,59 @@ def payload(tag: str, seq: int, priority: str = "medium") -> bytes:
 
 
 class Client:
-    """One sender's persistent HTTP/1.1 connection to the receiver."""
+    """One sender's persistent HTTP/1.1 connection to the receiver, as Alertmanager keeps one.
+
+    Written on a bare socket: http.client's request building and response parsing took 0.34-0.43
+    ms of CPU per webhook, on the same two cores as the receiver and PostgreSQL (a tenth of what
+    they spend). Alertmanager sends from its own host; the load generator here should take as
+    little of the receiver's CPU as it can."""
 
     def __init__(self, port: int) -> None:
-        self._conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self._sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._head = (
+            "POST /api/v1/alerts/alertmanager HTTP/1.1\r\n"
+            f"Host: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            f"Authorization: Bearer {TOKEN}\r\nContent-Length: "
+        ).encode()
+        self._unread = b""
 
     def post(self, body: bytes) -> float:
         """One webhook; its latency in seconds. Raises on anything but 200."""
         started = time.perf_counter()
-        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
-        self._conn.request("POST", "/api/v1/alerts/alertmanager", body, headers)
-        response = self._conn.getresponse()
-        response.read()
-        if response.status != 200:
-            raise RuntimeError(f"webhook answered {response.status}")
+        self._sock.sendall(b"%s%d\r\n\r\n%s" % (self._head, len(body), body))
+        status = self._response()
+        if status != 200:
+            raise RuntimeError(f"webhook answered {status}")
         return time.perf_counter() - started
 
+    def _response(self) -> int:
+        """Read one response (status line, headers, a Content-Length body); its status."""
+        buffer = self._unread
+        while (end := buffer.find(b"\r\n\r\n")) < 0:
+            buffer += self._recv()
+        lines = buffer[:end].split(b"\r\n")
+        fields = (line.partition(b":") for line in lines[1:])
+        headers = {name.strip().lower(): value.strip() for name, _, value in fields}
+        if b"content-length" not in headers:  # the receiver sets it on every answer; anything else is a change
+            raise RuntimeError(f"response without Content-Length: {lines[0]!r}")
+        if headers.get(b"connection", b"").lower() == b"close":
+            raise RuntimeError(f"the receiver closed the connection: {lines[0]!r}")
+        length = int(headers[b"content-length"])
+        rest = buffer[end + 4 :]
+        while len(rest) < length:
+            rest += self._recv()
+        self._unread = rest[length:]
+        return int(lines[0].split()[1])
+
+    def _recv(self) -> bytes:
+        chunk = self._sock.recv(65536)
+        if not chunk:
+            raise RuntimeError("the receiver closed the connection")
+        return chunk
+
     def close(self) -> None:
-        self._conn.close()
+        self._sock.close()
 
 
 PREBUILT = 1_000  # bodies per client built before the clock starts (more are built as needed)
