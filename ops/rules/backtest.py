@@ -52,6 +52,8 @@ class RunResult:
     notifications: tuple[Notification, ...]
     pages: tuple[Page, ...]
     warnings: tuple[str, ...]
+    # notifications Alertmanager may also send: only the other settlement of a race would (``Dispatched``)
+    unsettled: tuple[Notification, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -224,7 +226,8 @@ def _deliver(
         alerts.append(
             Alert(labels, episode.fired_at, episode.resolved_at, annotations, episode.rule.key, episode.rule.position)
         )
-    notifications = apply_stages(dispatch(alertmanager, alerts, window.until), stages)
+    dispatched = dispatch(alertmanager, alerts, window.until)
+    notifications = apply_stages(dispatched.sent, stages)
     return RunResult(
         rules=tuple(job.rule for job in jobs),
         episodes=tuple(episodes),
@@ -232,6 +235,7 @@ def _deliver(
         notifications=tuple(n for n in notifications if n.at >= window.since),
         pages=tuple(p for p in pages(notifications, policy) if p.at >= window.since),
         warnings=(*alertmanager.warnings, *warnings),
+        unsettled=tuple(n for n in dispatched.unsettled if n.at >= window.since),
     )
 
 

@@ -27,7 +27,10 @@ That settlement is a likely order, not a certain one: a tick and a resolution Pr
 at the same instant arrive within the same milliseconds. A notification whose content would
 differ had that instant's resolutions come all before or all after the flush is marked
 ``racy``: Alertmanager may or may not send it (e2e run: a high alert's first tick and the
-resolution of the critical alert inhibiting it, both at one evaluation).
+resolution of the critical alert inhibiting it, both at one evaluation). The other way round, a
+flush that the other settlement would make notify alerts this one does not is kept apart
+(``Dispatched.unsettled``): Alertmanager may send it, the replay does not count it (e2e run: a
+high alert kept inhibited by the likely settlement, paged by Alertmanager).
 """
 
 from __future__ import annotations
@@ -90,6 +93,16 @@ class Notification:
     racy: bool = False  # a resolution at the flush's own instant could change it (see the module)
 
 
+@dataclass(frozen=True)
+class Dispatched:
+    """What Alertmanager would send: ``sent``, in time order, as the replay settles each race;
+    ``unsettled``, notifications with firing alerts that only the other settlement of a race at
+    their instant would send (``racy``; not in ``sent``, not counted as pages)."""
+
+    sent: list[Notification]
+    unsettled: list[Notification]
+
+
 @dataclass
 class _Group:
     route: Route
@@ -141,8 +154,8 @@ def _swept(group: _Group, at: float) -> bool:
     return math.ceil(group.emptied_at / SWEEP_SECONDS) * SWEEP_SECONDS <= at
 
 
-def dispatch(config: AlertmanagerConfig, alerts: Sequence[Alert], until: float) -> list[Notification]:
-    """Every notification Alertmanager would send for ``alerts`` up to ``until``, in time order."""
+def dispatch(config: AlertmanagerConfig, alerts: Sequence[Alert], until: float) -> Dispatched:
+    """Every notification Alertmanager would send for ``alerts`` up to ``until``."""
     sequence = itertools.count()
     events: list[tuple[Instant, int, int, float, object]] = []  # (instant, kind: 0 arrive 1 flush, seq, time, …)
 
@@ -156,6 +169,7 @@ def dispatch(config: AlertmanagerConfig, alerts: Sequence[Alert], until: float) 
     log: dict[tuple[str, Labels, str, int], _LogEntry] = {}
     sources = [a for a in alerts if any(matches_all(r.source, a.label_map) for r in config.inhibit_rules)]
     notifications: list[Notification] = []
+    unsettled: list[Notification] = []
 
     while events:
         instant, kind, _, at, payload = heapq.heappop(events)
@@ -187,14 +201,16 @@ def dispatch(config: AlertmanagerConfig, alerts: Sequence[Alert], until: float) 
         if group.flushes >= 2:
             instant = (instant[0], _LATE)
         group.flushes += 1
-        notifications += _flush(config, group, at, instant, log, sources)
+        sent, maybe = _flush(config, group, at, instant, log, sources)
+        notifications += sent
+        unsettled += maybe
         for labels, alert in list(group.alerts.items()):
             if alert.resolved(instant):
                 del group.alerts[labels]
         if not group.alerts:
             group.emptied_at = at
         schedule(at + group.route.group_interval, group)
-    return notifications
+    return Dispatched(notifications, unsettled)
 
 
 def _shown(
@@ -220,39 +236,56 @@ def _flush(
     instant: Instant,
     log: dict[tuple[str, Labels, str, int], _LogEntry],
     sources: Sequence[Alert],
-) -> list[Notification]:
+) -> tuple[list[Notification], list[Notification]]:
+    """(sent, unsettled) at a flush of ``group``: see ``Dispatched``."""
     alerts = sorted(group.alerts.values(), key=lambda a: a.labels)
     firing, resolved = _shown(config, alerts, instant, sources)
-    if not firing and not resolved:
-        return []
-    racy = any(_ms(a.ends_at) == instant[0] for a in (*alerts, *sources) if a.ends_at is not None) and any(
-        _shown(config, alerts, instant, sources, other) != (firing, resolved)
-        for other in ((instant[0], -1), (instant[0], _LATE))
-    )
-    firing_set = frozenset(a.labels for a in firing)
-    resolved_set = frozenset(a.labels for a in resolved)
+    tied = any(_ms(a.ends_at) == instant[0] for a in (*alerts, *sources) if a.ends_at is not None)
+    others = [_shown(config, alerts, instant, sources, other) for other in ((instant[0], -1), (instant[0], _LATE))]
+    others = [other for other in others if other != (firing, resolved)] if tied else []
+    racy = bool(others)
     route = group.route
-    out = []
+    out: list[Notification] = []
+    unsettled: list[Notification] = []
     for index, integration in enumerate(config.receivers[route.receiver]):
         key = (route.path, group.labels, route.receiver, index)
         entry = log.get(key)
-        if entry is None:
-            update = bool(firing)
-        elif not firing_set <= entry.firing:
-            update = True
-        elif not firing:
-            update = bool(entry.firing)
-        elif integration.send_resolved and not resolved_set <= entry.resolved:
-            update = True
-        else:
-            update = entry.at < at - route.repeat_interval
-        if not update:
+        for other_firing, other_resolved in others:
+            if set(other_firing) - set(firing) and _updates(
+                entry, other_firing, other_resolved, integration.send_resolved, route, at
+            ):
+                sent_resolved = other_resolved if integration.send_resolved else ()
+                note = Notification(
+                    at, route.receiver, integration.kind, route.path, group.labels, other_firing, sent_resolved, True
+                )
+                unsettled.append(note)
+        if not (firing or resolved) or not _updates(entry, firing, resolved, integration.send_resolved, route, at):
             continue
         sent_resolved = resolved if integration.send_resolved else ()
-        log[key] = _LogEntry(firing_set, resolved_set, at)
+        log[key] = _LogEntry(frozenset(a.labels for a in firing), frozenset(a.labels for a in resolved), at)
         if not firing and not sent_resolved:
             continue
         out.append(
             Notification(at, route.receiver, integration.kind, route.path, group.labels, firing, sent_resolved, racy)
         )
-    return out
+    return out, unsettled
+
+
+def _updates(
+    entry: _LogEntry | None,
+    firing: Sequence[Alert],
+    resolved: Sequence[Alert],
+    send_resolved: bool,
+    route: Route,
+    at: float,
+) -> bool:
+    """Alertmanager's ``DedupStage.needsUpdate`` for one integration, ``entry`` its last notification."""
+    if entry is None:
+        return bool(firing)
+    if not frozenset(a.labels for a in firing) <= entry.firing:
+        return True
+    if not firing:
+        return bool(entry.firing)
+    if send_resolved and not frozenset(a.labels for a in resolved) <= entry.resolved:
+        return True
+    return entry.at < at - route.repeat_interval

@@ -76,6 +76,8 @@ def summary(backtest: Backtest) -> dict[str, Any]:
             "total": len(trigger_pages(result)),
             "by_priority": per_priority,
             "racy": sum(p.racy for p in trigger_pages(result)),
+            # notifications only the other settlement of a race would send: not in ``total``
+            "unsettled": len(result.unsettled),
         },
         "notifications": len(result.notifications),
         "diff": [
@@ -138,7 +140,9 @@ def text(backtest: Backtest, against: str | None) -> str:
     by_priority = document["pages"]["by_priority"]
     racy = document["pages"]["racy"]
     race = f" ({racy} at an instant where a resolution races Alertmanager's flush: may or may not be sent)"
-    lines.append(f"Pages: {document['pages']['total']}" + (race if racy else ""))
+    unsettled = document["pages"]["unsettled"]
+    more = f"; {unsettled} more notification(s) Alertmanager may send if such a race goes the other way"
+    lines.append(f"Pages: {document['pages']['total']}" + (race if racy else "") + (more if unsettled else ""))
     for priority in sorted(by_priority, key=lambda p: PRIORITIES.index(p) if p in PRIORITIES else 9):
         lines.append(f"  {priority}: {_channels(by_priority[priority])}")
     if backtest.changes:

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from ops.rules.alertmanager_config import AlertmanagerConfig, load_alertmanager_config, parse_matchers
-from ops.rules.dispatch import Alert, dispatch
+from ops.rules.dispatch import Alert, Notification, dispatch
 
 ROOT = Path(__file__).resolve().parents[3]
 SHIPPED = ROOT / "alertmanager" / "alertmanager.yml"
@@ -70,7 +70,7 @@ CRITICAL = {"priority": "critical", "service": "s"}
 def test_groups_notify_after_group_wait_then_on_group_interval_ticks(
     shipped: AlertmanagerConfig, alerts: list[Alert], expected: list[tuple[float, int, int]]
 ) -> None:
-    notes = dispatch(shipped, alerts, until=max(a.ends_at or 0 for a in alerts) + 60 if len(alerts) == 1 else 300)
+    notes = dispatch(shipped, alerts, until=max(a.ends_at or 0 for a in alerts) + 60 if len(alerts) == 1 else 300).sent
     assert [(n.at, len(n.firing), len(n.resolved)) for n in notes] == expected
     assert {n.receiver for n in notes} == {"priority-critical"}
 
@@ -78,7 +78,7 @@ def test_groups_notify_after_group_wait_then_on_group_interval_ticks(
 def test_a_critical_alert_inhibits_the_high_copy_of_the_same_alert_while_it_fires(shipped: AlertmanagerConfig) -> None:
     high = alert(100, 400, priority="high", service="s")
     critical = alert(100, 300, **CRITICAL)
-    notes = dispatch(shipped, [high, critical], until=600)
+    notes = dispatch(shipped, [high, critical], until=600).sent
     high_notes = [n for n in notes if n.receiver == "priority-high"]
     # muted until the critical resolves at 300; shown at the next high tick (30s) after that
     assert [(n.at, len(n.firing)) for n in high_notes][:1] == [(310, 1)]
@@ -92,7 +92,7 @@ def test_a_first_flush_knows_the_resolutions_earlier_rules_sent_at_its_instant(s
     """
     critical = alert(100, 300, 0, **CRITICAL)
     high = alert(270, 300, 1, priority="high", service="s")
-    notes = [n for n in dispatch(shipped, [critical, high], until=600) if n.receiver == "priority-high"]
+    notes = [n for n in dispatch(shipped, [critical, high], until=600).sent if n.receiver == "priority-high"]
     assert [(n.at, len(n.firing), len(n.resolved)) for n in notes] == [(300, 1, 0), (330, 0, 1)]
 
 
@@ -100,7 +100,7 @@ def test_a_group_interval_tick_knows_every_resolution_of_its_instant(shipped: Al
     """The same two copies, the high one inhibited through two ticks and resolving on the third: never notified."""
     critical = alert(100, 360, 0, **CRITICAL)
     high = alert(270, 360, 1, priority="high", service="s")
-    notes = [n for n in dispatch(shipped, [critical, high], until=600) if n.receiver == "priority-high"]
+    notes = [n for n in dispatch(shipped, [critical, high], until=600).sent if n.receiver == "priority-high"]
     assert notes == []
 
 
@@ -123,8 +123,38 @@ def test_a_notification_that_hinges_on_a_resolution_at_its_own_instant_is_marked
     shipped: AlertmanagerConfig, alerts: list[Alert], receiver: str, expected: list[tuple[float, bool]]
 ) -> None:
     """Alertmanager settles a flush and a resolution of one instant either way: the replay says it guessed."""
-    notes = [n for n in dispatch(shipped, alerts, until=600) if n.receiver == receiver]
+    notes = [n for n in dispatch(shipped, alerts, until=600).sent if n.receiver == receiver]
     assert [(n.at, n.racy) for n in notes] == expected
+
+
+@pytest.mark.parametrize(
+    ("critical_order", "sent", "unsettled"),
+    [
+        # the critical copy's rule comes first: its resolution is settled before the high's first
+        # flush, which notifies (racy: the other settlement keeps it muted); nothing is left unsettled
+        (0, [(300, 1, True)], []),
+        # the critical copy's rule comes after the high's: the likely settlement keeps the high copy
+        # muted at its first flush and it resolves before the next, so it is never sent; the other
+        # settlement would have paged it, and that is where Alertmanager may page it
+        (2, [], [(300, 1, True)]),
+    ],
+)
+def test_a_flush_that_only_the_other_settlement_of_its_race_would_send_is_kept_as_unsettled(
+    shipped: AlertmanagerConfig,
+    critical_order: int,
+    sent: list[tuple[float, int, bool]],
+    unsettled: list[tuple[float, int, bool]],
+) -> None:
+    critical = alert(100, 300, critical_order, **CRITICAL)
+    high = alert(270, 320, 1, priority="high", service="s")
+    result = dispatch(shipped, [critical, high], until=600)
+
+    def firing(notes: list[Notification]) -> list[tuple[float, int, bool]]:
+        return [(n.at, len(n.firing), n.racy) for n in notes if n.receiver == "priority-high" and n.firing]
+
+    assert firing(result.sent) == sent
+    assert firing(result.unsettled) == unsettled
+    assert all(dict(a.labels)["priority"] == "high" for n in result.unsettled for a in n.firing)
 
 
 def test_service_down_inhibits_the_services_threshold_alerts_but_not_other_services(
@@ -133,7 +163,7 @@ def test_service_down_inhibits_the_services_threshold_alerts_but_not_other_servi
     down = alert(0, None, alertname="ServiceDown", priority="critical", service="s")
     mine = alert(0, None, alertname="HighLatency", priority="high", service="s", kind="threshold")
     other = alert(0, None, alertname="HighLatency", priority="high", service="t", kind="threshold")
-    notes = dispatch(shipped, [down, mine, other], until=100)
+    notes = dispatch(shipped, [down, mine, other], until=100).sent
     notified = {
         dict(a.labels)["service"] for n in notes for a in n.firing if dict(a.labels)["alertname"] == "HighLatency"
     }
@@ -141,5 +171,5 @@ def test_service_down_inhibits_the_services_threshold_alerts_but_not_other_servi
 
 
 def test_a_receiver_alert_pages_pagerduty_directly_and_through_the_webhook(shipped: AlertmanagerConfig) -> None:
-    notes = dispatch(shipped, [alert(0, None, priority="critical", service="monitoring-receiver")], until=20)
+    notes = dispatch(shipped, [alert(0, None, priority="critical", service="monitoring-receiver")], until=20).sent
     assert sorted(n.integration for n in notes) == ["pagerduty", "webhook"]
