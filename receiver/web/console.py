@@ -205,6 +205,7 @@ def history() -> Response:
     return _page(
         "console/history.html",
         rows=_rows(wiring, alerts, now),
+        references={a.id: _references(a) for a in alerts},
         filters=filters,
         priorities=[p.value for p in PRIORITY_ORDER],
         windows=list(WINDOWS),

@@ -420,6 +420,15 @@ def test_every_link_in_every_notification_answers_and_opening_them_changes_nothi
         urllib.parse.urlsplit(u).path for u in kinds["dashboard"]
     }
     assert set(notification_links.follow_all(list(on_page.values())).values()) == {200}
+    # Each row of the console's history links the same, and they answer too.
+    history_url = console.split("/console/alerts/")[0] + "/console/history"
+    status, _, history = notification_links.get(history_url, {"Authorization": f"Bearer {stack.receiver.api_key}"})
+    assert status == 200
+    row_links = {
+        html.unescape(url) for url, _ in re.findall(r'<a href="([^"]+)" class="alert-link" data-link="(\w+)"', history)
+    }
+    assert set(on_page.values()) <= row_links
+    assert set(notification_links.follow_all(sorted(row_links)).values()) == {200}
     for url in kinds["runbook"]:
         assert "Runbook: ServiceDown" in notification_links.get(url)[2]
     # Opening links (as chat unfurlers and mail scanners do) acknowledged nothing.

@@ -196,6 +196,26 @@ def test_the_alert_page_links_its_runbook_dashboard_and_graph_as_its_notificatio
         assert url.startswith(expected[name]), (name, url)
 
 
+def test_each_history_row_links_what_its_alert_page_links(tmp_path: Path) -> None:
+    env = {"RECEIVER_EXTERNAL_URL": "https://alerts.example", "RECEIVER_GRAFANA_URL": "https://grafana.example"}
+    r = build_receiver(tmp_path, env=env)
+    links = {"runbook_url": "/runbooks/servicedown", "dashboard_url": "/d/system-status?viewPanel=2"}
+    fire(r, alert("ServiceDown", "critical", annotations={"summary": "down", **links}))
+    fire(r, alert("Housekeeping", "low", annotations={"runbook_url": "javascript:alert(1)"}))
+    history = r.client.get("/console/history").get_data(as_text=True)
+    rows = dict(re.findall(r'data-alert-id="(\d+)">(.*?)</tr>', history, re.S))
+    assert len(rows) == 2
+    pattern = r'<a href="([^"]+)" class="alert-link" data-link="(\w+)"'
+    for alert_id, row in rows.items():
+        page = r.client.get(f"/console/alerts/{alert_id}").get_data(as_text=True)
+        assert re.findall(pattern, row) == re.findall(pattern, page)
+    by_name = {re.search(r">(\w+)</a></td>", row).group(1): row for row in rows.values()}  # type: ignore[union-attr]
+    assert [name for _, name in re.findall(pattern, by_name["ServiceDown"])] == ["runbook", "dashboard", "graph"]
+    # a runbook that is no URL is text in the row too, never a link
+    assert '<span class="alert-link" data-link="runbook">Runbook: javascript:alert(1)</span>' in by_name["Housekeeping"]
+    assert 'href="javascript:' not in history
+
+
 def test_a_runbook_that_is_no_url_is_shown_as_text_not_linked(tmp_path: Path) -> None:
     r = build_receiver(tmp_path)
     fire(r, alert("ServiceDown", "critical", annotations={"runbook_url": "javascript:alert(1)"}))
