@@ -239,30 +239,35 @@ def _flush(
 ) -> tuple[list[Notification], list[Notification]]:
     """(sent, unsettled) at a flush of ``group``: see ``Dispatched``."""
     alerts = sorted(group.alerts.values(), key=lambda a: a.labels)
-    firing, resolved = _shown(config, alerts, instant, sources)
-    tied = any(_ms(a.ends_at) == instant[0] for a in (*alerts, *sources) if a.ends_at is not None)
-    others = [_shown(config, alerts, instant, sources, other) for other in ((instant[0], -1), (instant[0], _LATE))]
-    others = [other for other in others if other != (firing, resolved)] if tied else []
+    shown = _shown(config, alerts, instant, sources)
+    others: list[tuple[tuple[Alert, ...], tuple[Alert, ...]]] = []
+    if any(_ms(a.ends_at) == instant[0] for a in (*alerts, *sources) if a.ends_at is not None):
+        for settled in ((instant[0], -1), (instant[0], _LATE)):
+            other = _shown(config, alerts, instant, sources, settled)
+            if other != shown:
+                others.append(other)
     racy = bool(others)
+    firing, resolved = shown
+    seen = _Seen.of(shown)
+    # the other settlements that would show a firing alert this one does not
+    more = [(other, _Seen.of(other)) for other in others if set(other[0]) - set(firing)]
     route = group.route
     out: list[Notification] = []
     unsettled: list[Notification] = []
     for index, integration in enumerate(config.receivers[route.receiver]):
         key = (route.path, group.labels, route.receiver, index)
         entry = log.get(key)
-        for other_firing, other_resolved in others:
-            if set(other_firing) - set(firing) and _updates(
-                entry, other_firing, other_resolved, integration.send_resolved, route, at
-            ):
+        for (other_firing, other_resolved), other_seen in more:
+            if other_seen.updates(entry, integration.send_resolved, route, at):
                 sent_resolved = other_resolved if integration.send_resolved else ()
                 note = Notification(
                     at, route.receiver, integration.kind, route.path, group.labels, other_firing, sent_resolved, True
                 )
                 unsettled.append(note)
-        if not (firing or resolved) or not _updates(entry, firing, resolved, integration.send_resolved, route, at):
+        if not (firing or resolved) or not seen.updates(entry, integration.send_resolved, route, at):
             continue
         sent_resolved = resolved if integration.send_resolved else ()
-        log[key] = _LogEntry(frozenset(a.labels for a in firing), frozenset(a.labels for a in resolved), at)
+        log[key] = _LogEntry(seen.firing, seen.resolved, at)
         if not firing and not sent_resolved:
             continue
         out.append(
@@ -271,21 +276,25 @@ def _flush(
     return out, unsettled
 
 
-def _updates(
-    entry: _LogEntry | None,
-    firing: Sequence[Alert],
-    resolved: Sequence[Alert],
-    send_resolved: bool,
-    route: Route,
-    at: float,
-) -> bool:
-    """Alertmanager's ``DedupStage.needsUpdate`` for one integration, ``entry`` its last notification."""
-    if entry is None:
-        return bool(firing)
-    if not frozenset(a.labels for a in firing) <= entry.firing:
-        return True
-    if not firing:
-        return bool(entry.firing)
-    if send_resolved and not frozenset(a.labels for a in resolved) <= entry.resolved:
-        return True
-    return entry.at < at - route.repeat_interval
+@dataclass(frozen=True)
+class _Seen:
+    """The labels a flush shows firing and resolved."""
+
+    firing: frozenset[Labels]
+    resolved: frozenset[Labels]
+
+    @classmethod
+    def of(cls, shown: tuple[tuple[Alert, ...], tuple[Alert, ...]]) -> _Seen:
+        return cls(frozenset(a.labels for a in shown[0]), frozenset(a.labels for a in shown[1]))
+
+    def updates(self, entry: _LogEntry | None, send_resolved: bool, route: Route, at: float) -> bool:
+        """Alertmanager's ``DedupStage.needsUpdate`` for one integration, ``entry`` its last notification."""
+        if entry is None:
+            return bool(self.firing)
+        if not self.firing <= entry.firing:
+            return True
+        if not self.firing:
+            return bool(entry.firing)
+        if send_resolved and not self.resolved <= entry.resolved:
+            return True
+        return entry.at < at - route.repeat_interval
