@@ -224,7 +224,15 @@ def _deliver(
             return episode.annotations_at(sent, setup.external_labels)
 
         alerts.append(
-            Alert(labels, episode.fired_at, episode.resolved_at, annotations, episode.rule.key, episode.rule.position)
+            Alert(
+                labels,
+                episode.fired_at,
+                episode.resolved_at,
+                annotations,
+                episode.rule.key,
+                episode.rule.position,
+                lag=episode.rule.interval,
+            )
         )
     dispatched = dispatch(alertmanager, alerts, window.until)
     notifications = apply_stages(dispatched.sent, stages)

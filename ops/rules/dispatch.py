@@ -31,6 +31,15 @@ resolution of the critical alert inhibiting it, both at one evaluation). The oth
 flush that the other settlement would make notify alerts this one does not is kept apart
 (``Dispatched.unsettled``): Alertmanager may send it, the replay does not count it (e2e run: a
 high alert kept inhibited by the likely settlement, paged by Alertmanager).
+
+A resolution is known to one evaluation interval (``Alert.lag``): the replay evaluates over
+every sample the TSDB holds, while a live evaluation at an instant may not see yet a scrape (or a
+recording) stamped just before it, and resolves the alert one evaluation later. A flush within
+that lag after a resolution is a race of the same kind: its notification is ``racy`` when it
+would differ had every such resolution come ``lag`` later, and what only that settlement would
+send is ``unsettled`` (e2e runs, three failures: Alertmanager never sent a high copy the replay
+paged between its resolution and that of the critical copy muting it, as if the critical's had
+come one evaluation later).
 """
 
 from __future__ import annotations
@@ -57,18 +66,27 @@ class Alert:
     annotations: Callable[[float], Mapping[str, str]] = field(compare=False, repr=False, default=lambda _: {})
     rule: str = field(compare=False, default="")  # the key of the rule that raised it
     order: int = field(compare=False, default=0)  # its rule's position in its group
+    lag: float = field(compare=False, default=0.0)  # how much later Prometheus may have resolved it (see the module)
 
     @property
     def label_map(self) -> dict[str, str]:
         return dict(self.labels)
 
-    def resolved(self, at: Instant) -> bool:
-        """Alertmanager knows at ``at`` that the alert resolved."""
-        return self.ends_at is not None and (_ms(self.ends_at), self.order) < at
+    def resolved(self, at: Instant, lagging: bool = False) -> bool:
+        """Alertmanager knows at ``at`` that the alert resolved (``lagging``: ``lag`` after ``ends_at``)."""
+        if self.ends_at is None:
+            return False
+        return (_ms(self.ends_at + (self.lag if lagging else 0.0)), self.order) < at
 
-    def active(self, at: Instant, resolutions: Instant | None = None) -> bool:
+    def active(self, at: Instant, resolutions: Instant | None = None, lagging: bool = False) -> bool:
         """Arrived by ``at`` and not resolved by ``resolutions`` (``at`` unless told)."""
-        return (_ms(self.starts_at), self.order) <= at and not self.resolved(resolutions or at)
+        return (_ms(self.starts_at), self.order) <= at and not self.resolved(resolutions or at, lagging)
+
+    def resolves_within_lag(self, at: Instant) -> bool:
+        """Its resolution falls in the ``lag`` before ``at``: a lagging Prometheus may not have sent it yet."""
+        if self.ends_at is None or not self.lag:
+            return False
+        return _ms(self.ends_at) <= at[0] < _ms(self.ends_at + self.lag)
 
 
 Instant = tuple[int, int]  # (milliseconds, the position of the rule whose alert it follows)
@@ -126,6 +144,7 @@ def inhibited(
     rules: Sequence[InhibitRule],
     alerts: Sequence[Alert],
     resolutions: Instant | None = None,
+    lagging: bool = False,
 ) -> bool:
     """Alertmanager's ``Inhibitor.Mutes`` at ``at``, ``alerts`` being every alert it receives."""
     labels = alert.label_map
@@ -134,7 +153,7 @@ def inhibited(
             continue
         two_sided = matches_all(rule.source, labels)
         for source in alerts:
-            if not source.active(at, resolutions):
+            if not source.active(at, resolutions, lagging):
                 continue
             source_labels = source.label_map
             if not matches_all(rule.source, source_labels):
@@ -219,14 +238,17 @@ def _shown(
     instant: Instant,
     sources: Sequence[Alert],
     resolutions: Instant | None = None,
+    lagging: bool = False,
 ) -> tuple[tuple[Alert, ...], tuple[Alert, ...]]:
     """(firing, resolved) of ``alerts`` a flush at ``instant`` shows: the ones not inhibited then.
 
-    ``resolutions``: where the flush falls among the resolutions (``instant`` unless told).
+    ``resolutions``: where the flush falls among the resolutions (``instant`` unless told);
+    ``lagging``: every resolution comes its alert's ``lag`` later.
     """
     settled = resolutions or instant
-    shown = [a for a in alerts if not inhibited(a, instant, config.inhibit_rules, sources, settled)]
-    return tuple(a for a in shown if not a.resolved(settled)), tuple(a for a in shown if a.resolved(settled))
+    shown = [a for a in alerts if not inhibited(a, instant, config.inhibit_rules, sources, settled, lagging)]
+    firing = tuple(a for a in shown if not a.resolved(settled, lagging))
+    return firing, tuple(a for a in shown if a.resolved(settled, lagging))
 
 
 def _flush(
@@ -244,8 +266,12 @@ def _flush(
     if any(_ms(a.ends_at) == instant[0] for a in (*alerts, *sources) if a.ends_at is not None):
         for settled in ((instant[0], -1), (instant[0], _LATE)):
             other = _shown(config, alerts, instant, sources, settled)
-            if other != shown:
+            if other != shown and other not in others:
                 others.append(other)
+    if any(a.resolves_within_lag(instant) for a in (*alerts, *sources)):
+        other = _shown(config, alerts, instant, sources, lagging=True)
+        if other != shown and other not in others:
+            others.append(other)
     racy = bool(others)
     firing, resolved = shown
     seen = _Seen.of(shown)

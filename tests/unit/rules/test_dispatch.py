@@ -157,6 +157,45 @@ def test_a_flush_that_only_the_other_settlement_of_its_race_would_send_is_kept_a
     assert all(dict(a.labels)["priority"] == "high" for n in result.unsettled for a in n.firing)
 
 
+def lagging(one: Alert, lag: float) -> Alert:
+    return Alert(one.labels, one.starts_at, one.ends_at, order=one.order, lag=lag)
+
+
+@pytest.mark.parametrize(
+    ("critical_end", "high_end", "lag", "sent", "unsettled"),
+    [
+        # the critical copy resolved 20s before the high's tick at 330: with resolutions known to
+        # the instant, the high copy is paged there, settled
+        (310, 350, 0, [(330, 1, False)], []),
+        # known only to a 30s evaluation: Prometheus may have sent the critical's resolution after
+        # that tick, keeping the high copy muted until it resolved too: the page is racy
+        (310, 350, 30, [(330, 1, True)], []),
+        # both resolved before the tick: nothing to send; had the high's resolution lagged 10s
+        # (and the critical's not mattered), Alertmanager would have paged it there: unsettled
+        (305, 325, 0, [], []),
+        (305, 325, 10, [], [(330, 1, True)]),
+    ],
+)
+def test_a_flush_within_an_evaluation_of_a_resolution_hinges_on_prometheus_lag(
+    shipped: AlertmanagerConfig,
+    critical_end: float,
+    high_end: float,
+    lag: float,
+    sent: list[tuple[float, int, bool]],
+    unsettled: list[tuple[float, int, bool]],
+) -> None:
+    """A live evaluation may see a scrape one evaluation late: a resolution may reach Alertmanager ``lag`` later."""
+    critical = lagging(alert(100, critical_end, 0, **CRITICAL), lag)
+    high = lagging(alert(270, high_end, 1, priority="high", service="s"), lag)
+    result = dispatch(shipped, [critical, high], until=600)
+
+    def firing(notes: list[Notification]) -> list[tuple[float, int, bool]]:
+        return [(n.at, len(n.firing), n.racy) for n in notes if n.receiver == "priority-high" and n.firing]
+
+    assert firing(result.sent) == sent
+    assert firing(result.unsettled) == unsettled
+
+
 def test_service_down_inhibits_the_services_threshold_alerts_but_not_other_services(
     shipped: AlertmanagerConfig,
 ) -> None:
