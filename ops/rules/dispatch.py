@@ -35,8 +35,9 @@ high alert kept inhibited by the likely settlement, paged by Alertmanager).
 A resolution is known to one evaluation interval (``Alert.lag``): the replay evaluates over
 every sample the TSDB holds, while a live evaluation at an instant may not see yet a scrape (or a
 recording) stamped just before it, and resolves the alert one evaluation later. A flush within
-that lag after a resolution is a race of the same kind: its notification is ``racy`` when it
-would differ had every such resolution come ``lag`` later, and what only that settlement would
+that lag after a resolution, or at its end, is a race of the same kind: its notification is
+``racy`` when it would differ had every such resolution come ``lag`` later (and after a flush at
+that instant), and what only that settlement would
 send is ``unsettled`` (e2e runs, three failures: Alertmanager never sent a high copy the replay
 paged between its resolution and that of the critical copy muting it, as if the critical's had
 come one evaluation later).
@@ -73,10 +74,15 @@ class Alert:
         return dict(self.labels)
 
     def resolved(self, at: Instant, lagging: bool = False) -> bool:
-        """Alertmanager knows at ``at`` that the alert resolved (``lagging``: ``lag`` after ``ends_at``)."""
+        """Alertmanager knows at ``at`` that the alert resolved.
+
+        ``lagging``: the resolution came ``lag`` after ``ends_at``, and after a flush at that instant.
+        """
         if self.ends_at is None:
             return False
-        return (_ms(self.ends_at + (self.lag if lagging else 0.0)), self.order) < at
+        if lagging:
+            return _ms(self.ends_at + self.lag) < at[0]
+        return (_ms(self.ends_at), self.order) < at
 
     def active(self, at: Instant, resolutions: Instant | None = None, lagging: bool = False) -> bool:
         """Arrived by ``at`` and not resolved by ``resolutions`` (``at`` unless told)."""
@@ -86,7 +92,7 @@ class Alert:
         """Its resolution falls in the ``lag`` before ``at``: a lagging Prometheus may not have sent it yet."""
         if self.ends_at is None or not self.lag:
             return False
-        return _ms(self.ends_at) <= at[0] < _ms(self.ends_at + self.lag)
+        return _ms(self.ends_at) <= at[0] <= _ms(self.ends_at + self.lag)
 
 
 Instant = tuple[int, int]  # (milliseconds, the position of the rule whose alert it follows)
