@@ -332,7 +332,7 @@ def test_backtesting_the_shipped_rules_over_the_run_reproduces_the_alerts_the_re
     matched += raced
     print(
         f"backtest: {len(matched)}/{len(recorded)} recorded alerts matched ({len(raced)} through an unsettled race), "
-        f"{len(extra)} extra, {len(racy)} racy"
+        f"{len(extra)} extra, {len(racy)} racy {[(p[0].get('alertname'), p[0].get('priority'), p[1]) for p in racy]}"
     )
     assert len(recorded) >= 8, recorded  # the scenarios above paged at least eight alerts
     firings = [(dict(e.labels), e.active_at, e.fired_at, e.resolved_at) for e in result.candidate.episodes]
