@@ -12,7 +12,7 @@ import structlog
 from flask import Flask, Response, g, request
 from opentelemetry import context, trace
 from opentelemetry.trace import SpanKind, StatusCode, Tracer
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from monitoring.logs import configure_logging
@@ -52,6 +52,7 @@ from receiver.web import (
 )
 from receiver.web.json_errors import error_response
 from receiver.web.request_metrics import RequestMetrics, RequestTimer, remember_route
+from receiver.web.worker_metrics import WorkerMetricsCollector
 
 log = structlog.get_logger("receiver")
 REFUSAL_LOG_INTERVAL = 10.0  # seconds between log lines counting refused webhooks
@@ -209,7 +210,7 @@ def create_app(
     scrape = registry
     if multiprocess_dir is not None:  # several gunicorn workers: counters are summed across processes
         scrape = CollectorRegistry()
-        multiprocess.MultiProcessCollector(scrape, path=multiprocess_dir)  # type: ignore[no-untyped-call]
+        WorkerMetricsCollector(scrape, path=multiprocess_dir)
     if history is not None:
         scrape.register(OutboxCollector(history, clock))
         scrape.register(DeadMansSwitchCollector(history))
