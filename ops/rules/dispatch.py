@@ -114,7 +114,7 @@ class Notification:
     group: Labels
     firing: tuple[Alert, ...]
     resolved: tuple[Alert, ...]
-    racy: bool = False  # a resolution at the flush's own instant could change it (see the module)
+    racy: bool = False  # a resolution racing the flush (same instant, or within its lag) could change it
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ class Page:
     labels: Labels
     starts_at: float
     rule: str
-    racy: bool = False  # its notification hinges on a same-instant race (``Notification.racy``)
+    racy: bool = False  # its notification hinges on a resolution racing the flush (``Notification.racy``)
 
     @property
     def alertname(self) -> str:

@@ -30,7 +30,8 @@ class WorkerMetricsCollector(multiprocess.MultiProcessCollector):
 
 
 def _written(path: str) -> bool:
-    """Sized by its worker (a file only grows; one removed meanwhile is left to the merge)."""
+    """Sized by its worker: a file only grows, so one found empty is left out (and one removed
+    meanwhile, by ``mark_process_dead``, too)."""
     try:
         return os.path.getsize(path) > 0
     except FileNotFoundError:
