@@ -129,7 +129,8 @@ class HistoryWrites(IncidentWrites):
         timeline: list[tuple[int, float, str, str | None, str | None, str]] = []
         seen: list[int] = []
         new_jobs = 0
-        events: list[CloudEvent] = []  # the domain events of what this webhook changed
+        events: list[CloudEvent] = []  # the domain events of what this webhook changed: its incidents'
+        deferred: list[alert_events.Deferred] = []  # and its alerts', by reference (built when relayed)
         emit = self._events is not None
         trace = self._traceparent() if emit else None
         for key, obs in unique.items():
@@ -138,11 +139,9 @@ class HistoryWrites(IncidentWrites):
                     arrivals.append((self._arrival(inserted[key], obs), obs))
                 else:
                     new_jobs += len(obs.channels)
-                if emit and obs.status == "firing":
-                    events.extend(alert_events.fired(inserted[key], obs, trace))
-                elif emit:
+                if emit and not self._postgres:  # PostgreSQL recorded them with the alert (_intake)
                     resolved_at = obs.ends_at if obs.ends_at is not None else now
-                    events.append(alert_events.resolved(inserted[key], obs, resolved_at, trace))
+                    deferred += alert_events.arrived(inserted[key], obs, resolved_at, trace)
                 if not self._postgres:  # PostgreSQL wrote them in the same statement as the alert
                     alert_id = inserted[key]
                     timeline.append((alert_id, now, "received", None, None, _received(obs)))
@@ -171,10 +170,12 @@ class HistoryWrites(IncidentWrites):
                 else:
                     jobs.extend((alert_id, _job(obs, c, "resolve")) for c in obs.channels)
                 if emit:
-                    events.append(alert_events.resolved(alert_id, obs, resolved_at, trace))
+                    deferred.append(alert_events.resolved_later(alert_id, obs, resolved_at, trace))
             elif obs.status == "firing" and (status == "resolved" or content_hash != obs.content_hash):
                 by_incident = _paged_by_incident(obs) and (status == "resolved" or incident_id is not None)
                 deadline = None if by_incident else obs.ack_deadline
+                if self._events is not None:  # its events not built yet keep the labels and annotations they had
+                    self._events.keep(conn, alert_id)
                 self._run(
                     conn,
                     "UPDATE alerts SET status = 'firing', resolved_at = NULL, labels = %s, annotations = %s, "
@@ -205,7 +206,7 @@ class HistoryWrites(IncidentWrites):
             jobs += replaced.jobs
             timeline += replaced.timeline
             if emit:
-                events += [alert_events.resolved(a, o, at, trace) for a, o, at in replaced.resolved]
+                deferred += [alert_events.resolved_later(a, o, at, trace) for a, o, at in replaced.resolved]
         self._seen(conn, seen, now)
         opened = joined = 0
         if arrivals or departures:  # reads the incidents after the changes above (a round trip on PostgreSQL)
@@ -217,6 +218,7 @@ class HistoryWrites(IncidentWrites):
         self._timeline(conn, timeline)
         self._jobs(conn, fresh_jobs + jobs, now)
         if self._events is not None:
+            self._events.add_deferred(conn, deferred, now)
             self._events.add(conn, events, now)
         return RecordOutcome(
             new=len(inserted),
@@ -345,7 +347,18 @@ class HistoryWrites(IncidentWrites):
     _INTAKE_COLUMNS = (
         "fingerprint text, starts_at float8, alertname text, status text, priority text, priority_defaulted bool,"
         " service text, labels json, annotations json, content_hash text, generator_url text, resolved_at float8,"
-        " escalate_at float8, channels text, action text, budget int4, detail text, digest_at float8"
+        " escalate_at float8, channels text, action text, budget int4, detail text, digest_at float8,"
+        " event_ids text, event_types text"
+    )
+
+    # The new alerts' domain events, by reference (event_outbox.py): an AlertResolved's instant is the
+    # alert's resolution (``resolved_at``, NULL for the events of a firing).
+    _EMITTED = (
+        ", emitted AS (INSERT INTO domain_event_outbox (id, type, aggregate, alert_id, at, traceparent, created_at)"
+        "  SELECT e.id, e.type, new.fingerprint, new.id, input.resolved_at, %(event_trace)s, %(now)s"
+        "  FROM new JOIN input USING (fingerprint, starts_at) CROSS JOIN LATERAL"
+        "  unnest(string_to_array(input.event_ids, ','), string_to_array(input.event_types, ','))"
+        "  WITH ORDINALITY AS e(id, type, n) ORDER BY new.id, e.n ON CONFLICT (id) DO NOTHING)"
     )
 
     def _intake(
@@ -353,11 +366,14 @@ class HistoryWrites(IncidentWrites):
     ) -> tuple[dict[Key, int], dict[Key, Known]]:
         """PostgreSQL: one statement inserts the new alerts, their "received" timeline entries and their
         jobs (data-modifying CTEs) and reads the alerts already known, locked: ``(inserted, known)``.
+        With domain events on, the same statement records the new alerts' events by reference.
         ``incidents``: the known alerts come with their incident, and a firing alert's other episodes
         still recorded firing come too (locked: a new firing supersedes them).
 
         An alert inserted by a concurrent webhook that commits after this statement's snapshot is in
         neither; the caller reads those again."""
+        emit = self._events is not None
+        arrivals = [alert_events.on_arrival(obs) if emit else () for obs in fresh]
         document = _JSON.encode(
             [
                 {
@@ -383,8 +399,10 @@ class HistoryWrites(IncidentWrites):
                     "budget": obs.retry_budget,
                     "detail": _received(obs),
                     "digest_at": obs.digest_at,
+                    "event_ids": ",".join(event_id for event_id, _ in events),
+                    "event_types": ",".join(event_type for _, event_type in events),
                 }
-                for obs in fresh
+                for obs, events in zip(fresh, arrivals, strict=True)
             ]
         ).decode()
         traced_column, traced_value = (", traceparent", ", %(trace)s") if self._traced_jobs else ("", "")
@@ -411,9 +429,15 @@ class HistoryWrites(IncidentWrites):
             f"  {traced_value} FROM new JOIN input USING (fingerprint, starts_at)"
             "  CROSS JOIN LATERAL unnest(string_to_array(input.channels, ',')) WITH ORDINALITY AS ch(channel, n)"
             "  ORDER BY new.id, ch.n)"
+            f"{self._EMITTED if emit else ''}"
             f" SELECT id, fingerprint, starts_at, NULL, NULL, NULL{', NULL' if incidents else ''} FROM new"
             f" UNION ALL SELECT id, fingerprint, starts_at, status, content_hash, last_seen{member} FROM known",
-            {"alerts": document, "now": now, "trace": current_traceparent()},
+            {
+                "alerts": document,
+                "now": now,
+                "trace": current_traceparent(),
+                "event_trace": self._traceparent() if emit else None,
+            },
         ).fetchall()  # the first round trip (with BEGIN)
         inserted: dict[Key, int] = {}
         known: dict[Key, Known] = {}

@@ -77,10 +77,13 @@ BEGIN
 END
 $$"""
 
+# A row of the domain-event outbox is an event, or an alert's event by reference (built when relayed).
+_EVENT_OR_ALERT = "(event IS NOT NULL OR alert_id IS NOT NULL)"
 TRACEPARENT_SCHEMA = 5  # from this version on, outbox jobs store the traceparent they were queued in
 INCIDENT_SCHEMA = 11  # from this version on, alerts and jobs may belong to an incident
 ACK_LINKS_SCHEMA = 7  # from this version on, one-click acknowledge links are single-use
 REPORT_FACTS_SCHEMA = 13  # from this version on, the reports read facts the database keeps (below)
+DEFERRED_EVENTS_SCHEMA = 14  # from this version on, alert events are recorded by reference (event_outbox.py)
 
 # Before version 9 a re-fire (the same alert firing again after it resolved) was a "changed" entry like a
 # label change: it is the one whose alert was resolved just before (a "resolved" entry, or the alert
@@ -536,5 +539,23 @@ MIGRATIONS: tuple[Migration, ...] = (
         (),
         postgresql=_alert_facts(postgres=True) + _GROUP_FACTS_PG,
         sqlite=_alert_facts(postgres=False) + _GROUP_FACTS_SQLITE,
+    ),
+    Migration(
+        DEFERRED_EVENTS_SCHEMA,
+        "alert events recorded by reference (their alert and instant) and built from the alert's row when relayed",
+        (
+            "ALTER TABLE domain_event_outbox ADD COLUMN alert_id BIGINT",
+            "ALTER TABLE domain_event_outbox ADD COLUMN at DOUBLE PRECISION",  # an AlertResolved's instant
+            # the alert's labels and annotations as they were, kept when they change before its events are built
+            "ALTER TABLE domain_event_outbox ADD COLUMN labels TEXT",
+            "ALTER TABLE domain_event_outbox ADD COLUMN annotations TEXT",
+            "CREATE INDEX domain_event_outbox_deferred ON domain_event_outbox (alert_id) WHERE event IS NULL",
+        ),
+        postgresql=(
+            "ALTER TABLE domain_event_outbox ALTER COLUMN event DROP NOT NULL",
+            "ALTER TABLE domain_event_outbox ADD CONSTRAINT domain_event_outbox_event_or_alert "
+            f"CHECK {_EVENT_OR_ALERT}",
+        ),
+        sqlite=(SqliteRebuild("domain_event_outbox", "event TEXT NOT NULL", f"event TEXT CHECK {_EVENT_OR_ALERT}"),),
     ),
 )

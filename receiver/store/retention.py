@@ -4,7 +4,9 @@ The purge runs in short batches, each its own transaction, so it never holds loc
 tables for long: a batch picks at most ``batch`` alert ids through the ``alerts_first_seen``
 index, deletes their timeline rows and outbox jobs, then the alerts themselves, and commits.
 An alert is old when it was first *and* last seen before the cutoff, so a long-running alert
-that still fires is kept. The dead man's switch's open episode is never deleted.
+that still fires is kept. The dead man's switch's open episode is never deleted, nor an alert
+whose domain events, recorded by reference, are still in their outbox (the relay builds them
+from its row; relayed, they leave it RETENTION_EVENTS after they were written).
 
 Other tables with a time column join the purge as ``TimedTable`` rows in
 ``AlertRetention(extra=...)``; each is deleted by primary key in batches. Tables that guard their
@@ -152,7 +154,9 @@ class AlertRetention:
                         self._sql(
                             "SELECT id FROM alerts WHERE first_seen < %s AND last_seen < %s AND id NOT IN "
                             "(SELECT episode_alert_id FROM deadmans_switch WHERE episode_alert_id IS NOT NULL) "
-                            "ORDER BY first_seen LIMIT %s"
+                            # an alert whose domain events are built from its row stays until they go
+                            "AND NOT EXISTS (SELECT 1 FROM domain_event_outbox e WHERE e.alert_id = alerts.id "
+                            "AND e.event IS NULL) ORDER BY first_seen LIMIT %s"
                         ),
                         (cutoff, cutoff, self._batch),
                     ).fetchall()

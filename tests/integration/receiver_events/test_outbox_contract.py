@@ -1,7 +1,9 @@
 """The SQL domain-event outbox, one contract run on SQLite and on PostgreSQL.
 
 Events are written in the alert's transaction (and vanish with it), claimed by one relay at a
-time under a lease, marked per stage, and pruned once relayed and past the retention.
+time under a lease, marked per stage, and pruned once relayed and past the retention. An alert's
+events are written by reference and built from its row when relayed: the same bytes as the
+webhook's alert would give, whichever stage asks, even after the alert's annotations changed.
 """
 
 from __future__ import annotations
@@ -11,13 +13,17 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
 import pytest
 
-from monitoring.cloudevents import CloudEvent
+from monitoring.cloudevents import CloudEvent, encode_structured
 from monitoring.event_spool import Stage
-from receiver.store.database import PostgresDatabase, SqliteDatabase
-from receiver.store.event_outbox import SqlEventOutbox, StageBacklog
+from receiver.store import alert_events
+from receiver.store.alert_events import Deferred
+from receiver.store.database import DatabaseUnavailable, PostgresDatabase, SqliteDatabase
+from receiver.store.event_outbox import PARKED, SqlEventOutbox, StageBacklog
 from receiver.store.history import AlertFilter
+from receiver.store.retention import AlertRetention
 from receiver.store.sql_history import SqlAlertHistory
 from tests.integration.receiver_events.conftest import STARTS, observation
 from tests.unit.receiver.fakes import FakeClock
@@ -184,3 +190,100 @@ def test_prune_deletes_relayed_events_past_the_retention_and_keeps_the_rest(data
     assert outbox.prune(before=clock() - 50, batch=1) == 2
     assert outbox.prune(before=clock() - 50) == 0
     assert len(outbox.states()) == 4
+
+
+# --- alert events recorded by reference, built from the alert's row when relayed ---
+
+
+def _alert_ids(database: Db) -> dict[str, int]:
+    return {a.fingerprint: a.id for a in SqlAlertHistory(database).alerts(AlertFilter())}
+
+
+def test_events_built_from_the_alert_rows_are_byte_for_byte_the_events_of_the_webhook(
+    database: Db, clock: FakeClock
+) -> None:
+    outbox = SqlEventOutbox(database, clock)
+    history = history_with(database, outbox)
+    fresh = [
+        observation(1, "threshold", annotations={"summary": "s", "value": "0.93", "runbook_url": "http://r/1"}),
+        observation(2, "anomaly", labels={"alertname": "Alert2", "kind": "anomaly", "metric": "latency"}),
+        observation(3, "slo", status="resolved"),  # first seen resolved
+        observation(4, alertname="", service="", labels={"kind": "threshold"}),  # nameless: "unnamed"
+    ]
+    history.record(fresh, clock())
+    clock.advance(7)
+    history.record([observation(1, "threshold", status="resolved")], clock())  # a known alert resolves
+    ids = _alert_ids(database)
+    expected = [
+        *alert_events.fired(ids[fresh[0].fingerprint], fresh[0], TRACE),
+        *alert_events.fired(ids[fresh[1].fingerprint], fresh[1], TRACE),
+        alert_events.resolved(ids[fresh[2].fingerprint], fresh[2], STARTS + 3 + 60, TRACE),
+        *alert_events.fired(ids[fresh[3].fingerprint], fresh[3], TRACE),
+        alert_events.resolved(ids[fresh[0].fingerprint], fresh[0], STARTS + 1 + 60, TRACE),
+    ]
+    for stage in (Stage.PUBLISHED, Stage.STORED):  # each stage builds them, the same each time
+        assert [encode_structured(e) for e in outbox.pending(stage, 100)] == [encode_structured(e) for e in expected]
+        assert [encode_structured(e) for e in outbox.pending(stage, 100)] == [encode_structured(e) for e in expected]
+
+
+def test_events_not_yet_relayed_keep_the_annotations_their_alert_had_when_they_were_recorded(
+    database: Db, clock: FakeClock
+) -> None:
+    outbox = SqlEventOutbox(database, clock)
+    history = history_with(database, outbox)
+    first = observation(1, "threshold", annotations={"summary": "s", "value": "0.93"}, content_hash="h1")
+    history.record([first], clock())
+    published = outbox.pending(Stage.PUBLISHED, 100)  # published before the change: the same bytes after it
+    changed = observation(1, "threshold", annotations={"summary": "worse", "value": "0.99"}, content_hash="h2")
+    history.record([changed], clock())
+    again = observation(1, "threshold", annotations={"summary": "worst", "value": "1.00"}, content_hash="h3")
+    history.record([again], clock())
+    history.record([observation(2, "threshold", content_hash="h1")], clock())  # another alert: not touched
+    alert_id = _alert_ids(database)[first.fingerprint]
+    expected = [encode_structured(e) for e in alert_events.fired(alert_id, first, TRACE)]
+    stored = outbox.pending(Stage.STORED, 100)
+    assert [encode_structured(e) for e in stored[:2]] == expected
+    assert [encode_structured(e) for e in published] == expected
+    assert json.loads(bytes(stored[1].data))["value"] == "0.93"
+    assert SqlAlertHistory(database).alert(alert_id)[0].annotations == {"summary": "worst", "value": "1.00"}
+    assert json.loads(bytes(stored[2].data))["annotations"] == {"summary": "s"}  # alert 2's own
+
+
+def test_an_event_whose_alert_is_gone_is_parked_and_holds_up_no_other(database: Db, clock: FakeClock) -> None:
+    outbox = SqlEventOutbox(database, clock)
+    with database.connect() as conn:  # written by hand: an alert deleted under its event
+        outbox.add_deferred(conn, [Deferred("e-orphan", "AlertCreated", 999_999, "ffff", None, None)], clock())
+    history_with(database, outbox).record([observation(1, "slo")], clock())
+    assert outbox.pending(Stage.PUBLISHED, 1) == []  # the oldest, claimed and parked
+    assert [e.type for e in outbox.pending(Stage.PUBLISHED, 1)] == ["AlertCreated"]  # then the next, at once
+    assert [e.aggregateid for e in outbox.pending(Stage.PUBLISHED, 100)] == [f"{1:016x}"]
+    assert outbox.states()["e-orphan"] == (False, False, 1)  # kept, in the backlog
+    assert outbox.backlog()[Stage.PUBLISHED].pending == 2
+    clock.advance(PARKED + 1)
+    assert [e.aggregateid for e in outbox.pending(Stage.PUBLISHED, 100)] == [f"{1:016x}"]  # tried again
+    assert outbox.states()["e-orphan"][2] == 2
+
+
+def test_a_row_is_an_event_or_an_alert_event_by_reference(database: Db, clock: FakeClock) -> None:
+    refused = (psycopg.errors.CheckViolation, DatabaseUnavailable)  # SQLite's IntegrityError comes wrapped
+    with pytest.raises(refused, match=r"(?i)check constraint"), database.connect() as conn:
+        conn.execute(
+            "INSERT INTO domain_event_outbox (id, type, aggregate, created_at) VALUES ('x', 'AlertCreated', 'a', 0)"
+        )
+
+
+def test_retention_keeps_an_alert_until_its_events_by_reference_leave_the_outbox(
+    database: Db, clock: FakeClock
+) -> None:
+    outbox = SqlEventOutbox(database, clock)
+    history = history_with(database, outbox)
+    history.record([observation(1), observation(2)], clock())
+    relayed = [e.id for e in outbox.pending(Stage.PUBLISHED, 2)]  # alert 1's two events
+    outbox.mark(Stage.PUBLISHED, relayed)
+    outbox.mark(Stage.STORED, relayed)
+    clock.advance(10 * 86400)
+    assert outbox.prune(before=clock() - 86400) == 2  # alert 1's events are gone, alert 2's wait
+    retention = AlertRetention(database, retention_seconds=86400, clock=clock)
+    assert retention.purge().alerts == 1
+    assert [a.fingerprint for a in SqlAlertHistory(database).alerts(AlertFilter())] == [f"{2:016x}"]
+    assert len(outbox.pending(Stage.PUBLISHED, 100)) == 2  # and can still be built

@@ -179,3 +179,41 @@ def test_inside_a_span_the_traceparent_is_the_spans() -> None:
         traceparent = current_traceparent()
     context = span.get_span_context()
     assert traceparent == f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
+
+
+def facts(obs: Observation) -> alert_events.AlertFacts:
+    """The alert as its row keeps it."""
+    fields = ("fingerprint", "starts_at", "alertname", "priority", "service", "labels", "annotations", "generator_url")
+    return alert_events.AlertFacts(**{name: getattr(obs, name) for name in fields})
+
+
+@pytest.mark.parametrize("kind", ["threshold", "anomaly", "slo", None])
+@pytest.mark.parametrize("trace", [None, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"])
+def test_an_event_by_reference_builds_into_the_very_event_of_the_webhook(kind: str | None, trace: str | None) -> None:
+    obs = observation(kind, annotations={"summary": "s", "value": "0.93", "dashboard_url": "http://g/d"})
+    deferred = alert_events.arrived(7, obs, None, trace)
+    assert [(d.id, d.type) for d in deferred] == [(e.id, e.type) for e in alert_events.fired(7, obs, trace)]
+    assert [encode_structured(alert_events.build(d, facts(obs))) for d in deferred] == [
+        encode_structured(e) for e in alert_events.fired(7, obs, trace)
+    ]
+    resolved = observation(kind, status="resolved")
+    [first_seen_resolved] = alert_events.arrived(7, resolved, STARTS + 90.5, trace)
+    later = alert_events.resolved_later(7, obs, STARTS + 90.5, trace)
+    assert first_seen_resolved == later
+    assert encode_structured(alert_events.build(later, facts(obs))) == encode_structured(
+        alert_events.resolved(7, obs, STARTS + 90.5, trace)
+    )
+
+
+@pytest.mark.parametrize(
+    ("event_type", "at", "message"),
+    [
+        ("AlertAcknowledged", None, "no alert event of that type"),
+        ("IncidentOpened", None, "no alert event of that type"),
+        ("AlertResolved", None, "has no resolution instant"),
+    ],
+)
+def test_a_reference_that_names_no_alert_event_is_refused(event_type: str, at: float | None, message: str) -> None:
+    deferred = alert_events.Deferred("e1", event_type, 7, "a1b2c3d4e5f60718", at, None)
+    with pytest.raises(alert_events.Unbuildable, match=message):
+        alert_events.build(deferred, facts(observation("threshold")))
