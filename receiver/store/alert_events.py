@@ -204,14 +204,15 @@ def _firing_payload(event_type: str, alert_id: int, obs: Alert, starts_at: datet
     )
 
 
+def _fired_event(event_type: str, alert_id: int, obs: Alert, traceparent: str | None) -> CloudEvent:
+    starts_at = datetime.fromtimestamp(obs.starts_at, UTC)
+    data = _firing_payload(event_type, alert_id, obs, starts_at)
+    return _event(obs, event_type, starts_at, data, traceparent, _firing(obs.fingerprint, starts_at))
+
+
 def fired(alert_id: int, obs: Alert, traceparent: str | None) -> list[CloudEvent]:
     """The events of an alert first recorded firing."""
-    starts_at = datetime.fromtimestamp(obs.starts_at, UTC)
-    firing = _firing(obs.fingerprint, starts_at)
-    return [
-        _event(obs, event_type, starts_at, _firing_payload(event_type, alert_id, obs, starts_at), traceparent, firing)
-        for event_type in firing_types(obs)
-    ]
+    return [_fired_event(event_type, alert_id, obs, traceparent) for event_type in firing_types(obs)]
 
 
 def resolved(alert_id: int, obs: Alert, resolved_at: float, traceparent: str | None) -> CloudEvent:
@@ -251,9 +252,8 @@ def arrived(alert_id: int, obs: Arrival, resolved_at: float | None, traceparent:
 
 def resolved_later(alert_id: int, obs: Alert, resolved_at: float, traceparent: str | None) -> Deferred:
     """``resolved``, by reference."""
-    firing = _firing(obs.fingerprint, datetime.fromtimestamp(obs.starts_at, UTC))
-    event_id = _uuid5(f"{firing}|AlertResolved")
-    return Deferred(event_id, "AlertResolved", alert_id, obs.fingerprint, resolved_at, traceparent)
+    event = event_id(obs.fingerprint, obs.starts_at, "AlertResolved")
+    return Deferred(event, "AlertResolved", alert_id, obs.fingerprint, resolved_at, traceparent)
 
 
 class Unbuildable(ValueError):
@@ -269,10 +269,7 @@ def build(event: Deferred, alert: Alert) -> CloudEvent:
         return resolved(event.alert_id, alert, event.at, event.traceparent)
     if event.type not in _BUILT_WHEN_FIRING:
         raise Unbuildable(f"event {event.id} of type {event.type!r}: no alert event of that type")
-    starts_at = datetime.fromtimestamp(alert.starts_at, UTC)
-    firing = _firing(alert.fingerprint, starts_at)
-    data = _firing_payload(event.type, event.alert_id, alert, starts_at)
-    return _event(alert, event.type, starts_at, data, event.traceparent, firing)
+    return _fired_event(event.type, event.alert_id, alert, event.traceparent)
 
 
-_BUILT_WHEN_FIRING = frozenset(t for types in (_CREATED, *_FIRING_TYPES.values()) for t in types)
+_BUILT_WHEN_FIRING = frozenset(t for types in _FIRING_TYPES.values() for t in types)
