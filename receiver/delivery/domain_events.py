@@ -40,6 +40,13 @@ class RelayMetrics:
             ["stage"],
             registry=registry,
         )
+        self.unbuildable = Counter(
+            "receiver_domain_events_unbuildable_total",
+            "Domain events by reference the relay could not build (their alert gone, or a type unknown here): "
+            "parked an hour, then tried again, by stage",
+            ["stage"],
+            registry=registry,
+        )
         self.failures = Counter(
             "receiver_domain_event_relay_failures_total",
             "Failed attempts to publish a domain event or to append to the event store, by stage",
@@ -49,14 +56,14 @@ class RelayMetrics:
 
 
 class CountingOutbox:
-    """The outbox as the relay sees it: every ``mark`` counted as relayed."""
+    """The outbox as the relay sees it: every ``mark`` counted as relayed, every row it could not build counted."""
 
     def __init__(self, outbox: SqlEventOutbox, metrics: RelayMetrics) -> None:
         self._outbox = outbox
         self._metrics = metrics
 
     def pending(self, stage: Stage, limit: int) -> list[CloudEvent]:
-        return self._outbox.pending(stage, limit)
+        return self._outbox.pending(stage, limit, parked=self._metrics.unbuildable.labels(stage.value).inc)
 
     def mark(self, stage: Stage, ids: Sequence[str]) -> None:
         self._outbox.mark(stage, ids)

@@ -147,8 +147,9 @@ class SqlEventOutbox:
 
     # --- the relay's side (``monitoring.event_relay.DomainEventOutbox``) ---
 
-    def pending(self, stage: Stage, limit: int) -> list[CloudEvent]:
-        """Up to ``limit`` events not yet through ``stage``, oldest first, claimed for this owner."""
+    def pending(self, stage: Stage, limit: int, *, parked: Callable[[int], None] = lambda n: None) -> list[CloudEvent]:
+        """Up to ``limit`` events not yet through ``stage``, oldest first, claimed for this owner.
+        ``parked`` is told how many rows this round could not build (and parked)."""
         done = _DONE_COLUMN[stage]
         now = self._clock()
         renew_at = now + self._lease / 2
@@ -186,17 +187,19 @@ class SqlEventOutbox:
                 ).fetchall()
             rows = sorted([*held, *claimed], key=lambda row: int(row[0]))
             alerts = self._alerts(conn, {int(row[4]) for row in rows if row[1] is None})
-            events, parked = [], []
+            events, unbuilt = [], []
             for row in rows:
                 event = _DECODER.decode(row[1]) if row[1] is not None else _built(row, alerts)
                 if event is not None:
                     events.append(event)
                 else:
-                    parked.append(int(row[0]))
-            if parked:  # 4. Rows that cannot be built: nobody's, and left alone for a while (PARKED).
-                marks = ", ".join(["%s"] * len(parked))
+                    unbuilt.append(int(row[0]))
+            if unbuilt:  # 4. Rows that cannot be built: nobody's, and left alone for a while (PARKED).
+                marks = ", ".join(["%s"] * len(unbuilt))
                 release = f"UPDATE domain_event_outbox SET claimed_by = NULL, lease_until = %s WHERE seq IN ({marks})"  # noqa: S608 - placeholders only
-                conn.execute(self._sql(release), (now + PARKED, *parked))
+                conn.execute(self._sql(release), (now + PARKED, *unbuilt))
+        if unbuilt:
+            parked(len(unbuilt))
         return events
 
     def _alerts(self, conn: Any, ids: set[int]) -> dict[int, AlertFacts]:

@@ -254,8 +254,10 @@ def test_an_event_whose_alert_is_gone_is_parked_and_holds_up_no_other(database: 
     with database.connect() as conn:  # written by hand: an alert deleted under its event
         outbox.add_deferred(conn, [Deferred("e-orphan", "AlertCreated", 999_999, "ffff", None, None)], clock())
     history_with(database, outbox).record([observation(1, "slo")], clock())
-    assert outbox.pending(Stage.PUBLISHED, 1) == []  # the oldest, claimed and parked
-    assert [e.type for e in outbox.pending(Stage.PUBLISHED, 1)] == ["AlertCreated"]  # then the next, at once
+    parked: list[int] = []
+    assert outbox.pending(Stage.PUBLISHED, 1, parked=parked.append) == []  # the oldest, claimed and parked
+    assert [e.type for e in outbox.pending(Stage.PUBLISHED, 1, parked=parked.append)] == ["AlertCreated"]
+    assert parked == [1]  # then the next, at once; only the unbuildable one told
     assert [e.aggregateid for e in outbox.pending(Stage.PUBLISHED, 100)] == [f"{1:016x}"]
     assert outbox.states()["e-orphan"] == (False, False, 1)  # kept, in the backlog
     assert outbox.backlog()[Stage.PUBLISHED].pending == 2

@@ -9,6 +9,7 @@ import pytest
 from werkzeug.test import TestResponse
 
 from receiver.delivery.domain_events import ReceiverDomainEvents
+from receiver.store.alert_events import Deferred
 from tests.unit.receiver.conftest import Receiver, build_receiver
 from tests.unit.receiver.fakes import alert, body
 
@@ -186,3 +187,18 @@ def test_a_store_that_fails_is_counted_and_its_events_stay_pending(tmp_path: Pat
     assert r.metric("receiver_domain_events_relayed_total", stage="published") == 2
     text = r.client.get("/metrics").get_data(as_text=True)
     assert 'receiver_domain_events_pending{stage="stored"} 2.0' in text
+
+
+def test_an_event_that_cannot_be_built_is_counted_and_stays_pending(tmp_path: Path) -> None:
+    r = receiver_with_events(tmp_path)
+    outbox = relay(r).outbox
+    orphan = Deferred("e-orphan", "AlertCreated", 999_999, "ffff", None, None)  # its alert is not there
+    with r.app.extensions["database"].connect() as conn:
+        outbox.add_deferred(conn, [orphan], r.clock())
+    assert r.client.post(WEBHOOK, data=body(kinded("DiskFull", "threshold"))).status_code == 200
+    relay(r).relay().run_once()
+    assert r.metric("receiver_domain_events_unbuildable_total", stage="published") == 1
+    assert r.metric("receiver_domain_events_unbuildable_total", stage="stored") == 0  # parked for both stages
+    assert r.metric("receiver_domain_events_relayed_total", stage="stored") == 2  # the others went on
+    text = r.client.get("/metrics").get_data(as_text=True)
+    assert 'receiver_domain_events_pending{stage="stored"} 1.0' in text
